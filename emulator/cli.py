@@ -1,0 +1,179 @@
+"""``pump-emulator``: run the emulated pump on a new pty or on any pyserial URL."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from emulator.device import DEFAULT_SERIAL_NUMBER, EmulatedDevice, Identity
+from emulator.server import serve
+from emulator.sim_clock import SimClock
+from firmware_model import Pump, PumpConfig, PumpRefusal
+from firmware_model.units import ml_to_nl
+from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, PtyChannel, SerialChannel
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_PORT = 3
+
+# Defaults: the worked example of shared/domain.md [M]: 20 mL of 500 ug/mL at 200 ug/day.
+DEFAULT_CONCENTRATION_UG_PER_ML = 500
+DEFAULT_DOSE_UG_PER_DAY = 200
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pump-emulator",
+        description="Emulated implanted intrathecal pump, served on a virtual or real serial port.",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--pty", action="store_true", help="serve on a new pseudo-terminal (the default)"
+    )
+    where.add_argument(
+        "--port", metavar="URL", help="serve on a pyserial URL: /dev/ttyUSB0, socket://host:port"
+    )
+    parser.add_argument("--baud", type=int, default=DEFAULT_BAUDRATE, help="baud rate for --port")
+    parser.add_argument(
+        "--speed",
+        type=_non_negative_float,
+        default=1.0,
+        help="simulated seconds per real second (default 1; 0 freezes time)",
+    )
+    parser.add_argument(
+        "--serial-number", type=_identity_text, default=DEFAULT_SERIAL_NUMBER, help="pump serial"
+    )
+    parser.add_argument(
+        "--reservoir-ml", type=int, choices=(20, 40), default=20, help="reservoir model (mL)"
+    )
+    parser.add_argument(
+        "--fill-ml", type=float, default=None, help="drug volume at start (default: full)"
+    )
+    parser.add_argument(
+        "--concentration-ug-per-ml", type=int, default=DEFAULT_CONCENTRATION_UG_PER_ML
+    )
+    parser.add_argument(
+        "--dose-ug-per-day",
+        type=int,
+        default=DEFAULT_DOSE_UG_PER_DAY,
+        help="continuous dose at start; 0 leaves the pump stopped",
+    )
+    parser.add_argument(
+        "--port-file", type=Path, help="write the port path to this file once serving"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every refused frame")
+    return parser
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be zero or positive and finite: {text!r}")
+    return value
+
+
+def _identity_text(text: str) -> str:
+    if not (text.isascii() and text.isprintable() and 0 < len(text) <= 32):
+        raise argparse.ArgumentTypeError(f"1 to 32 printable ASCII characters: {text!r}")
+    return text
+
+
+def build_pump(args: argparse.Namespace) -> Pump:
+    capacity_nl = ml_to_nl(args.reservoir_ml)
+    pump = Pump(PumpConfig(reservoir_capacity_nl=capacity_nl))
+    fill_nl = capacity_nl if args.fill_ml is None else ml_to_nl(args.fill_ml)
+    pump.fill(fill_nl, args.concentration_ug_per_ml)
+    if args.dose_ug_per_day:
+        pump.set_dose(args.dose_ug_per_day)
+    return pump
+
+
+def programmer_hint(port_path: str) -> str:
+    script = Path(sys.executable).parent / "pump-programmer"
+    try:
+        shown = os.path.relpath(script)
+    except ValueError:
+        shown = str(script)
+    if not shown.startswith((".", "/")):
+        shown = f"./{shown}"
+    return f"{shown} --port {port_path} status"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="pump-emulator: %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        pump = build_pump(args)
+    except PumpRefusal as refusal:
+        print(f"pump-emulator: error: {refusal.message}", file=sys.stderr)
+        return EXIT_USAGE
+    identity = Identity(model=f"ITBP-{args.reservoir_ml}", serial_number=args.serial_number)
+    device = EmulatedDevice(pump, identity)
+
+    channel: ByteChannel
+    try:
+        if args.port:
+            channel = SerialChannel(args.port, baudrate=args.baud)
+            port_path = args.port
+        else:
+            pty = PtyChannel()
+            channel, port_path = pty, pty.path
+    except PortOpenError as exc:
+        print(f"pump-emulator: error: {exc}", file=sys.stderr)
+        return EXIT_PORT
+
+    stopping = False
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    status = pump.status()
+    print(
+        f"pump-emulator: {identity.model} serial {identity.serial_number}, "
+        f"firmware {identity.firmware_version}",
+        flush=True,
+    )
+    print(
+        f"pump-emulator: {status.reservoir_nl / 1e6:g} mL of {status.drug} "
+        f"{status.concentration_ug_per_ml} ug/mL, {status.state} "
+        f"at {status.dose_ug_per_day} ug/day; time x{args.speed:g}",
+        flush=True,
+    )
+    print(f"pump-emulator: serving on {channel.description}", flush=True)
+    print(
+        f"\nIn a second terminal:\n    {programmer_hint(port_path)}\n\nCtrl-C to stop.", flush=True
+    )
+    if args.port_file:
+        tmp = args.port_file.with_name(args.port_file.name + ".tmp")
+        tmp.write_text(port_path + "\n")
+        tmp.replace(args.port_file)
+
+    try:
+        serve(channel, device, SimClock(speed=args.speed), should_stop=lambda: stopping)
+    except OSError as exc:
+        print(f"pump-emulator: error: port {port_path} failed: {exc}", file=sys.stderr)
+        return EXIT_PORT
+    finally:
+        channel.close()
+    c = device.counters
+    print(
+        f"pump-emulator: stopped after {c.requests} requests "
+        f"({c.refused} refused, {c.retransmissions} retransmissions, {c.dropped} dropped)",
+        flush=True,
+    )
+    return EXIT_OK

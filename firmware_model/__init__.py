@@ -1,0 +1,19 @@
+"""The implanted pump as a pure, deterministic model: no ports, no threads, no wall clock."""
+
+from firmware_model.alarms import Alarm
+from firmware_model.config import PumpConfig
+from firmware_model.errors import PumpRefusal, Refusal
+from firmware_model.event_log import EventLog, LogEntry
+from firmware_model.pump import Pump, PumpStatus, rate_for_dose
+
+__all__ = [
+    "Alarm",
+    "EventLog",
+    "LogEntry",
+    "Pump",
+    "PumpConfig",
+    "PumpRefusal",
+    "PumpStatus",
+    "Refusal",
+    "rate_for_dose",
+]

@@ -1,0 +1,99 @@
+"""pytest plugin: a ``pump`` fixture connected to an emulator on a pty, or to real hardware.
+
+By default the plugin starts ``pump-emulator --pty`` once per session. ``--device-url URL``
+(or ``$PUMP_DEVICE_URL``) points the very same tests at another device, a USB-serial dongle
+on real hardware for instance, and starts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hil_tests.emulator_process import EmulatorProcess
+from programmer import Programmer
+
+URL_ENV = "PUMP_DEVICE_URL"
+# Generous: a reply takes under a millisecond, but a loaded 2-core CI machine can stall.
+DEFAULT_REPLY_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class DeviceUnderTest:
+    url: str
+    emulated: bool
+    baudrate: int
+    reply_timeout_s: float
+    emulator: EmulatorProcess | None = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pump", "implanted pump device under test")
+    group.addoption(
+        "--device-url",
+        default=os.environ.get(URL_ENV),
+        help=f"pyserial URL of the pump to test (default ${URL_ENV}; unset: start an emulator)",
+    )
+    group.addoption("--device-baud", type=int, default=115_200, help="baud rate of the device")
+    group.addoption(
+        "--device-timeout",
+        type=float,
+        default=DEFAULT_REPLY_TIMEOUT_S,
+        help="seconds to wait for each reply",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "emulator_only: needs the emulator (skipped on hardware)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = config.getoption("device_url")
+    return f"pump device: {url}" if url else "pump device: emulator on a new pty (per session)"
+
+
+@pytest.fixture(scope="session")
+def device(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DeviceUnderTest]:
+    config = request.config
+    url = config.getoption("device_url")
+    baudrate = config.getoption("device_baud")
+    timeout_s = config.getoption("device_timeout")
+    if url:
+        yield DeviceUnderTest(url, emulated=False, baudrate=baudrate, reply_timeout_s=timeout_s)
+        return
+    workdir = Path(tmp_path_factory.mktemp("emulator"))
+    with EmulatorProcess(workdir) as emulator:
+        yield DeviceUnderTest(emulator.port, True, baudrate, timeout_s, emulator)
+
+
+@pytest.fixture
+def pump(device: DeviceUnderTest, request: pytest.FixtureRequest) -> Iterator[Programmer]:
+    """A programmer connected to the device under test, greeted and ready."""
+    if request.node.get_closest_marker("emulator_only") and not device.emulated:
+        pytest.skip("needs the emulator")
+    with Programmer.open(
+        device.url, baudrate=device.baudrate, timeout_s=device.reply_timeout_s
+    ) as programmer:
+        yield programmer
+    if device.emulator is not None and not device.emulator.running:
+        pytest.fail(f"the emulator died during the test; log {device.emulator.log_path}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and "device" in getattr(item, "fixturenames", ()):
+        dut = item.funcargs.get("device") if hasattr(item, "funcargs") else None
+        if isinstance(dut, DeviceUnderTest) and dut.emulator is not None:
+            report.sections.append(
+                (f"emulator log ({dut.emulator.log_path})", dut.emulator.log_tail())
+            )
+    return report

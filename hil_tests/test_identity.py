@@ -1,0 +1,35 @@
+"""Interrogation: the pump says who it is and how it is, consistently."""
+
+from programmer import Programmer
+from protocol import PROTOCOL_VERSION, PumpState
+
+# Rate from dose: rate = dose / concentration (shared/domain.md, "Rate from dose" [S]).
+NL_PER_ML = 1_000_000
+
+
+def test_hello_names_model_serial_firmware_and_protocol(pump: Programmer) -> None:
+    hello = pump.hello()
+    assert hello.model
+    assert hello.serial_number
+    assert hello.firmware_version.count(".") == 2
+    assert hello.protocol_version == PROTOCOL_VERSION
+
+
+def test_identity_is_stable_across_connections(pump: Programmer) -> None:
+    assert pump.identity == pump.hello()
+
+
+def test_status_rate_follows_dose_and_concentration(pump: Programmer) -> None:
+    status = pump.status()
+    assert status.state in set(PumpState)
+    if status.state is PumpState.INFUSING:
+        exact_nl_per_day = status.dose_ug_per_day * NL_PER_ML / status.concentration_ug_per_ml
+        assert abs(status.rate_nl_per_day - exact_nl_per_day) <= 0.5
+
+
+def test_pump_clock_does_not_run_backwards(pump: Programmer) -> None:
+    first = pump.status()
+    second = pump.status()
+    assert second.clock_s >= first.clock_s
+    assert second.infused_ug >= first.infused_ug
+    assert second.reservoir_ul <= first.reservoir_ul

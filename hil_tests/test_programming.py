@@ -1,0 +1,55 @@
+"""Programming the continuous dose, and the refusals that must change nothing."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from programmer import DeviceRefused, Programmer
+from protocol import PumpState, Reason, StatusReply
+
+# Lioresal intrathecal label: do not exceed 1000 ug/day (shared/domain.md [S]).
+LABEL_MAX_DOSE_UG_PER_DAY = 1_000
+
+
+def prescription(status: StatusReply) -> tuple[object, ...]:
+    """What programming may change; volume and clock move on by themselves."""
+    return (
+        status.state,
+        status.dose_ug_per_day,
+        status.rate_nl_per_day,
+        status.concentration_ug_per_ml,
+    )
+
+
+@pytest.fixture
+def restore_dose(pump: Programmer) -> Iterator[int]:
+    """Put the dose back afterwards: on real hardware the next test inherits the pump."""
+    before = pump.status()
+    yield before.dose_ug_per_day
+    if (
+        before.state is PumpState.INFUSING
+        and pump.status().dose_ug_per_day != before.dose_ug_per_day
+    ):
+        pump.set_dose(before.dose_ug_per_day)
+
+
+def test_set_dose_then_read_it_back(pump: Programmer, restore_dose: int) -> None:
+    new_dose = 250 if restore_dose != 250 else 260
+    reply = pump.set_dose(new_dose)
+    status = pump.status()
+    assert reply.dose_ug_per_day == new_dose
+    assert status.dose_ug_per_day == new_dose
+    assert status.state is PumpState.INFUSING
+    assert status.rate_nl_per_day == reply.rate_nl_per_day
+
+
+@pytest.mark.parametrize("dose", [0, LABEL_MAX_DOSE_UG_PER_DAY + 1, 0xFFFF_FFFF])
+def test_dose_out_of_range_is_refused_and_changes_nothing(
+    pump: Programmer, restore_dose: int, dose: int
+) -> None:
+    before = pump.status()
+    with pytest.raises(DeviceRefused) as refused:
+        pump.set_dose(dose)
+    assert refused.value.reason is Reason.VALUE_OUT_OF_RANGE
+    assert str(dose) in refused.value.message
+    assert prescription(pump.status()) == prescription(before)

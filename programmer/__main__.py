@@ -1,0 +1,3 @@
+from programmer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""One request, one reply, over any port: numbering, retransmission and matching.
+
+A reply is matched to its request by sequence number; anything else that arrives meanwhile
+(stale replies, error replies to line noise, notifications) is set aside. When no reply comes
+in time the very same frame is sent again; the pump answers a retransmission from its cache,
+so a retried command is never executed twice.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from types import TracebackType
+
+from programmer.errors import DeviceRefused, LinkTimeout, PortError
+from protocol import (
+    ErrorReply,
+    FrameDropped,
+    Message,
+    NotificationReceived,
+    ProgrammerConnection,
+    ReplyReceived,
+)
+from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, SerialChannel
+
+DEFAULT_TIMEOUT_S = 1.0
+DEFAULT_RETRIES = 2
+
+
+class Link:
+    def __init__(
+        self,
+        channel: ByteChannel,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+        first_seq: int | None = None,
+    ) -> None:
+        self.channel = channel
+        self.timeout_s = timeout_s
+        self.retries = retries
+        # A fresh random start keeps our numbers apart from an earlier programmer's.
+        self.connection = ProgrammerConnection(first_seq or random.randint(1, 0xFFFF))
+        self.notifications: list[NotificationReceived] = []
+        self.dropped: list[FrameDropped] = []
+        self.retransmissions = 0
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        baudrate: int = DEFAULT_BAUDRATE,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+    ) -> Link:
+        try:
+            channel = SerialChannel(url, baudrate=baudrate)
+        except PortOpenError as exc:
+            raise PortError(str(exc)) from exc
+        return cls(channel, timeout_s=timeout_s, retries=retries)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def transact(self, request: Message) -> Message:
+        """Send a request and return its reply; raise DeviceRefused for an error reply."""
+        seq, data = self.connection.request(request)
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.retransmissions += 1
+            self.send_raw(data)
+            reply = self.wait_for_reply(seq)
+            if reply is None:
+                continue
+            if isinstance(reply, ErrorReply):
+                raise DeviceRefused(reply.reason, reply.message)
+            return reply
+        raise LinkTimeout(
+            f"no reply from {self.channel.description} to {type(request).__name__} "
+            f"after {self.retries + 1} attempts of {self.timeout_s:g} s"
+        )
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are: for tests that need to send what no programmer would."""
+        try:
+            self.channel.write(data)
+        except OSError as exc:
+            raise PortError(f"port {self.channel.description} failed: {exc}") from exc
+
+    def wait_for_reply(self, seq: int, timeout_s: float | None = None) -> Message | None:
+        """The reply numbered ``seq`` (0: a reply to an unreadable frame), or None in time."""
+        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        while time.monotonic() < deadline:
+            for reply in self._poll():
+                if reply.seq == seq:
+                    return reply.message
+        return None
+
+    def _poll(self) -> list[ReplyReceived]:
+        try:
+            data = self.channel.read_some()
+        except OSError as exc:
+            raise PortError(f"port {self.channel.description} failed: {exc}") from exc
+        if not data:
+            return []
+        self.connection.receive_data(data)
+        replies: list[ReplyReceived] = []
+        for event in self.connection.events():
+            if isinstance(event, ReplyReceived):
+                replies.append(event)
+            elif isinstance(event, NotificationReceived):
+                self.notifications.append(event)
+            else:
+                self.dropped.append(event)
+        return replies

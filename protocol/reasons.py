@@ -1,0 +1,50 @@
+"""Reason codes: the one table of why a frame or a request was refused.
+
+Every refusal on the wire carries one of these codes. `docs/protocol.md` lists the same table;
+a test keeps the two in step.
+"""
+
+from enum import IntEnum
+
+
+class Reason(IntEnum):
+    # Frame level: the frame could not be trusted, so the error reply carries sequence 0.
+    BAD_CRC = 0x01
+    BAD_FRAMING = 0x02
+    FRAME_TOO_SHORT = 0x03
+    FRAME_TOO_LONG = 0x04
+    UNSUPPORTED_VERSION = 0x05
+    UNKNOWN_FLAGS = 0x06
+    BAD_LENGTH = 0x07
+    # Message level: the frame was sound but the message is not one the pump can parse.
+    UNKNOWN_MESSAGE = 0x10
+    BAD_PAYLOAD = 0x11
+    WRONG_DIRECTION = 0x12
+    # Application level: the pump understood and refused.
+    VALUE_OUT_OF_RANGE = 0x20
+    WRONG_STATE = 0x21
+    CONFIRMATION_REQUIRED = 0x22
+    # The pump failed to handle a well-formed request; pump state is unchanged.
+    INTERNAL_ERROR = 0x7F
+
+    @property
+    def describe(self) -> str:
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS: dict[Reason, str] = {
+    Reason.BAD_CRC: "frame check sequence does not match the frame contents",
+    Reason.BAD_FRAMING: "bytes between delimiters are not valid COBS",
+    Reason.FRAME_TOO_SHORT: "decoded frame shorter than header plus CRC",
+    Reason.FRAME_TOO_LONG: "frame longer than the maximum frame length",
+    Reason.UNSUPPORTED_VERSION: "protocol version byte is not one the receiver speaks",
+    Reason.UNKNOWN_FLAGS: "flags byte has a bit the receiver does not know (frame dropped)",
+    Reason.BAD_LENGTH: "length field disagrees with the payload actually received",
+    Reason.UNKNOWN_MESSAGE: "message type is not defined for this direction",
+    Reason.BAD_PAYLOAD: "payload does not match the message layout",
+    Reason.WRONG_DIRECTION: "a reply sent to the pump, or a request sent to the programmer",
+    Reason.VALUE_OUT_OF_RANGE: "a field is outside its allowed range",
+    Reason.WRONG_STATE: "the request is not allowed in the pump's current state",
+    Reason.CONFIRMATION_REQUIRED: "the request needs an explicit confirmation flag",
+    Reason.INTERNAL_ERROR: "the pump could not handle the request; nothing was changed",
+}

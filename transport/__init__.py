@@ -1,0 +1,14 @@
+"""Byte channels by pyserial URL, and a pty for a virtual port: one API for virtual and real."""
+
+from transport.channel import POLL_INTERVAL_S, ByteChannel, PortOpenError
+from transport.pty_channel import PtyChannel
+from transport.serial_url import DEFAULT_BAUDRATE, SerialChannel
+
+__all__ = [
+    "DEFAULT_BAUDRATE",
+    "POLL_INTERVAL_S",
+    "ByteChannel",
+    "PortOpenError",
+    "PtyChannel",
+    "SerialChannel",
+]
