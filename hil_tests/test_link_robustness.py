@@ -5,29 +5,17 @@ import random
 import pytest
 
 from hil_tests.frames import raw_request_frame, request_frame, truncated, with_bit_flipped
+from hil_tests.prescription import another_dose, prescription
 from programmer import Programmer
-from protocol import ErrorReply, Reason, SetDose, SetDoseReply, StatusReply
+from protocol import ErrorReply, Reason, SetDose, SetDoseReply
 
 FRAME_LEVEL = {Reason.BAD_CRC, Reason.BAD_FRAMING, Reason.FRAME_TOO_SHORT, Reason.BAD_LENGTH}
 HEADER_LEN = 7  # version, flags, seq(2), type, length(2): docs/protocol.md
 
 
-def prescription(status: StatusReply) -> tuple[object, ...]:
-    return (
-        status.state,
-        status.dose_ug_per_day,
-        status.rate_nl_per_day,
-        status.concentration_ug_per_ml,
-    )
-
-
-def other_dose(status: StatusReply) -> int:
-    return 300 if status.dose_ug_per_day != 300 else 310
-
-
 def test_corrupted_frame_gets_error_reply_and_changes_nothing(pump: Programmer) -> None:
     before = pump.status()
-    frame = request_frame(4242, SetDose(other_dose(before)))
+    frame = request_frame(4242, SetDose(another_dose(before)))
     pump.link.send_raw(with_bit_flipped(frame, body_offset=HEADER_LEN + 3, bit=2))
     reply = pump.link.wait_for_reply(0)
     assert isinstance(reply, ErrorReply)
@@ -38,7 +26,7 @@ def test_corrupted_frame_gets_error_reply_and_changes_nothing(pump: Programmer) 
 @pytest.mark.parametrize("drop", [1, 3, 8])
 def test_truncated_frame_gets_error_reply_and_changes_nothing(pump: Programmer, drop: int) -> None:
     before = pump.status()
-    pump.link.send_raw(truncated(request_frame(4343, SetDose(other_dose(before))), drop))
+    pump.link.send_raw(truncated(request_frame(4343, SetDose(another_dose(before))), drop))
     reply = pump.link.wait_for_reply(0)
     assert isinstance(reply, ErrorReply)
     assert reply.reason in FRAME_LEVEL

@@ -4,21 +4,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from hil_tests.prescription import prescription
 from programmer import DeviceRefused, Programmer
-from protocol import PumpState, Reason, StatusReply
+from protocol import PumpState, Reason
 
 # Lioresal intrathecal label: do not exceed 1000 ug/day (shared/domain.md [S]).
 LABEL_MAX_DOSE_UG_PER_DAY = 1_000
-
-
-def prescription(status: StatusReply) -> tuple[object, ...]:
-    """What programming may change; volume and clock move on by themselves."""
-    return (
-        status.state,
-        status.dose_ug_per_day,
-        status.rate_nl_per_day,
-        status.concentration_ug_per_ml,
-    )
 
 
 @pytest.fixture

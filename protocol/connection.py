@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from protocol.frame import (
     NO_SEQ,
@@ -92,22 +93,34 @@ def _frame_bytes(kind: Kind, seq: int, message: Message) -> bytes:
     return encode_frame(Frame(kind.flags, seq, int(message.TYPE), encode_payload(message)))
 
 
-class PumpConnection:
-    """The pump's end: turns request frames into events and replies into bytes."""
+E = TypeVar("E")
+
+
+class _Endpoint(Generic[E]):
+    """Buffers decoded frames until the application asks for events."""
 
     def __init__(self) -> None:
         self._decoder = FrameDecoder()
         self._pending: deque[Frame | FrameError] = deque()
-        self._answered: Frame | None = None
-        self._answer: bytes = b""
 
     def receive_data(self, data: bytes | bytearray) -> None:
         self._pending.extend(self._decoder.feed(data))
 
-    def events(self) -> Iterator[PumpEvent]:
+    def events(self) -> Iterator[E]:
         while self._pending:
-            item = self._pending.popleft()
-            yield self._classify(item)
+            yield self._classify(self._pending.popleft())
+
+    def _classify(self, item: Frame | FrameError) -> E:
+        raise NotImplementedError
+
+
+class PumpConnection(_Endpoint[PumpEvent]):
+    """The pump's end: turns request frames into events and replies into bytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._answered: Frame | None = None
+        self._answer: bytes = b""
 
     def _classify(self, item: Frame | FrameError) -> PumpEvent:
         if isinstance(item, FrameError):
@@ -161,14 +174,13 @@ class PumpConnection:
             self._answer = data
 
 
-class ProgrammerConnection:
+class ProgrammerConnection(_Endpoint[ProgrammerEvent]):
     """The programmer's end: numbers requests, decodes replies and notifications."""
 
     def __init__(self, first_seq: int = 1) -> None:
         if not 0 < first_seq < SEQ_MODULUS:
             raise ValueError(f"first sequence number must be 1..{SEQ_MODULUS - 1}")
-        self._decoder = FrameDecoder()
-        self._pending: deque[Frame | FrameError] = deque()
+        super().__init__()
         self._next_seq = first_seq
 
     def request(self, message: Message) -> tuple[int, bytes]:
@@ -179,16 +191,7 @@ class ProgrammerConnection:
         self._next_seq = seq % (SEQ_MODULUS - 1) + 1
         return seq, _frame_bytes(Kind.REQUEST, seq, message)
 
-    def receive_data(self, data: bytes | bytearray) -> None:
-        self._pending.extend(self._decoder.feed(data))
-
-    def events(self) -> Iterator[ProgrammerEvent]:
-        while self._pending:
-            item = self._pending.popleft()
-            yield self._classify(item)
-
-    @staticmethod
-    def _classify(item: Frame | FrameError) -> ProgrammerEvent:
+    def _classify(self, item: Frame | FrameError) -> ProgrammerEvent:
         if isinstance(item, FrameError):
             return FrameDropped(item.reason, item.detail)
         if item.is_request:
