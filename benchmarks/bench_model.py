@@ -13,13 +13,13 @@ def bench_years_of_therapy() -> str:
     """Weekly dose changes, a refill whenever the low-reservoir alarm is near."""
     started = time.perf_counter()
     pump = Pump()
-    pump.fill(20 * ML, 500)
+    pump.refill(20 * ML, 500)
     events = 0
     for week in range(YEARS * 52):
         t_us = week * 7 * US_PER_DAY
         pump.advance_to(t_us)
         if pump.status().reservoir_nl < 6 * ML:
-            pump.fill(20 * ML, 500)
+            pump.refill(20 * ML, 500)
             events += 1
         pump.set_dose(200 + (week % 5) * 20)
         events += 1

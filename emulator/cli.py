@@ -13,6 +13,7 @@ from types import FrameType
 from emulator.device import DEFAULT_SERIAL_NUMBER, EmulatedDevice, Identity
 from emulator.server import serve
 from emulator.sim_clock import SimClock
+from emulator.simulate import simulate
 from firmware_model import Pump, PumpConfig, PumpRefusal
 from firmware_model.units import ml_to_nl
 from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, PtyChannel, SerialChannel
@@ -67,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--port-file", type=Path, help="write the port path to this file once serving"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every refused frame")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    simulate_parser = commands.add_parser(
+        "simulate",
+        help="run a scenario headless and print one JSON object per line",
+        description="Run a scenario (docs/scenarios.md) headless: events in time order, "
+        "then a summary, one JSON object per line. Exit 2 for a malformed scenario.",
+    )
+    simulate_parser.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file, - for stdin")
     return parser
 
 
@@ -90,7 +99,7 @@ def build_pump(args: argparse.Namespace) -> Pump:
     capacity_nl = ml_to_nl(args.reservoir_ml)
     pump = Pump(PumpConfig(reservoir_capacity_nl=capacity_nl))
     fill_nl = capacity_nl if args.fill_ml is None else ml_to_nl(args.fill_ml)
-    pump.fill(fill_nl, args.concentration_ug_per_ml)
+    pump.refill(fill_nl, args.concentration_ug_per_ml)
     if args.dose_ug_per_day:
         pump.set_dose(args.dose_ug_per_day)
     return pump
@@ -109,10 +118,13 @@ def programmer_hint(port_path: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "simulate":
+        return simulate(args.scenario)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="pump-emulator: %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     try:
         pump = build_pump(args)
     except PumpRefusal as refusal:

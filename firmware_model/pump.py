@@ -1,42 +1,76 @@
-"""The implanted pump: reservoir, programmed dose and alarms over the state machine.
+"""The implanted pump: reservoir, catheter, prescription, battery and alarms over the state machine.
 
-Time is injected: the owner calls ``advance_to(t_us)`` and the pump integrates its flow
-exactly up to that instant. Between requests the flow is constant, so instead of stepping,
-the pump solves for the instant the reservoir crosses its next threshold, moves there,
-raises the alarm at that very microsecond, and carries on. Years pass in a handful of steps.
+Time is injected: the owner calls ``advance_to(t_us)`` and the pump integrates up to that
+instant. Between events every rate is constant, so instead of stepping, the pump computes the
+next instant anything can change (a timer: bolus end, flex step, exposure end, window edge;
+or a level crossing: reservoir thresholds, battery ERI, over-infusion), jumps there exactly,
+applies what happens at that microsecond, and carries on. Years pass in a few thousand steps,
+and every alarm is raised at the microsecond its condition becomes true.
+
+Requests (``program``, ``refill``, ``clinician_bolus``...) act at the pump's current time.
+A refused request raises ``PumpRefusal`` having changed nothing; it is written to the event
+log, as every refused command must be.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from firmware_model import state_machine as sm
-from firmware_model.alarms import Alarm
+from firmware_model.alarms import Alarm, AlarmPanel
+from firmware_model.catheter import Catheter
 from firmware_model.config import PumpConfig
+from firmware_model.drug_library import DrugLimits
 from firmware_model.errors import PumpRefusal, Refusal
 from firmware_model.event_log import EventLog, LogEntry
+from firmware_model.heat import STEPS_PER_TIME_CONSTANT, flow_multiplier_ppb, next_staircase_step
+from firmware_model.over_infusion import ExcessWindow
+from firmware_model.prescription import MAX_FLEX_STEPS, Basal, Continuous, Flex, PatientLimits
 from firmware_model.units import (
+    BODY_TEMPERATURE_MC,
     NL_PER_ML,
-    NOMINAL_FLOW_PPM,
-    PG_PER_UG,
+    PG_PER_NG,
+    PPB,
+    PPM,
     QUANTA_PER_NL,
+    S_PER_DAY,
+    US_PER_DAY,
+    US_PER_S,
     ceil_div,
     nl_to_quanta,
     quanta_to_nl,
+    rate_nl_per_day,
+    round_div,
+    volume_nl_for_dose,
 )
+
+NEVER = 1 << 80
+MAX_EVENTS_PER_INSTANT = 64  # a guard: more at one microsecond would be a model bug
+MIN_TEMPERATURE_MC = 20_000  # [M] plausible pump-body temperatures: 20 to 50 °C
+MAX_TEMPERATURE_MC = 50_000
+MAX_PATIENT_BOLUSES_PER_DAY = 24  # [M]
 
 
 @dataclass(frozen=True, slots=True)
 class PumpStatus:
     t_us: int
     state: str
+    mode: str  # "continuous", "flex" or "none"
     alarms: frozenset[Alarm]
+    silenced: frozenset[Alarm]
     drug: str
-    dose_ug_per_day: int
-    rate_nl_per_day: int
+    dose_ug_per_day: int  # basal dose in force now (flex: the current step)
+    rate_nl_per_day: int  # basal rate for that dose, at body temperature
+    flow_nl_per_day: int  # what the motor delivers right now, heat included, rounded
     concentration_ug_per_ml: int
     reservoir_nl: int
-    infused_ng: int
+    infused_ng: int  # drug that left the catheter tip into the spinal fluid
+    pumped_nl: int
+    battery_ppm: int
+    temperature_mc: int
 
     @property
     def reservoir_ul(self) -> int:
@@ -47,30 +81,75 @@ class PumpStatus:
         return self.infused_ng // 1_000
 
 
-def rate_for_dose(dose_ug_per_day: int, concentration_ug_per_ml: int) -> int:
-    """Flow in nL/day for a dose; rate = dose / concentration (domain.md, Rate from dose [S]).
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    """Exact volumes in quanta, for mass balance: filled = pumped + remaining + withdrawn."""
 
-    The pump quantises the rate to whole nL/day, rounding half up [M]: at most 0.5 nL/day
-    off, under 1.3 µL over a seven-year battery life.
+    filled_q: int
+    pumped_q: int
+    remaining_q: int
+    withdrawn_q: int
+    infused_pgq: int  # drug mass out of the tip, picograms times quanta per nL
+
+
+def rate_for_dose(dose_ug_per_day: int, concentration_ug_per_ml: int) -> int:
+    """Flow in nL/day for a daily dose: rate = dose / concentration (domain.md [S]).
+
+    Quantised to whole nL/day, halves up [M]: under 1.3 µL off over a battery's life.
     """
-    numerator = dose_ug_per_day * NL_PER_ML
-    return (2 * numerator + concentration_ug_per_ml) // (2 * concentration_ug_per_ml)
+    return volume_nl_for_dose(dose_ug_per_day, concentration_ug_per_ml)
 
 
 class Pump:
     def __init__(self, config: PumpConfig | None = None, *, t_us: int = 0) -> None:
-        self.config = config or PumpConfig()
-        self._t_us = t_us
+        cfg = self.config = config or PumpConfig()
+        self._t = t_us
         self._fsm = sm.StateHolder()
         self._machine = sm.build_machine(self._fsm)
+        self.log = EventLog(cfg.event_log_capacity)
+        self._alarms = AlarmPanel()
+        self._timers: dict[str, int] = {}
+        # Reservoir and catheter, in quanta (firmware_model/units.py).
         self._volume_q = 0
+        self._concentration = 0
         self._drug = ""
-        self._concentration_ug_per_ml = 0
-        self._dose_ug_per_day = 0
-        self._rate_nl_per_day = 0
-        self._infused_pg_q = 0  # picograms times QUANTA_PER_NL
-        self._alarms: set[Alarm] = set()
-        self.log = EventLog(self.config.event_log_capacity)
+        self._filled_q = 0
+        self._withdrawn_q = 0
+        self._pumped_q = 0
+        self._catheter = Catheter(nl_to_quanta(cfg.catheter_volume_nl))
+        self._infused_pgq = 0
+        self._low_q = nl_to_quanta(cfg.low_reservoir_nl)
+        self._empty_q = nl_to_quanta(cfg.empty_nl)
+        # Prescription and boluses.
+        self._basal: Basal | None = None
+        self._basal_rate = 0
+        self._bolus_rate = 0
+        self._bolus_kind = ""
+        self._limits: PatientLimits | None = None
+        self._patient_rate = 0
+        self._patient_starts: deque[int] = deque()
+        self._clock_offset_us = 0  # pump clock minus model time: sets the time of day
+        # Environment.
+        self._temperature_mc = BODY_TEMPERATURE_MC
+        self._target_mc = BODY_TEMPERATURE_MC
+        self._multiplier_ppb = PPB
+        self._blocked: dict[str, int] = {}  # cause -> blocked until, µs
+        self._await_interrogation = False
+        # Battery, in quiescent microseconds times QUANTA_PER_NL.
+        self._battery_capacity = cfg.battery_life_at_zero_flow_us * QUANTA_PER_NL
+        self._eri_threshold = (
+            cfg.battery_life_at_zero_flow_us - cfg.eri_to_eos_us
+        ) * QUANTA_PER_NL
+        self._battery_used = (PPM - cfg.initial_battery_ppm) * self._battery_capacity // PPM
+        self._eri_us: int | None = None
+        # Over-infusion window.
+        self._window = ExcessWindow(cfg.over_infusion_window_us)
+        self._tolerance_factor = PPB + cfg.over_infusion_tolerance_ppb
+        # Segment: what holds until the next event.
+        self._flow = 0
+        self._drain = QUANTA_PER_NL
+        self._next_event_us = NEVER
+        self._settle()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -80,156 +159,654 @@ class Pump:
 
     @property
     def t_us(self) -> int:
-        return self._t_us
+        return self._t
+
+    @property
+    def basal(self) -> Basal | None:
+        return self._basal
+
+    @property
+    def patient_limits(self) -> PatientLimits | None:
+        return self._limits
 
     def status(self) -> PumpStatus:
+        basal = self._basal
+        dose = basal.dose_at(self._second_of_day()) if basal else 0
         return PumpStatus(
-            t_us=self._t_us,
+            t_us=self._t,
             state=self.state,
-            alarms=frozenset(self._alarms),
+            mode="none" if basal is None else ("flex" if isinstance(basal, Flex) else "continuous"),
+            alarms=frozenset(self._alarms.active),
+            silenced=frozenset(a for a, e in self._alarms.active.items() if e.silenced),
             drug=self._drug,
-            dose_ug_per_day=self._dose_ug_per_day,
-            rate_nl_per_day=self._rate_nl_per_day,
-            concentration_ug_per_ml=self._concentration_ug_per_ml,
+            dose_ug_per_day=dose,
+            rate_nl_per_day=self._basal_rate,
+            flow_nl_per_day=round_div(self._flow, PPB),
+            concentration_ug_per_ml=self._concentration,
             reservoir_nl=quanta_to_nl(self._volume_q),
-            infused_ng=self._infused_pg_q // (QUANTA_PER_NL * 1_000),
+            infused_ng=self._infused_pgq // (QUANTA_PER_NL * PG_PER_NG),
+            pumped_nl=quanta_to_nl(self._pumped_q),
+            battery_ppm=self.battery_ppm(),
+            temperature_mc=self._temperature_mc,
         )
 
+    def accounts(self) -> Accounts:
+        return Accounts(
+            filled_q=self._filled_q,
+            pumped_q=self._pumped_q,
+            remaining_q=self._volume_q,
+            withdrawn_q=self._withdrawn_q,
+            infused_pgq=self._infused_pgq,
+        )
+
+    def battery_ppm(self) -> int:
+        left = self._battery_capacity - self._battery_used
+        return max(0, left * PPM // self._battery_capacity)
+
     def next_event_us(self) -> int | None:
-        """When the pump will next change by itself (an alarm), if nothing else happens."""
-        crossing = self._next_crossing_us()
-        return None if crossing is None else self._t_us + crossing
+        """When the pump will next change by itself, if nothing else happens."""
+        return None if self._next_event_us >= NEVER else self._next_event_us
 
     # -- time ----------------------------------------------------------------------------
 
     def advance_to(self, t_us: int) -> None:
-        if t_us < self._t_us:
-            raise ValueError(f"time runs forward only: {t_us} µs is before {self._t_us} µs")
-        while True:
-            dt_us = self._next_crossing_us()
-            if dt_us is None or self._t_us + dt_us > t_us:
-                self._flow_for(t_us - self._t_us)
-                return
-            self._flow_for(dt_us)
-            self._check_levels()
+        """Integrate exactly up to ``t_us``, applying everything that happens at or before it."""
+        if t_us < self._t:
+            raise ValueError(f"time runs forward only: {t_us} µs is before {self._t} µs")
+        same_instant = 0
+        while self._next_event_us <= t_us:
+            if self._next_event_us == self._t:
+                same_instant += 1
+                if same_instant > MAX_EVENTS_PER_INSTANT:
+                    raise RuntimeError(f"pump model made no progress at {self._t} us")
+            else:
+                same_instant = 0
+            self._integrate(self._next_event_us - self._t)
+            self._on_instant()
+        self._integrate(t_us - self._t)
 
-    def _flow_q_per_us(self) -> int:
-        if self.state not in sm.DELIVERING:
-            return 0
-        return self._rate_nl_per_day * NOMINAL_FLOW_PPM
+    def _integrate(self, dt_us: int) -> None:
+        if not dt_us:
+            return
+        flow = self._flow
+        if flow:
+            pumped_q = flow * dt_us
+            self._volume_q -= pumped_q
+            self._pumped_q += pumped_q
+            self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
+        self._battery_used += self._drain * dt_us
+        window = self._window
+        if window.g != window.trailing_g:
+            window.value += (window.g - window.trailing_g) * dt_us
+        self._t += dt_us
 
-    def _flow_for(self, dt_us: int) -> None:
-        pumped_q = self._flow_q_per_us() * dt_us
-        self._volume_q -= pumped_q
-        self._infused_pg_q += pumped_q * self._concentration_ug_per_ml
-        self._t_us += dt_us
+    def _on_instant(self) -> None:
+        t = self._t
+        self._window.pass_edges(t)
+        timers = self._timers
+        due = [name for name, at in timers.items() if at <= t]
+        for name in due:
+            del timers[name]
+            _TIMER_HANDLERS[name](self)
+        self._settle()
 
-    def _next_crossing_us(self) -> int | None:
-        """Microseconds until the volume first reaches the next threshold below it."""
-        flow = self._flow_q_per_us()
-        if flow == 0:
-            return None
-        thresholds = [nl_to_quanta(self.config.empty_nl)]
-        if Alarm.LOW_RESERVOIR not in self._alarms:
-            thresholds.append(nl_to_quanta(self.config.low_reservoir_nl))
-        below = [q for q in thresholds if q < self._volume_q]
-        if not below:
-            return 0
-        return ceil_div(self._volume_q - max(below), flow)
-
-    def _check_levels(self) -> None:
-        volume_q = self._volume_q
-        low = volume_q <= nl_to_quanta(self.config.low_reservoir_nl)
-        empty = volume_q <= nl_to_quanta(self.config.empty_nl)
-        self._set_alarm(Alarm.LOW_RESERVOIR, low)
-        self._set_alarm(Alarm.EMPTY_RESERVOIR, empty)
-        if empty and self.state in sm.DELIVERING:
+    def _settle(self) -> None:
+        """Apply the consequences of the present instant, then plan the next segment."""
+        t = self._t
+        state = self._fsm.state
+        if self._eri_us is None and self._battery_used >= self._eri_threshold:
+            self._eri_us = t
+            self._timers["eos"] = t + self.config.eri_to_eos_us
+        eos = self._eri_us is not None and t >= self._eri_us + self.config.eri_to_eos_us
+        if eos and state != sm.END_OF_SERVICE:
+            self._end_boluses("end of service")
+            self._trigger("battery_depleted")
+        empty = self._concentration > 0 and self._volume_q <= self._empty_q
+        state = self._fsm.state
+        if empty and state in sm.DELIVERING:
+            self._end_boluses("reservoir empty")
             self._trigger("reservoir_emptied")
+        state = self._fsm.state
+        if self._blocked and state in sm.DELIVERING:
+            self._end_boluses("motor stall")
+            self._trigger("motor_stalled")
+            self._record("motor_stall", causes=sorted(self._blocked))
+        elif state == sm.SUSPENDED and not self._blocked and not self._await_interrogation:
+            self._trigger("motor_recovered")
+            self._record("motor_recovered")
+        self._update_alarms(empty, eos)
+        self._plan()
 
-    def _set_alarm(self, alarm: Alarm, active: bool) -> None:
-        if active and alarm not in self._alarms:
-            self._alarms.add(alarm)
-            self._record("alarm", alarm=alarm.value, reservoir_nl=quanta_to_nl(self._volume_q))
-        elif not active and alarm in self._alarms:
-            self._alarms.discard(alarm)
-            self._record("alarm_cleared", alarm=alarm.value)
+    def _update_alarms(self, empty: bool, eos: bool) -> None:
+        drug = self._concentration > 0
+        conditions = (
+            (Alarm.LOW_RESERVOIR, drug and self._volume_q <= self._low_q),
+            (Alarm.EMPTY_RESERVOIR, empty),
+            (Alarm.BATTERY_ERI, self._eri_us is not None),
+            (Alarm.END_OF_SERVICE, eos),
+            (Alarm.MOTOR_STALL, self._fsm.state == sm.SUSPENDED),
+            (Alarm.OVER_INFUSION, self._window.value > 0),
+        )
+        panel = self._alarms
+        for alarm, condition in conditions:
+            change = panel.set_condition(alarm, condition, self._t)
+            if change is True:
+                self._record("alarm", alarm=alarm.value, critical=alarm.critical)
+            elif change is False:
+                self._record("alarm_cleared", alarm=alarm.value)
+
+    def _plan(self) -> None:
+        """Rates for the segment that starts now, and the instant it ends."""
+        t = self._t
+        state = self._fsm.state
+        if state in sm.DELIVERING:
+            nominal = self._basal_rate + self._patient_rate if state == sm.INFUSING else self._bolus_rate
+            flow = nominal * self._multiplier_ppb
+        else:
+            flow = 0
+            nominal = self._basal_rate if state == sm.SUSPENDED and self._fsm.basal_on else 0
+        self._flow = flow
+        self._drain = QUANTA_PER_NL + self.config.battery_us_per_nl * flow
+        window = self._window
+        window.set_integrand(t, flow - nominal * self._tolerance_factor)
+        candidates = list(self._timers.values())
+        edge = window.next_edge_us()
+        if edge is not None:
+            candidates.append(edge)
+        crossing = window.next_crossing_us(window.value > 0)
+        if crossing is not None:
+            candidates.append(t + crossing)
+        if flow and self._concentration:
+            volume = self._volume_q
+            if volume > self._low_q:
+                candidates.append(t + ceil_div(volume - self._low_q, flow))
+            if volume > self._empty_q:
+                candidates.append(t + ceil_div(volume - self._empty_q, flow))
+        if self._eri_us is None:
+            candidates.append(t + ceil_div(self._eri_threshold - self._battery_used, self._drain))
+        self._next_event_us = min(candidates) if candidates else NEVER
+
+    # -- timers --------------------------------------------------------------------------
+
+    def _on_bolus_end(self) -> None:
+        self._record("bolus_completed", bolus=self._bolus_kind)
+        self._bolus_rate = 0
+        self._bolus_kind = ""
+        self._trigger("bolus_done")
+
+    def _on_patient_bolus_end(self) -> None:
+        self._patient_rate = 0
+        self._record("patient_bolus_completed")
+
+    def _on_flex_step(self) -> None:
+        self._update_basal_rate()
+
+    def _on_exposure_end(self) -> None:
+        self._target_mc = BODY_TEMPERATURE_MC
+        self._record("temperature", celsius=BODY_TEMPERATURE_MC / 1_000)
+        self._move_temperature()
+
+    def _on_thermal_step(self) -> None:
+        self._set_temperature(next_staircase_step(self._temperature_mc, self._target_mc))
+        if self._temperature_mc != self._target_mc:
+            self._timers["thermal_step"] = self._t + self._thermal_step_us()
+
+    def _on_unblock(self) -> None:
+        t = self._t
+        for cause in [c for c, until in self._blocked.items() if until <= t]:
+            del self._blocked[cause]
+            self._record(f"{cause}_ended")
+        if self._blocked:
+            self._timers["unblock"] = min(self._blocked.values())
+        elif self._fsm.state != sm.SUSPENDED:
+            self._await_interrogation = False
+
+    def _on_eos(self) -> None:
+        """Nothing to do: ``_settle`` sees the instant has come."""
 
     # -- requests ------------------------------------------------------------------------
 
-    def fill(self, volume_nl: int, concentration_ug_per_ml: int, drug: str = "baclofen") -> None:
-        """Empty the reservoir and fill it with ``volume_nl`` of drug at a concentration."""
+    def refill(
+        self,
+        volume_nl: int,
+        concentration_ug_per_ml: int,
+        *,
+        drug: str = "baclofen",
+        measured_nl: int | None = None,
+        basal: Basal | None = None,
+    ) -> None:
+        """Withdraw what is left, measure it, and fill with ``volume_nl`` of drug.
+
+        A new concentration needs the basal prescription re-entered in the same refill
+        (``basal``), so the rate is recomputed: ISMP reports of tenfold errors [S].
+        """
         self._require("refill")
-        if not 0 < volume_nl <= self.config.reservoir_capacity_nl:
-            raise PumpRefusal(
+        limits = self._drug_limits("refill", drug)
+        low, high = limits.min_concentration_ug_per_ml, limits.max_concentration_ug_per_ml
+        if not low <= concentration_ug_per_ml <= high:
+            self._refuse(
+                "refill",
                 Refusal.OUT_OF_RANGE,
-                f"fill volume {volume_nl} nL outside 1..{self.config.reservoir_capacity_nl} nL",
+                f"{drug} concentration {concentration_ug_per_ml} ug/mL outside {low}..{high}",
             )
-        if concentration_ug_per_ml <= 0:
-            raise PumpRefusal(Refusal.OUT_OF_RANGE, "concentration must be positive")
-        if self.state in sm.DELIVERING and concentration_ug_per_ml != self._concentration_ug_per_ml:
-            raise PumpRefusal(
-                Refusal.WRONG_STATE,
-                "a new concentration needs the pump stopped and the dose re-entered",
+        capacity = self.config.reservoir_capacity_nl
+        if not 0 < volume_nl <= capacity:
+            self._refuse(
+                "refill", Refusal.OUT_OF_RANGE, f"volume {volume_nl} nL outside 1..{capacity} nL"
             )
+        if measured_nl is not None and measured_nl < 0:
+            self._refuse("refill", Refusal.OUT_OF_RANGE, "measured volume cannot be negative")
+        changes_concentration = concentration_ug_per_ml != self._concentration or drug != self._drug
+        if changes_concentration and self._basal is not None and basal is None:
+            self._refuse(
+                "refill",
+                Refusal.DOSE_REENTRY_REQUIRED,
+                f"new concentration {concentration_ug_per_ml} ug/mL: re-enter the dose",
+            )
+        if basal is not None:
+            self._check_basal("refill", basal, concentration_ug_per_ml, limits)
+        expected_nl = quanta_to_nl(self._volume_q)
+        measured = expected_nl if measured_nl is None else measured_nl
+        self._withdrawn_q += self._volume_q
         self._volume_q = nl_to_quanta(volume_nl)
-        self._concentration_ug_per_ml = concentration_ug_per_ml
+        self._filled_q += self._volume_q
+        self._concentration = concentration_ug_per_ml
         self._drug = drug
-        self._record("filled", volume_nl=volume_nl, concentration_ug_per_ml=concentration_ug_per_ml)
+        self._record(
+            "refill",
+            drug=drug,
+            expected_nl=expected_nl,
+            measured_nl=measured,
+            discrepancy_nl=measured - expected_nl,
+            added_nl=volume_nl,
+            concentration_ug_per_ml=concentration_ug_per_ml,
+        )
+        if changes_concentration and self._patient_rate:
+            self._cancel_patient_bolus("concentration changed")
+        if basal is not None:
+            self._set_basal(basal)
+        else:
+            self._update_basal_rate()
         self._trigger("refill")
-        self._check_levels()
+        self._settle()
+
+    def program(self, basal: Basal) -> None:
+        """Program a basal prescription (continuous or flex) and start delivering it."""
+        self._require("program")
+        self._require_drug("program")
+        self._check_basal(
+            "program", basal, self._concentration, self._drug_limits("program", self._drug)
+        )
+        self._set_basal(basal)
+        self._trigger("program")
+        self._settle()
 
     def set_dose(self, dose_ug_per_day: int) -> int:
         """Program simple continuous delivery; return the resulting rate in nL/day."""
-        self._require("program_continuous")
-        limit = self.config.max_dose_ug_per_day
-        if not 0 < dose_ug_per_day <= limit:
-            raise PumpRefusal(
-                Refusal.OUT_OF_RANGE,
-                f"dose {dose_ug_per_day} ug/day outside 1..{limit} ug/day",
-            )
-        if self._concentration_ug_per_ml == 0 or self._volume_q <= nl_to_quanta(
-            self.config.empty_nl
-        ):
-            raise PumpRefusal(Refusal.NO_DRUG, "reservoir holds no usable drug; fill it first")
-        rate = rate_for_dose(dose_ug_per_day, self._concentration_ug_per_ml)
-        low, high = self.config.min_rate_nl_per_day, self.config.max_rate_nl_per_day
-        if not low <= rate <= high:
-            raise PumpRefusal(
-                Refusal.OUT_OF_RANGE,
-                f"dose {dose_ug_per_day} ug/day at {self._concentration_ug_per_ml} ug/mL needs "
-                f"{rate / 1000:g} uL/day, outside the pump's {low // 1000}..{high // 1000} uL/day",
-            )
-        self._dose_ug_per_day = dose_ug_per_day
-        self._rate_nl_per_day = rate
-        self._trigger("program_continuous")
-        self._record("programmed", mode="continuous", dose_ug_per_day=dose_ug_per_day)
-        return rate
+        self.program(Continuous(dose_ug_per_day))
+        return self._basal_rate
 
     def stop(self, *, confirm: bool) -> None:
         self._require("stop")
         if not confirm:
-            raise PumpRefusal(
+            self._refuse(
+                "stop",
                 Refusal.CONFIRMATION_REQUIRED,
                 "stopping risks baclofen withdrawal; confirm to stop",
             )
+        self._end_boluses("stopped")
+        self._fsm.basal_on = False
         self._trigger("stop")
+        self._settle()
+
+    def clinician_bolus(self, dose_ug: int, duration_us: int) -> None:
+        """A single bolus that replaces the basal for its duration, then therapy resumes."""
+        self._require("start_bolus")
+        self._require_drug("start_bolus")
+        limits = self._drug_limits("start_bolus", self._drug)
+        if not 0 < dose_ug <= limits.max_bolus_ug:
+            reason = Refusal.DRUG_LIMIT if dose_ug > 0 else Refusal.OUT_OF_RANGE
+            self._refuse(
+                "start_bolus", reason, f"bolus {dose_ug} ug outside 1..{limits.max_bolus_ug} ug"
+            )
+        rate = self._bolus_rate_for("start_bolus", dose_ug, duration_us)
+        volume_nl = volume_nl_for_dose(dose_ug, self._concentration)
+        self._start_bolus("clinician", rate, duration_us, dose_ug=dose_ug, volume_nl=volume_nl)
+
+    def prime(self, volume_nl: int | None = None) -> None:
+        """Priming bolus: fill tubing and catheter at a high rate before therapy starts."""
+        self._require("start_priming")
+        self._require_drug("start_priming")
+        volume = self.config.catheter_volume_nl if volume_nl is None else volume_nl
+        if not 0 < volume <= NL_PER_ML:
+            self._refuse("start_priming", Refusal.OUT_OF_RANGE, f"priming volume {volume} nL")
+        rate = self.config.priming_rate_nl_per_day
+        duration_us = ceil_div(volume * US_PER_DAY, rate)
+        self._start_bolus("priming", rate, duration_us, volume_nl=volume)
+
+    def set_patient_limits(self, limits: PatientLimits) -> None:
+        self._require("set_limits")
+        drug = self._drug_limits("set_limits", self._drug or "baclofen")
+        if not 0 < limits.dose_ug <= drug.max_bolus_ug:
+            self._refuse(
+                "set_limits",
+                Refusal.DRUG_LIMIT if limits.dose_ug > 0 else Refusal.OUT_OF_RANGE,
+                f"patient bolus {limits.dose_ug} ug outside 1..{drug.max_bolus_ug} ug",
+            )
+        self._check_bolus_duration("set_limits", limits.duration_us)
+        if limits.lockout_us < limits.duration_us:
+            self._refuse("set_limits", Refusal.OUT_OF_RANGE, "lockout shorter than the bolus")
+        if not 0 < limits.max_per_day <= MAX_PATIENT_BOLUSES_PER_DAY:
+            self._refuse(
+                "set_limits",
+                Refusal.OUT_OF_RANGE,
+                f"max per day {limits.max_per_day} outside 1..{MAX_PATIENT_BOLUSES_PER_DAY}",
+            )
+        self._check_daily_total("set_limits", self._basal, limits, drug)
+        self._limits = limits
+        self._record(
+            "patient_limits",
+            dose_ug=limits.dose_ug,
+            duration_s=limits.duration_us / US_PER_S,
+            lockout_s=limits.lockout_us / US_PER_S,
+            max_per_day=limits.max_per_day,
+        )
+        self._settle()
+
+    def patient_bolus(self) -> None:
+        """Patient-activated bolus on top of the basal, within the programmed limits."""
+        self._require("patient_bolus")
+        limits = self._limits
+        if limits is None:
+            self._refuse("patient_bolus", Refusal.NOT_PERMITTED, "no patient bolus programmed")
+        self._require_drug("patient_bolus")
+        t = self._t
+        starts = self._patient_starts
+        while starts and starts[0] <= t - US_PER_DAY:
+            starts.popleft()
+        if starts and t < starts[-1] + limits.lockout_us:
+            wait_s = ceil_div(starts[-1] + limits.lockout_us - t, US_PER_S)
+            self._refuse("patient_bolus", Refusal.LOCKOUT, f"locked out for {wait_s} s more")
+        if len(starts) >= limits.max_per_day:
+            self._refuse(
+                "patient_bolus",
+                Refusal.DAILY_LIMIT,
+                f"{limits.max_per_day} patient boluses already in the last 24 h",
+            )
+        rate = self._bolus_rate_for("patient_bolus", limits.dose_ug, limits.duration_us)
+        if self._basal_rate + rate > self.config.max_rate_nl_per_day:
+            self._refuse("patient_bolus", Refusal.OUT_OF_RANGE, "basal plus bolus exceeds max rate")
+        # Mutations below; the drop of expired starts above changes no behaviour.
+        starts.append(t)
+        self._patient_rate = rate
+        self._timers["patient_bolus_end"] = t + limits.duration_us
+        self._record("patient_bolus_started", dose_ug=limits.dose_ug)
+        self._settle()
+
+    def set_low_reservoir_alarm(self, volume_nl: int) -> None:
+        """The low-reservoir alarm volume is programmable [S]."""
+        self._require("set_limits")
+        capacity = self.config.reservoir_capacity_nl
+        if not max(NL_PER_ML, self.config.empty_nl + 1) <= volume_nl <= capacity - NL_PER_ML:
+            self._refuse(
+                "set_limits",
+                Refusal.OUT_OF_RANGE,
+                f"low-reservoir alarm {volume_nl} nL outside 1 mL..capacity - 1 mL",
+            )
+        self._low_q = nl_to_quanta(volume_nl)
+        self._record("low_reservoir_alarm_set", volume_nl=volume_nl)
+        self._settle()
+
+    def acknowledge(self, alarm: Alarm) -> None:
+        self._require("acknowledge")
+        if not self._alarms.acknowledge(alarm):
+            self._refuse("acknowledge", Refusal.NO_SUCH_ALARM, f"{alarm.value} is not active")
+        self._record("alarm_acknowledged", alarm=alarm.value)
+
+    def interrogate(self) -> None:
+        """A telemetry session: costs battery, and resumes a pump held after an MRI alarm."""
+        self._require("interrogate")
+        self._battery_used += self.config.battery_us_per_session * QUANTA_PER_NL
+        self._record("interrogation")
+        self._await_interrogation = False
+        self._settle()
+
+    # -- environment (physical events, never refused for the pump's state) ---------------
+
+    def expose_temperature(self, temperature_mc: int, duration_us: int) -> None:
+        """Pump body at ``temperature_mc`` for ``duration_us`` (hot tub, heating pad, fever)."""
+        if not MIN_TEMPERATURE_MC <= temperature_mc <= MAX_TEMPERATURE_MC:
+            raise PumpRefusal(
+                Refusal.OUT_OF_RANGE,
+                f"temperature {temperature_mc / 1000:g} C outside 20..50 C",
+            )
+        self._require_duration(duration_us)
+        self._target_mc = temperature_mc
+        self._timers["exposure_end"] = self._t + duration_us
+        self._record("temperature", celsius=temperature_mc / 1_000)
+        self._move_temperature()
+        self._settle()
+
+    def mri(self, duration_us: int) -> None:
+        """An MRI scan stops the rotor for its duration plus the recovery delay [S]."""
+        self._require_duration(duration_us)
+        if self._alarms.active:
+            # TGA hazard alert [S]: alarming at the scan's start, it resumes only when interrogated.
+            self._await_interrogation = True
+        self._block("mri", duration_us + self.config.mri_recovery_delay_us)
+
+    def occlude(self, duration_us: int) -> None:
+        """A catheter occlusion: the motor stalls against it until it clears."""
+        self._require_duration(duration_us)
+        self._block("occlusion", duration_us)
 
     # -- internals -----------------------------------------------------------------------
 
-    def _require(self, trigger: str) -> None:
-        if trigger not in sm.allowed_triggers(self.state):
-            raise PumpRefusal(
-                Refusal.WRONG_STATE, f"{trigger.replace('_', ' ')} not allowed while {self.state}"
+    def _block(self, cause: str, duration_us: int) -> None:
+        until = max(self._blocked.get(cause, 0), self._t + duration_us)
+        self._blocked[cause] = until
+        self._timers["unblock"] = min(self._blocked.values())
+        self._record(f"{cause}_started", duration_s=duration_us / US_PER_S)
+        self._settle()
+
+    def _start_bolus(self, kind: str, rate: int, duration_us: int, **detail: int) -> None:
+        self._cancel_patient_bolus("clinician bolus")
+        self._bolus_rate = rate
+        self._bolus_kind = kind
+        self._timers["bolus_end"] = self._t + duration_us
+        self._record("bolus_started", bolus=kind, duration_s=duration_us / US_PER_S, **detail)
+        self._trigger("start_priming" if kind == "priming" else "start_bolus")
+        self._settle()
+
+    def _end_boluses(self, why: str) -> None:
+        if self._fsm.state in (sm.BOLUS, sm.PRIMING):
+            self._timers.pop("bolus_end", None)
+            self._record("bolus_cancelled", bolus=self._bolus_kind, reason=why)
+            self._bolus_rate = 0
+            self._bolus_kind = ""
+        self._cancel_patient_bolus(why)
+
+    def _cancel_patient_bolus(self, why: str) -> None:
+        if self._patient_rate:
+            self._timers.pop("patient_bolus_end", None)
+            self._patient_rate = 0
+            self._record("patient_bolus_cancelled", reason=why)
+
+    def _set_basal(self, basal: Basal) -> None:
+        self._basal = basal
+        self._fsm.basal_on = True
+        self._update_basal_rate()
+        if isinstance(basal, Flex):
+            detail: dict[str, object] = {
+                "mode": "flex",
+                "steps": [[s.start_s, s.dose_ug_per_day] for s in basal.steps],
+            }
+        else:
+            detail = {"mode": "continuous", "dose_ug_per_day": basal.dose_ug_per_day}
+        self._record("programmed", **detail)
+
+    def _update_basal_rate(self) -> None:
+        basal = self._basal
+        if basal is None or not self._concentration:
+            self._basal_rate = 0
+            self._timers.pop("flex_step", None)
+            return
+        second = self._second_of_day()
+        self._basal_rate = rate_for_dose(basal.dose_at(second), self._concentration)
+        next_change_s = basal.next_change_s(second)
+        if next_change_s is None:
+            self._timers.pop("flex_step", None)
+        else:
+            into_second = (self._t + self._clock_offset_us) % US_PER_S
+            self._timers["flex_step"] = self._t + next_change_s * US_PER_S - into_second
+
+    def _second_of_day(self) -> int:
+        return ((self._t + self._clock_offset_us) // US_PER_S) % S_PER_DAY
+
+    def _move_temperature(self) -> None:
+        if self.config.thermal_time_constant_us == 0:
+            self._set_temperature(self._target_mc)
+        elif "thermal_step" not in self._timers:
+            self._timers["thermal_step"] = self._t + self._thermal_step_us()
+
+    def _thermal_step_us(self) -> int:
+        return max(1, self.config.thermal_time_constant_us // STEPS_PER_TIME_CONSTANT)
+
+    def _set_temperature(self, temperature_mc: int) -> None:
+        self._temperature_mc = temperature_mc
+        self._multiplier_ppb = flow_multiplier_ppb(
+            temperature_mc, self.config.heat_coefficient_ppb_per_mc
+        )
+
+    def _drug_limits(self, request: str, drug: str) -> DrugLimits:
+        limits = self.config.drug(drug)
+        if limits is None:
+            self._refuse(request, Refusal.OUT_OF_RANGE, f"{drug!r} is not in the drug library")
+        return limits
+
+    def _check_basal(
+        self, request: str, basal: Basal, concentration: int, limits: DrugLimits
+    ) -> None:
+        if isinstance(basal, Flex):
+            steps = basal.steps
+            if not 0 < len(steps) <= MAX_FLEX_STEPS:
+                self._refuse(request, Refusal.OUT_OF_RANGE, f"flex needs 1..{MAX_FLEX_STEPS} steps")
+            starts = [step.start_s for step in steps]
+            if starts != sorted(set(starts)) or not 0 <= starts[0] or starts[-1] >= S_PER_DAY:
+                self._refuse(
+                    request, Refusal.OUT_OF_RANGE, "flex steps must start at distinct times of day"
+                )
+        for dose in basal.doses:
+            if dose <= 0:
+                self._refuse(request, Refusal.OUT_OF_RANGE, f"dose {dose} ug/day must be positive")
+            if dose > limits.max_dose_ug_per_day:
+                self._refuse(
+                    request,
+                    Refusal.DRUG_LIMIT,
+                    f"dose {dose} ug/day above the {limits.name} limit "
+                    f"{limits.max_dose_ug_per_day} ug/day",
+                )
+            rate = rate_for_dose(dose, concentration)
+            low, high = self.config.min_rate_nl_per_day, self.config.max_rate_nl_per_day
+            if not low <= rate <= high:
+                self._refuse(
+                    request,
+                    Refusal.OUT_OF_RANGE,
+                    f"dose {dose} ug/day at {concentration} ug/mL needs {rate / 1000:g} uL/day, "
+                    f"outside the pump's {low / 1000:g}..{high / 1000:g} uL/day",
+                )
+        pct = self.config.max_dose_increase_pct
+        current = self._basal
+        if pct is not None and current is not None:
+            old, new = current.dose_seconds_per_day(), basal.dose_seconds_per_day()
+            if new * 100 > old * (100 + pct):
+                self._refuse(
+                    request,
+                    Refusal.DOSE_CHANGE_LIMIT,
+                    f"daily dose up {100 * (new - old) / old:.0f} %, more than {pct} % at once",
+                )
+        self._check_daily_total(request, basal, self._limits, limits)
+
+    def _check_daily_total(
+        self,
+        request: str,
+        basal: Basal | None,
+        patient: PatientLimits | None,
+        limits: DrugLimits,
+    ) -> None:
+        """Basal plus every permitted patient bolus must stay within the daily hard limit."""
+        if basal is None or patient is None:
+            return
+        total_dose_s = basal.dose_seconds_per_day() + patient.max_per_day * patient.dose_ug * S_PER_DAY
+        if total_dose_s > limits.max_dose_ug_per_day * S_PER_DAY:
+            self._refuse(
+                request,
+                Refusal.DRUG_LIMIT,
+                f"basal plus {patient.max_per_day} patient boluses exceeds "
+                f"{limits.max_dose_ug_per_day} ug/day",
             )
 
+    def _bolus_rate_for(self, request: str, dose_ug: int, duration_us: int) -> int:
+        self._check_bolus_duration(request, duration_us)
+        rate = rate_nl_per_day(volume_nl_for_dose(dose_ug, self._concentration), duration_us)
+        low, high = self.config.min_rate_nl_per_day, self.config.max_rate_nl_per_day
+        if not low <= rate <= high:
+            self._refuse(
+                request,
+                Refusal.OUT_OF_RANGE,
+                f"{dose_ug} ug over {duration_us / US_PER_S:g} s needs {rate / 1000:g} uL/day, "
+                f"outside {low / 1000:g}..{high / 1000:g} uL/day",
+            )
+        return rate
+
+    def _check_bolus_duration(self, request: str, duration_us: int) -> None:
+        low, high = self.config.min_bolus_duration_us, self.config.max_bolus_duration_us
+        if not low <= duration_us <= high:
+            self._refuse(
+                request,
+                Refusal.OUT_OF_RANGE,
+                f"bolus duration {duration_us / US_PER_S:g} s outside "
+                f"{low / US_PER_S:g}..{high / US_PER_S:g} s",
+            )
+
+    def _require(self, trigger: str) -> None:
+        if not sm.allowed(trigger, self._fsm.state):
+            self._refuse(
+                trigger,
+                Refusal.WRONG_STATE,
+                f"{trigger.replace('_', ' ')} not allowed while {self._fsm.state}",
+            )
+
+    def _require_drug(self, request: str) -> None:
+        if self._concentration == 0 or self._volume_q <= self._empty_q:
+            self._refuse(request, Refusal.NO_DRUG, "reservoir holds no usable drug; refill first")
+
+    @staticmethod
+    def _require_duration(duration_us: int) -> None:
+        if duration_us <= 0:
+            raise PumpRefusal(Refusal.OUT_OF_RANGE, "duration must be positive")
+
+    def _refuse(self, request: str, reason: Refusal, message: str) -> NoReturn:
+        self._record("refused", request=request, reason=reason.value, message=message)
+        raise PumpRefusal(reason, message)
+
     def _trigger(self, trigger: str) -> None:
-        before = self.state
+        before = self._fsm.state
         self._fsm.trigger(trigger)  # type: ignore[attr-defined]
-        if self.state != before:
-            self._record("state", state=self.state, trigger=trigger)
+        after = self._fsm.state
+        if after != before:
+            self._record("state", state=after, previous=before, trigger=trigger)
 
     def _record(self, kind: str, **detail: object) -> None:
-        self.log.append(LogEntry(self._t_us, kind, dict(detail)))
+        self.log.append(LogEntry(self._t, kind, detail))
 
 
-__all__ = ["PG_PER_UG", "Pump", "PumpStatus", "rate_for_dose"]
+_TIMER_HANDLERS: dict[str, Callable[[Pump], None]] = {
+    "bolus_end": Pump._on_bolus_end,
+    "patient_bolus_end": Pump._on_patient_bolus_end,
+    "flex_step": Pump._on_flex_step,
+    "exposure_end": Pump._on_exposure_end,
+    "thermal_step": Pump._on_thermal_step,
+    "unblock": Pump._on_unblock,
+    "eos": Pump._on_eos,
+}

@@ -2,19 +2,28 @@
 
 Theory of operation
 -------------------
-The pump is always in exactly one state. A request (programming, stopping) or a physical
-event (the reservoir reaching its empty threshold) is a *trigger*; the table below says from
-which states each trigger is allowed and where it leads. A trigger not allowed from the current
-state is refused with ``Refusal.WRONG_STATE`` before anything changes, so the table is the
-single source of truth for the pump's behaviour and for the diagram in docs/.
+The pump is always in exactly one state. Requests from the programmer (program, stop, bolus,
+refill...) and physical events (the reservoir reaching its empty threshold, the motor
+stalling in an MRI scanner, the battery reaching end of service) are *triggers*. The table
+below says from which states each trigger is allowed and where it leads. A request whose
+trigger is not allowed from the current state is refused with ``Refusal.WRONG_STATE`` before
+anything changes, so this table is the single source of truth for the pump's behaviour, for
+the emulator's replies and for the diagram in docs/state-machine.md (generated from it).
 
-Whether the motor turns is also a property of the state (``DELIVERING``): the physics asks
-this file, never an ``if`` elsewhere.
+Which way the motor turns is a property of the state too (``DELIVERING``, ``BASAL_RUNS``):
+the physics asks this file, never an ``if`` of its own.
+
+After a bolus, a priming bolus or a motor stall, the pump goes back to what it was doing:
+to ``infusing`` if a basal prescription is running (``basal_on``), else to ``stopped``.
 
 States
-  stopped   no delivery; the clinician stopped the pump, or it was never started.
-  infusing  simple continuous delivery at the programmed dose.
-  alarm     a critical alarm (empty reservoir) has stopped delivery.
+  stopped         no delivery: never started, or stopped by the clinician (confirmed).
+  infusing        basal delivery (continuous or flex); patient boluses run on top.
+  bolus           a clinician bolus replaces the basal for its duration.
+  priming         the priming bolus fills tubing and catheter at a high rate.
+  suspended       motor stall (MRI, occlusion): delivery suspended, critical alarm.
+  empty           the reservoir reached its empty threshold: delivery stopped, critical.
+  end_of_service  the battery is spent, 90 days after ERI: delivery stopped for good.
 """
 
 from typing import Any
@@ -23,23 +32,58 @@ from transitions import Machine
 
 STOPPED = "stopped"
 INFUSING = "infusing"
-ALARM = "alarm"
+BOLUS = "bolus"
+PRIMING = "priming"
+SUSPENDED = "suspended"
+EMPTY = "empty"
+END_OF_SERVICE = "end_of_service"
 
-STATES = [STOPPED, INFUSING, ALARM]
+STATES = [STOPPED, INFUSING, BOLUS, PRIMING, SUSPENDED, EMPTY, END_OF_SERVICE]
 INITIAL = STOPPED
-DELIVERING = frozenset({INFUSING})
+DELIVERING = frozenset({INFUSING, BOLUS, PRIMING})  # the motor turns
+BASAL_RUNS = frozenset({INFUSING})  # the programmed basal rate is delivered
+ALIVE = [s for s in STATES if s != END_OF_SERVICE]
 
-# trigger, allowed source states, destination.
+# Triggers the programmer may send: refused with WRONG_STATE outside their source states.
+REQUESTS = frozenset(
+    {
+        "program",
+        "stop",
+        "start_bolus",
+        "start_priming",
+        "patient_bolus",
+        "refill",
+        "set_limits",
+        "acknowledge",
+        "interrogate",
+    }
+)
+
 TRANSITIONS: list[dict[str, Any]] = [
-    {"trigger": "program_continuous", "source": [STOPPED, INFUSING], "dest": INFUSING},
-    # Stopping needs explicit confirmation: abrupt baclofen withdrawal is dangerous
-    # (boxed warning, Lioresal intrathecal label [S]); the pump checks the flag first.
-    {"trigger": "stop", "source": [INFUSING], "dest": STOPPED},
-    {"trigger": "reservoir_emptied", "source": [INFUSING], "dest": ALARM},
-    # Filling the reservoir never starts delivery; after an empty-reservoir stop the pump
-    # waits, stopped, for the clinician to program it again.
-    {"trigger": "refill", "source": [STOPPED, INFUSING], "dest": None},
-    {"trigger": "refill", "source": [ALARM], "dest": STOPPED},
+    # Programming a basal prescription (continuous or flex) starts or changes delivery.
+    {"trigger": "program", "source": [STOPPED, INFUSING], "dest": INFUSING},
+    # Stopping needs explicit confirmation: abrupt baclofen withdrawal is dangerous (boxed
+    # warning, Lioresal intrathecal label [S]); the pump checks the flag before the trigger.
+    {"trigger": "stop", "source": [INFUSING, BOLUS, PRIMING, SUSPENDED, EMPTY], "dest": STOPPED},
+    {"trigger": "start_bolus", "source": [STOPPED, INFUSING], "dest": BOLUS},
+    {"trigger": "start_priming", "source": [STOPPED], "dest": PRIMING},
+    {"trigger": "bolus_done", "source": [BOLUS, PRIMING], "dest": INFUSING, "conditions": "basal_on"},
+    {"trigger": "bolus_done", "source": [BOLUS, PRIMING], "dest": STOPPED, "unless": "basal_on"},
+    # Patient boluses run on top of a running basal.
+    {"trigger": "patient_bolus", "source": [INFUSING], "dest": None},
+    # Refill: never during a bolus; after an empty-reservoir stop, therapy resumes.
+    {"trigger": "refill", "source": [STOPPED, INFUSING, SUSPENDED], "dest": None},
+    {"trigger": "refill", "source": [EMPTY], "dest": INFUSING, "conditions": "basal_on"},
+    {"trigger": "refill", "source": [EMPTY], "dest": STOPPED, "unless": "basal_on"},
+    {"trigger": "set_limits", "source": ALIVE, "dest": None},
+    {"trigger": "acknowledge", "source": STATES, "dest": None},
+    {"trigger": "interrogate", "source": STATES, "dest": None},
+    # Physical events.
+    {"trigger": "motor_stalled", "source": [INFUSING, BOLUS, PRIMING], "dest": SUSPENDED},
+    {"trigger": "motor_recovered", "source": [SUSPENDED], "dest": INFUSING, "conditions": "basal_on"},
+    {"trigger": "motor_recovered", "source": [SUSPENDED], "dest": STOPPED, "unless": "basal_on"},
+    {"trigger": "reservoir_emptied", "source": [INFUSING, BOLUS, PRIMING], "dest": EMPTY},
+    {"trigger": "battery_depleted", "source": ALIVE, "dest": END_OF_SERVICE},
 ]
 
 
@@ -48,22 +92,30 @@ class StateHolder:
 
     state: str
 
+    def __init__(self) -> None:
+        self.basal_on = False  # a basal prescription is running (or will resume)
 
-def build_machine(holder: StateHolder, initial: str = INITIAL) -> Machine:
-    return Machine(
+
+def build_machine(
+    holder: StateHolder, initial: str = INITIAL, machine_class: type = Machine, **options: Any
+) -> Any:
+    return machine_class(
         model=holder,
         states=STATES,
         transitions=TRANSITIONS,
         initial=initial,
         auto_transitions=False,
         ignore_invalid_triggers=False,
+        **options,
     )
 
 
-def allowed_triggers(state: str) -> frozenset[str]:
-    return _ALLOWED[state]
+def allowed(trigger: str, state: str) -> bool:
+    return state in _SOURCES.get(trigger, ())
 
 
-_ALLOWED: dict[str, frozenset[str]] = {
-    state: frozenset(t["trigger"] for t in TRANSITIONS if state in t["source"]) for state in STATES
-}
+_SOURCES: dict[str, frozenset[str]] = {}
+for _transition in TRANSITIONS:
+    _SOURCES[_transition["trigger"]] = _SOURCES.get(
+        _transition["trigger"], frozenset()
+    ) | frozenset(_transition["source"])

@@ -24,6 +24,14 @@ class Reason(IntEnum):
     VALUE_OUT_OF_RANGE = 0x20
     WRONG_STATE = 0x21
     CONFIRMATION_REQUIRED = 0x22
+    DRUG_LIMIT = 0x23
+    DOSE_CHANGE_LIMIT = 0x24
+    DOSE_REENTRY_REQUIRED = 0x25
+    NOT_PERMITTED = 0x26
+    LOCKOUT = 0x27
+    DAILY_LIMIT = 0x28
+    NO_DRUG = 0x29
+    NO_SUCH_ALARM = 0x2A
     # The pump failed to handle a well-formed request; pump state is unchanged.
     INTERNAL_ERROR = 0x7F
 
@@ -46,5 +54,13 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.VALUE_OUT_OF_RANGE: "a field is outside its allowed range",
     Reason.WRONG_STATE: "the request is not allowed in the pump's current state",
     Reason.CONFIRMATION_REQUIRED: "the request needs an explicit confirmation flag",
+    Reason.DRUG_LIMIT: "a dose above the drug library's hard limit",
+    Reason.DOSE_CHANGE_LIMIT: "a dose increase larger than one transaction may make",
+    Reason.DOSE_REENTRY_REQUIRED: "a new concentration without the dose entered again",
+    Reason.NOT_PERMITTED: "nothing programmed permits this (e.g. no patient bolus limits)",
+    Reason.LOCKOUT: "a patient bolus within the lockout interval of the last one",
+    Reason.DAILY_LIMIT: "the patient bolus count over the last 24 h is reached",
+    Reason.NO_DRUG: "the reservoir holds no usable drug",
+    Reason.NO_SUCH_ALARM: "acknowledging an alarm that is not active",
     Reason.INTERNAL_ERROR: "the pump could not handle the request; nothing was changed",
 }

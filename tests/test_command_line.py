@@ -77,14 +77,14 @@ def test_json_status_has_stable_keys(emulator: EmulatorProcess) -> None:
 
 def test_refused_dose_exits_one_with_the_reason(emulator: EmulatorProcess) -> None:
     result = run("pump-programmer", "--port", emulator.port, "set-dose", "5000")
-    assert_one_line_error(result, "VALUE_OUT_OF_RANGE", "5000")
+    assert_one_line_error(result, "DRUG_LIMIT", "5000")
     assert result.returncode == 1
 
 
 def test_set_dose_then_status_over_the_command_line(emulator: EmulatorProcess) -> None:
-    assert run("pump-programmer", "--port", emulator.port, "set-dose", "321").returncode == 0
+    assert run("pump-programmer", "--port", emulator.port, "set-dose", "231").returncode == 0
     result = run("pump-programmer", "--json", "--port", emulator.port, "status")
-    assert json.loads(result.stdout)["status"]["dose_ug_per_day"] == 321
+    assert json.loads(result.stdout)["status"]["dose_ug_per_day"] == 231
 
 
 def test_negative_dose_is_a_usage_error() -> None:

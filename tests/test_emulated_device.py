@@ -22,7 +22,7 @@ from protocol import (
 
 def make_device() -> EmulatedDevice:
     pump = Pump()
-    pump.fill(20_000_000, 500)
+    pump.refill(20_000_000, 500)
     pump.set_dose(200)
     return EmulatedDevice(pump, Identity(serial_number="T-1"))
 
@@ -49,18 +49,23 @@ def test_status_reflects_the_model_at_the_time_asked() -> None:
     assert reply.state is PumpState.INFUSING
     assert reply.alarms == AlarmFlags.LOW_RESERVOIR
     assert reply.reservoir_ul == 2_000
-    assert reply.infused_ug == 9_000
+    # 18 mL pumped at 500 ug/mL, less the 0.2 mL that filled the unprimed catheter
+    # (domain.md, catheter volume [M]): 17.8 mL reached the spinal fluid.
+    assert reply.infused_ug == 8_900
     assert reply.clock_s == 45 * 86_400
 
 
 def test_set_dose_reply_and_refusal_mapping() -> None:
     device = make_device()
-    assert ask(device, SetDose(300)) == SetDoseReply(300, 600_000)
+    assert ask(device, SetDose(250)) == SetDoseReply(250, 500_000)
     refused = ask(device, SetDose(5_000))
     assert isinstance(refused, ErrorReply)
-    assert refused.reason is Reason.VALUE_OUT_OF_RANGE
+    assert refused.reason is Reason.DRUG_LIMIT
     assert "5000" in refused.message
-    assert device.pump.status().dose_ug_per_day == 300
+    too_steep = ask(device, SetDose(400))
+    assert isinstance(too_steep, ErrorReply)
+    assert too_steep.reason is Reason.DOSE_CHANGE_LIMIT
+    assert device.pump.status().dose_ug_per_day == 250
 
 
 def test_wrong_state_after_empty_reservoir() -> None:
@@ -71,14 +76,14 @@ def test_wrong_state_after_empty_reservoir() -> None:
     assert refused.reason is Reason.WRONG_STATE
     status = ask(device, GetStatus(), now_us=60 * US_PER_DAY)
     assert isinstance(status, StatusReply)
-    assert status.state is PumpState.ALARM
+    assert status.state is PumpState.EMPTY
     assert status.alarms == AlarmFlags.LOW_RESERVOIR | AlarmFlags.EMPTY_RESERVOIR
 
 
 def test_retransmitted_set_dose_is_executed_once() -> None:
     device = make_device()
     programmer = ProgrammerConnection()
-    _, data = programmer.request(SetDose(300))
+    _, data = programmer.request(SetDose(250))
     first = device.receive(data, 0)
     log_length = len(device.pump.log)
     again = device.receive(data, US_PER_S)

@@ -1,0 +1,2 @@
+class ScenarioError(ValueError):
+    """A scenario that cannot be run; the message names the line or the key at fault."""

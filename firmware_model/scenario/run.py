@@ -1,0 +1,140 @@
+"""Run a scenario headless: a stream of plain records, events in time order, then a summary.
+
+Records are the pump's event-log entries as they happen (``{"t_s", "kind", ...}``), a
+``refused`` record for each step the pump refused, and a final ``summary``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from firmware_model import state_machine as sm
+from firmware_model.errors import PumpRefusal
+from firmware_model.event_log import LogEntry
+from firmware_model.prescription import PatientLimits
+from firmware_model.pump import Pump
+from firmware_model.scenario.spec import Scenario, Step
+from firmware_model.units import NG_PER_UG, NL_PER_UL, PPM, QUANTA_PER_NL, US_PER_S
+
+Record = dict[str, Any]
+
+
+def seconds(t_us: int) -> int | float:
+    """Whole seconds as an int; otherwise to the microsecond."""
+    whole, rest = divmod(t_us, US_PER_S)
+    return whole if not rest else t_us / US_PER_S
+
+
+def run_scenario(scenario: Scenario) -> Iterator[Record]:
+    pump = Pump(scenario.config)
+    pending: list[Record] = []
+
+    def collect(entry: LogEntry) -> None:
+        if entry.kind != "refused":  # the runner reports refusals with their step
+            pending.append({"t_s": seconds(entry.t_us), "kind": entry.kind, **entry.detail})
+
+    pump.log.listeners.append(collect)
+    until_eos = scenario.until_us is None
+    end_us = scenario.horizon_us if until_eos else scenario.until_us
+    assert end_us is not None
+    for step in scenario.steps:
+        if step.at_us > end_us or _advance(pump, step.at_us, until_eos):
+            break
+        yield from pending
+        pending.clear()
+        try:
+            _APPLY[step.action](pump, step)
+        except PumpRefusal as refusal:
+            pending.append(
+                {
+                    "t_s": seconds(pump.t_us),
+                    "kind": "refused",
+                    "step": step.index,
+                    "action": step.action,
+                    "reason": refusal.reason.value,
+                    "message": refusal.message,
+                }
+            )
+        yield from pending
+        pending.clear()
+    else:
+        _advance(pump, end_us, until_eos)
+    yield from pending
+    yield summary(pump)
+
+
+def _advance(pump: Pump, t_us: int, until_eos: bool) -> bool:
+    """Advance to ``t_us``; when running until end of service, stop there. True: stopped."""
+    if not until_eos:
+        pump.advance_to(t_us)
+        return False
+    while pump.t_us < t_us:
+        next_us = pump.next_event_us()
+        pump.advance_to(t_us if next_us is None else min(t_us, next_us))
+        if pump.state == sm.END_OF_SERVICE:
+            return True
+    return pump.state == sm.END_OF_SERVICE
+
+
+def summary(pump: Pump) -> Record:
+    status = pump.status()
+    accounts = pump.accounts()
+    return {
+        "t_s": seconds(status.t_us),
+        "kind": "summary",
+        "state": status.state,
+        "mode": status.mode,
+        "alarms": sorted(alarm.value for alarm in status.alarms),
+        "reservoir_ul": _to_thousandths(status.reservoir_nl, NL_PER_UL),
+        "infused_ug": _to_thousandths(status.infused_ng, NG_PER_UG),
+        "pumped_ul": _to_thousandths(status.pumped_nl, NL_PER_UL),
+        "filled_ul": _to_thousandths(accounts.filled_q // QUANTA_PER_NL, NL_PER_UL),
+        "withdrawn_ul": _to_thousandths(accounts.withdrawn_q // QUANTA_PER_NL, NL_PER_UL),
+        "battery_fraction": status.battery_ppm / PPM,
+        "log_entries": len(pump.log),
+        "log_overflowed": pump.log.overflowed,
+    }
+
+
+def _to_thousandths(amount: int, per_unit: int) -> int | float:
+    whole, rest = divmod(amount, per_unit)
+    return whole if not rest else amount / per_unit
+
+
+def _refill(pump: Pump, step: Step) -> None:
+    p = step.params
+    pump.refill(
+        p["volume_nl"],
+        p["concentration_ug_per_ml"],
+        drug=p["drug"],
+        measured_nl=p["measured_nl"],
+        basal=p["basal"],
+    )
+
+
+def _program(pump: Pump, step: Step) -> None:
+    if step.params.get("stop"):
+        pump.stop(confirm=step.params["confirm"])
+    else:
+        pump.program(step.params["basal"])
+
+
+def _patient_limits(pump: Pump, step: Step) -> None:
+    pump.set_patient_limits(PatientLimits(**step.params))
+
+
+_APPLY: dict[str, Callable[[Pump, Step], None]] = {
+    "refill": _refill,
+    "program": _program,
+    "bolus": lambda pump, step: pump.clinician_bolus(**step.params),
+    "prime": lambda pump, step: pump.prime(step.params["volume_nl"]),
+    "patient_limits": _patient_limits,
+    "patient_bolus": lambda pump, step: pump.patient_bolus(),
+    "temperature": lambda pump, step: pump.expose_temperature(**step.params),
+    "mri": lambda pump, step: pump.mri(**step.params),
+    "occlusion": lambda pump, step: pump.occlude(**step.params),
+    "acknowledge": lambda pump, step: pump.acknowledge(step.params["alarm"]),
+    "interrogate": lambda pump, step: pump.interrogate(),
+    "low_reservoir_alarm": lambda pump, step: pump.set_low_reservoir_alarm(**step.params),
+}
