@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a scenario (docs/scenarios.md) headless: events in time order, "
         "then a summary, one JSON object per line. Exit 2 for a malformed scenario.",
     )
-    simulate_parser.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file, - for stdin")
+    simulate_parser.add_argument(
+        "scenario", metavar="SCENARIO.toml", help="scenario file, - for stdin"
+    )
     return parser
 
 

@@ -106,6 +106,7 @@ class EmulatedDevice:
             return self.connection.refuse(request, Reason.INTERNAL_ERROR)
 
     def _hello(self, _: Message) -> Message:
+        self.pump.interrogate()  # a telemetry session: it costs battery, and is logged
         return HelloReply(
             model=self.identity.model,
             serial_number=self.identity.serial_number,

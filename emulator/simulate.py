@@ -29,5 +29,5 @@ def simulate(path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> i
             out.write(json.dumps(record, separators=(", ", ": ")) + "\n")
         out.flush()
     except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
-        sys.stdout = None  # type: ignore[assignment]
+        sys.stdout = None
     return EXIT_OK

@@ -120,9 +120,7 @@ def _restore(data: dict[str, Any]) -> Pump:
     p._clock_offset_us = data["clock_offset_us"]
     p._temperature_mc = data["temperature_mc"]
     p._target_mc = data["target_mc"]
-    p._multiplier_ppb = flow_multiplier_ppb(
-        p._temperature_mc, p.config.heat_coefficient_ppb_per_mc
-    )
+    p._multiplier_ppb = flow_multiplier_ppb(p._temperature_mc, p.config.heat_coefficient_ppb_per_mc)
     p._blocked = {str(k): int(v) for k, v in data["blocked"].items()}
     p._await_interrogation = bool(data["await_interrogation"])
     p._battery_used = data["battery"]["used"]

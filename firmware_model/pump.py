@@ -137,9 +137,7 @@ class Pump:
         self._await_interrogation = False
         # Battery, in quiescent microseconds times QUANTA_PER_NL.
         self._battery_capacity = cfg.battery_life_at_zero_flow_us * QUANTA_PER_NL
-        self._eri_threshold = (
-            cfg.battery_life_at_zero_flow_us - cfg.eri_to_eos_us
-        ) * QUANTA_PER_NL
+        self._eri_threshold = (cfg.battery_life_at_zero_flow_us - cfg.eri_to_eos_us) * QUANTA_PER_NL
         self._battery_used = (PPM - cfg.initial_battery_ppm) * self._battery_capacity // PPM
         self._eri_us: int | None = None
         # Over-infusion window.
@@ -300,7 +298,9 @@ class Pump:
         t = self._t
         state = self._fsm.state
         if state in sm.DELIVERING:
-            nominal = self._basal_rate + self._patient_rate if state == sm.INFUSING else self._bolus_rate
+            nominal = (
+                self._basal_rate + self._patient_rate if state == sm.INFUSING else self._bolus_rate
+            )
             flow = nominal * self._multiplier_ppb
         else:
             flow = 0
@@ -692,7 +692,7 @@ class Pump:
             if not 0 < len(steps) <= MAX_FLEX_STEPS:
                 self._refuse(request, Refusal.OUT_OF_RANGE, f"flex needs 1..{MAX_FLEX_STEPS} steps")
             starts = [step.start_s for step in steps]
-            if starts != sorted(set(starts)) or not 0 <= starts[0] or starts[-1] >= S_PER_DAY:
+            if starts != sorted(set(starts)) or starts[0] < 0 or starts[-1] >= S_PER_DAY:
                 self._refuse(
                     request, Refusal.OUT_OF_RANGE, "flex steps must start at distinct times of day"
                 )
@@ -737,7 +737,9 @@ class Pump:
         """Basal plus every permitted patient bolus must stay within the daily hard limit."""
         if basal is None or patient is None:
             return
-        total_dose_s = basal.dose_seconds_per_day() + patient.max_per_day * patient.dose_ug * S_PER_DAY
+        total_dose_s = (
+            basal.dose_seconds_per_day() + patient.max_per_day * patient.dose_ug * S_PER_DAY
+        )
         if total_dose_s > limits.max_dose_ug_per_day * S_PER_DAY:
             self._refuse(
                 request,

@@ -67,7 +67,12 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "stop", "source": [INFUSING, BOLUS, PRIMING, SUSPENDED, EMPTY], "dest": STOPPED},
     {"trigger": "start_bolus", "source": [STOPPED, INFUSING], "dest": BOLUS},
     {"trigger": "start_priming", "source": [STOPPED], "dest": PRIMING},
-    {"trigger": "bolus_done", "source": [BOLUS, PRIMING], "dest": INFUSING, "conditions": "basal_on"},
+    {
+        "trigger": "bolus_done",
+        "source": [BOLUS, PRIMING],
+        "dest": INFUSING,
+        "conditions": "basal_on",
+    },
     {"trigger": "bolus_done", "source": [BOLUS, PRIMING], "dest": STOPPED, "unless": "basal_on"},
     # Patient boluses run on top of a running basal.
     {"trigger": "patient_bolus", "source": [INFUSING], "dest": None},
@@ -80,7 +85,12 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "interrogate", "source": STATES, "dest": None},
     # Physical events.
     {"trigger": "motor_stalled", "source": [INFUSING, BOLUS, PRIMING], "dest": SUSPENDED},
-    {"trigger": "motor_recovered", "source": [SUSPENDED], "dest": INFUSING, "conditions": "basal_on"},
+    {
+        "trigger": "motor_recovered",
+        "source": [SUSPENDED],
+        "dest": INFUSING,
+        "conditions": "basal_on",
+    },
     {"trigger": "motor_recovered", "source": [SUSPENDED], "dest": STOPPED, "unless": "basal_on"},
     {"trigger": "reservoir_emptied", "source": [INFUSING, BOLUS, PRIMING], "dest": EMPTY},
     {"trigger": "battery_depleted", "source": ALIVE, "dest": END_OF_SERVICE},

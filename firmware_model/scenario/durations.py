@@ -29,7 +29,7 @@ def parse_duration_us(value: object, key: str) -> int:
         amount = _decimal(value, key)
         return _non_negative(round(amount * US_PER_S), value, key)
     if not isinstance(value, str):
-        raise ScenarioError(f"{key}: expected a duration like 90, \"90s\" or \"10d18h30m\"")
+        raise ScenarioError(f'{key}: expected a duration like 90, "90s" or "10d18h30m"')
     text = value.strip()
     position = 0
     total = Decimal(0)

@@ -186,7 +186,14 @@ def _repeat(table: Mapping[str, Any], where: str) -> tuple[int, int]:
 def _refill(t: Mapping[str, Any], key: str) -> Params:
     _known_keys(
         t,
-        {"volume_ml", "concentration_ug_per_ml", "drug", "measured_ml", "dose_ug_per_day", "program"},
+        {
+            "volume_ml",
+            "concentration_ug_per_ml",
+            "drug",
+            "measured_ml",
+            "dose_ug_per_day",
+            "program",
+        },
         key,
         required={"volume_ml", "concentration_ug_per_ml"},
     )
@@ -204,7 +211,9 @@ def _refill(t: Mapping[str, Any], key: str) -> Params:
     if "dose_ug_per_day" in t and "program" in t:
         raise ScenarioError(f"{key}: give dose_ug_per_day or program, not both")
     if "dose_ug_per_day" in t:
-        params["basal"] = Continuous(_non_negative_int(t["dose_ug_per_day"], f"{key}.dose_ug_per_day"))
+        params["basal"] = Continuous(
+            _non_negative_int(t["dose_ug_per_day"], f"{key}.dose_ug_per_day")
+        )
     elif "program" in t:
         program = _program(_table(t["program"], f"{key}.program"), f"{key}.program")
         if "basal" not in program:
@@ -238,11 +247,13 @@ def _flex(raw: Any, key: str) -> Basal:
     for number, entry in enumerate(raw):
         where = f"{key}[{number}]"
         table = _table(entry, where)
-        _known_keys(table, {"start", "dose_ug_per_day"}, where, required={"start", "dose_ug_per_day"})
+        _known_keys(
+            table, {"start", "dose_ug_per_day"}, where, required={"start", "dose_ug_per_day"}
+        )
         start = table["start"]
         match = _TIME_OF_DAY.match(start) if isinstance(start, str) else None
         if match is None:
-            raise ScenarioError(f"{where}.start: a time of day like \"08:00\", got {start!r}")
+            raise ScenarioError(f'{where}.start: a time of day like "08:00", got {start!r}')
         hours, minutes, seconds = (int(part or 0) for part in match.groups())
         dose = _non_negative_int(table["dose_ug_per_day"], f"{where}.dose_ug_per_day")
         steps.append(FlexStep(hours * 3600 + minutes * 60 + seconds, dose))
@@ -305,7 +316,11 @@ def _acknowledge(t: Mapping[str, Any], key: str) -> Params:
 def _prime(t: Mapping[str, Any], key: str) -> Params:
     _known_keys(t, {"volume_ml"}, key)
     volume = t.get("volume_ml")
-    return {"volume_nl": None if volume is None else _volume_nl(volume, f"{key}.volume_ml", positive=True)}
+    return {
+        "volume_nl": None
+        if volume is None
+        else _volume_nl(volume, f"{key}.volume_ml", positive=True)
+    }
 
 
 def _low_reservoir_alarm(t: Mapping[str, Any], key: str) -> Params:

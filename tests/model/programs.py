@@ -32,12 +32,12 @@ concentrations = st.sampled_from([500, 1000, 2000])
 
 actions = st.one_of(
     doses.map(lambda d: _named(f"program {d}", lambda p: p.program(Continuous(d)))),
-    st.lists(st.tuples(st.integers(0, 23), doses), min_size=1, max_size=5, unique_by=lambda s: s[0]).map(
+    st.lists(
+        st.tuples(st.integers(0, 23), doses), min_size=1, max_size=5, unique_by=lambda s: s[0]
+    ).map(
         lambda steps: _named(
             f"flex {sorted(steps)}",
-            lambda p: p.program(
-                Flex(tuple(FlexStep(h * 3600, d) for h, d in sorted(steps)))
-            ),
+            lambda p: p.program(Flex(tuple(FlexStep(h * 3600, d) for h, d in sorted(steps)))),
         )
     ),
     st.just(_named("stop", lambda p: p.stop(confirm=True))),
@@ -69,9 +69,7 @@ actions = st.one_of(
     st.just(_named("interrogate", lambda p: p.interrogate())),
 )
 
-gaps_us = st.one_of(
-    st.integers(0, 10 * MINUTE), st.integers(0, 2 * DAY), st.integers(0, 40 * DAY)
-)
+gaps_us = st.one_of(st.integers(0, 10 * MINUTE), st.integers(0, 2 * DAY), st.integers(0, 40 * DAY))
 
 
 @st.composite

@@ -13,7 +13,7 @@ from firmware_model import (
     Refusal,
 )
 from firmware_model.units import QUANTA_PER_NL
-from tests.model.helpers import DAY, HOUR, MINUTE, ML, first, kinds, pump_with_drug
+from tests.model.helpers import DAY, HOUR, MINUTE, first, kinds, pump_with_drug
 
 
 def pumped_nl(pump: Pump) -> int:
@@ -75,7 +75,11 @@ def test_clinician_bolus_from_stopped_returns_to_stopped() -> None:
 
 @pytest.mark.parametrize(
     ("dose", "duration", "reason"),
-    [(201, HOUR, Refusal.DRUG_LIMIT), (50, 10, Refusal.OUT_OF_RANGE), (0, HOUR, Refusal.OUT_OF_RANGE)],
+    [
+        (201, HOUR, Refusal.DRUG_LIMIT),
+        (50, 10, Refusal.OUT_OF_RANGE),
+        (0, HOUR, Refusal.OUT_OF_RANGE),
+    ],
 )
 def test_bad_bolus_is_refused(dose: int, duration: int, reason: Refusal) -> None:
     pump = pump_with_drug()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from hypothesis import HealthCheck, given, settings
@@ -46,7 +47,7 @@ def test_nothing_is_pumped_unless_the_state_delivers(program: list[Timed]) -> No
         marks.append((pump.state, pump.accounts().pumped_q))
     pump.advance_to(end_of(program))
     marks.append((pump.state, pump.accounts().pumped_q))
-    for (state, pumped), (_, next_pumped) in zip(marks, marks[1:], strict=False):
+    for (state, pumped), (_, next_pumped) in itertools.pairwise(marks):
         if state not in sm.DELIVERING:
             assert next_pumped == pumped, state
 
