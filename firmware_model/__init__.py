@@ -5,8 +5,9 @@ from firmware_model.config import PumpConfig
 from firmware_model.drug_library import BACLOFEN, DrugLimits
 from firmware_model.errors import PumpRefusal, Refusal
 from firmware_model.event_log import EventLog, LogEntry
+from firmware_model.interlocks import rate_for_dose
 from firmware_model.prescription import Continuous, Flex, FlexStep, PatientLimits
-from firmware_model.pump import Accounts, Pump, PumpStatus, rate_for_dose
+from firmware_model.pump import Accounts, Pump, PumpStatus
 
 __all__ = [
     "BACLOFEN",

@@ -14,21 +14,23 @@ log, as every refused command must be.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Concatenate, ParamSpec, TypeVar
 
+from firmware_model import interlocks
 from firmware_model import state_machine as sm
 from firmware_model.alarms import Alarm, AlarmPanel
 from firmware_model.catheter import Catheter
 from firmware_model.config import PumpConfig
-from firmware_model.drug_library import DrugLimits
 from firmware_model.errors import PumpRefusal, Refusal
 from firmware_model.event_log import EventLog, LogEntry
 from firmware_model.heat import STEPS_PER_TIME_CONSTANT, flow_multiplier_ppb, next_staircase_step
+from firmware_model.interlocks import rate_for_dose, refuse
 from firmware_model.over_infusion import ExcessWindow
-from firmware_model.prescription import MAX_FLEX_STEPS, Basal, Continuous, Flex, PatientLimits
+from firmware_model.prescription import Basal, Continuous, Flex, PatientLimits
 from firmware_model.units import (
     BODY_TEMPERATURE_MC,
     NL_PER_ML,
@@ -42,7 +44,6 @@ from firmware_model.units import (
     ceil_div,
     nl_to_quanta,
     quanta_to_nl,
-    rate_nl_per_day,
     round_div,
     volume_nl_for_dose,
 )
@@ -51,7 +52,6 @@ NEVER = 1 << 80
 MAX_EVENTS_PER_INSTANT = 64  # a guard: more at one microsecond would be a model bug
 MIN_TEMPERATURE_MC = 20_000  # [M] plausible pump-body temperatures: 20 to 50 °C
 MAX_TEMPERATURE_MC = 50_000
-MAX_PATIENT_BOLUSES_PER_DAY = 24  # [M]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +92,29 @@ class Accounts:
     infused_pgq: int  # drug mass out of the tip, picograms times quanta per nL
 
 
-def rate_for_dose(dose_ug_per_day: int, concentration_ug_per_ml: int) -> int:
-    """Flow in nL/day for a daily dose: rate = dose / concentration (domain.md [S]).
+P = ParamSpec("P")
+R = TypeVar("R")
 
-    Quantised to whole nL/day, halves up [M]: under 1.3 µL off over a battery's life.
-    """
-    return volume_nl_for_dose(dose_ug_per_day, concentration_ug_per_ml)
+
+def request(
+    name: str,
+) -> Callable[[Callable[Concatenate[Pump, P], R]], Callable[Concatenate[Pump, P], R]]:
+    """Write every refusal of this request to the event log: an audit of refused commands."""
+
+    def wrap(method: Callable[Concatenate[Pump, P], R]) -> Callable[Concatenate[Pump, P], R]:
+        def logged(self: Pump, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(self, *args, **kwargs)
+            except PumpRefusal as refusal:
+                self._record(
+                    "refused", request=name, reason=refusal.reason.value, message=refusal.message
+                )
+                raise
+
+        functools.update_wrapper(logged, method)
+        return logged
+
+    return wrap
 
 
 class Pump:
@@ -366,6 +383,7 @@ class Pump:
 
     # -- requests ------------------------------------------------------------------------
 
+    @request("refill")
     def refill(
         self,
         volume_nl: int,
@@ -381,30 +399,23 @@ class Pump:
         (``basal``), so the rate is recomputed: ISMP reports of tenfold errors [S].
         """
         self._require("refill")
-        limits = self._drug_limits("refill", drug)
-        low, high = limits.min_concentration_ug_per_ml, limits.max_concentration_ug_per_ml
-        if not low <= concentration_ug_per_ml <= high:
-            self._refuse(
-                "refill",
-                Refusal.OUT_OF_RANGE,
-                f"{drug} concentration {concentration_ug_per_ml} ug/mL outside {low}..{high}",
-            )
+        limits = interlocks.drug_limits(self.config, drug)
+        interlocks.check_concentration(limits, concentration_ug_per_ml)
         capacity = self.config.reservoir_capacity_nl
         if not 0 < volume_nl <= capacity:
-            self._refuse(
-                "refill", Refusal.OUT_OF_RANGE, f"volume {volume_nl} nL outside 1..{capacity} nL"
-            )
+            refuse(Refusal.OUT_OF_RANGE, f"volume {volume_nl} nL outside 1..{capacity} nL")
         if measured_nl is not None and measured_nl < 0:
-            self._refuse("refill", Refusal.OUT_OF_RANGE, "measured volume cannot be negative")
+            refuse(Refusal.OUT_OF_RANGE, "measured volume cannot be negative")
         changes_concentration = concentration_ug_per_ml != self._concentration or drug != self._drug
         if changes_concentration and self._basal is not None and basal is None:
-            self._refuse(
-                "refill",
+            refuse(
                 Refusal.DOSE_REENTRY_REQUIRED,
                 f"new concentration {concentration_ug_per_ml} ug/mL: re-enter the dose",
             )
         if basal is not None:
-            self._check_basal("refill", basal, concentration_ug_per_ml, limits)
+            interlocks.check_basal(
+                self.config, basal, concentration_ug_per_ml, limits, self._basal, self._limits
+            )
         expected_nl = quanta_to_nl(self._volume_q)
         measured = expected_nl if measured_nl is None else measured_nl
         self._withdrawn_q += self._volume_q
@@ -430,12 +441,14 @@ class Pump:
         self._trigger("refill")
         self._settle()
 
+    @request("program")
     def program(self, basal: Basal) -> None:
         """Program a basal prescription (continuous or flex) and start delivering it."""
         self._require("program")
-        self._require_drug("program")
-        self._check_basal(
-            "program", basal, self._concentration, self._drug_limits("program", self._drug)
+        self._require_drug()
+        limits = interlocks.drug_limits(self.config, self._drug)
+        interlocks.check_basal(
+            self.config, basal, self._concentration, limits, self._basal, self._limits
         )
         self._set_basal(basal)
         self._trigger("program")
@@ -446,11 +459,11 @@ class Pump:
         self.program(Continuous(dose_ug_per_day))
         return self._basal_rate
 
+    @request("stop")
     def stop(self, *, confirm: bool) -> None:
         self._require("stop")
         if not confirm:
-            self._refuse(
-                "stop",
+            refuse(
                 Refusal.CONFIRMATION_REQUIRED,
                 "stopping risks baclofen withdrawal; confirm to stop",
             )
@@ -459,50 +472,35 @@ class Pump:
         self._trigger("stop")
         self._settle()
 
+    @request("bolus")
     def clinician_bolus(self, dose_ug: int, duration_us: int) -> None:
         """A single bolus that replaces the basal for its duration, then therapy resumes."""
         self._require("start_bolus")
-        self._require_drug("start_bolus")
-        limits = self._drug_limits("start_bolus", self._drug)
-        if not 0 < dose_ug <= limits.max_bolus_ug:
-            reason = Refusal.DRUG_LIMIT if dose_ug > 0 else Refusal.OUT_OF_RANGE
-            self._refuse(
-                "start_bolus", reason, f"bolus {dose_ug} ug outside 1..{limits.max_bolus_ug} ug"
-            )
-        rate = self._bolus_rate_for("start_bolus", dose_ug, duration_us)
+        self._require_drug()
+        interlocks.check_bolus_dose(
+            interlocks.drug_limits(self.config, self._drug), dose_ug, "bolus"
+        )
+        rate = interlocks.bolus_rate(self.config, dose_ug, duration_us, self._concentration)
         volume_nl = volume_nl_for_dose(dose_ug, self._concentration)
         self._start_bolus("clinician", rate, duration_us, dose_ug=dose_ug, volume_nl=volume_nl)
 
+    @request("prime")
     def prime(self, volume_nl: int | None = None) -> None:
         """Priming bolus: fill tubing and catheter at a high rate before therapy starts."""
         self._require("start_priming")
-        self._require_drug("start_priming")
+        self._require_drug()
         volume = self.config.catheter_volume_nl if volume_nl is None else volume_nl
         if not 0 < volume <= NL_PER_ML:
-            self._refuse("start_priming", Refusal.OUT_OF_RANGE, f"priming volume {volume} nL")
+            refuse(Refusal.OUT_OF_RANGE, f"priming volume {volume} nL outside 1..{NL_PER_ML}")
         rate = self.config.priming_rate_nl_per_day
         duration_us = ceil_div(volume * US_PER_DAY, rate)
         self._start_bolus("priming", rate, duration_us, volume_nl=volume)
 
+    @request("patient_limits")
     def set_patient_limits(self, limits: PatientLimits) -> None:
         self._require("set_limits")
-        drug = self._drug_limits("set_limits", self._drug or "baclofen")
-        if not 0 < limits.dose_ug <= drug.max_bolus_ug:
-            self._refuse(
-                "set_limits",
-                Refusal.DRUG_LIMIT if limits.dose_ug > 0 else Refusal.OUT_OF_RANGE,
-                f"patient bolus {limits.dose_ug} ug outside 1..{drug.max_bolus_ug} ug",
-            )
-        self._check_bolus_duration("set_limits", limits.duration_us)
-        if limits.lockout_us < limits.duration_us:
-            self._refuse("set_limits", Refusal.OUT_OF_RANGE, "lockout shorter than the bolus")
-        if not 0 < limits.max_per_day <= MAX_PATIENT_BOLUSES_PER_DAY:
-            self._refuse(
-                "set_limits",
-                Refusal.OUT_OF_RANGE,
-                f"max per day {limits.max_per_day} outside 1..{MAX_PATIENT_BOLUSES_PER_DAY}",
-            )
-        self._check_daily_total("set_limits", self._basal, limits, drug)
+        drug = interlocks.drug_limits(self.config, self._drug or "baclofen")
+        interlocks.check_patient_limits(self.config, limits, drug, self._basal)
         self._limits = limits
         self._record(
             "patient_limits",
@@ -513,43 +511,41 @@ class Pump:
         )
         self._settle()
 
+    @request("patient_bolus")
     def patient_bolus(self) -> None:
         """Patient-activated bolus on top of the basal, within the programmed limits."""
         self._require("patient_bolus")
         limits = self._limits
         if limits is None:
-            self._refuse("patient_bolus", Refusal.NOT_PERMITTED, "no patient bolus programmed")
-        self._require_drug("patient_bolus")
+            refuse(Refusal.NOT_PERMITTED, "no patient bolus programmed")
+        self._require_drug()
         t = self._t
-        starts = self._patient_starts
-        while starts and starts[0] <= t - US_PER_DAY:
-            starts.popleft()
-        if starts and t < starts[-1] + limits.lockout_us:
-            wait_s = ceil_div(starts[-1] + limits.lockout_us - t, US_PER_S)
-            self._refuse("patient_bolus", Refusal.LOCKOUT, f"locked out for {wait_s} s more")
-        if len(starts) >= limits.max_per_day:
-            self._refuse(
-                "patient_bolus",
+        recent = [start for start in self._patient_starts if start > t - US_PER_DAY]
+        if recent and t < recent[-1] + limits.lockout_us:
+            wait_s = ceil_div(recent[-1] + limits.lockout_us - t, US_PER_S)
+            refuse(Refusal.LOCKOUT, f"locked out for {wait_s} s more")
+        if len(recent) >= limits.max_per_day:
+            refuse(
                 Refusal.DAILY_LIMIT,
                 f"{limits.max_per_day} patient boluses already in the last 24 h",
             )
-        rate = self._bolus_rate_for("patient_bolus", limits.dose_ug, limits.duration_us)
-        if self._basal_rate + rate > self.config.max_rate_nl_per_day:
-            self._refuse("patient_bolus", Refusal.OUT_OF_RANGE, "basal plus bolus exceeds max rate")
-        # Mutations below; the drop of expired starts above changes no behaviour.
-        starts.append(t)
+        rate = interlocks.bolus_rate(
+            self.config, limits.dose_ug, limits.duration_us, self._concentration
+        )
+        interlocks.check_rate(self.config, self._basal_rate + rate, "basal plus patient bolus")
+        self._patient_starts = deque([*recent, t])
         self._patient_rate = rate
         self._timers["patient_bolus_end"] = t + limits.duration_us
         self._record("patient_bolus_started", dose_ug=limits.dose_ug)
         self._settle()
 
+    @request("low_reservoir_alarm")
     def set_low_reservoir_alarm(self, volume_nl: int) -> None:
         """The low-reservoir alarm volume is programmable [S]."""
         self._require("set_limits")
         capacity = self.config.reservoir_capacity_nl
         if not max(NL_PER_ML, self.config.empty_nl + 1) <= volume_nl <= capacity - NL_PER_ML:
-            self._refuse(
-                "set_limits",
+            refuse(
                 Refusal.OUT_OF_RANGE,
                 f"low-reservoir alarm {volume_nl} nL outside 1 mL..capacity - 1 mL",
             )
@@ -557,12 +553,14 @@ class Pump:
         self._record("low_reservoir_alarm_set", volume_nl=volume_nl)
         self._settle()
 
+    @request("acknowledge")
     def acknowledge(self, alarm: Alarm) -> None:
         self._require("acknowledge")
         if not self._alarms.acknowledge(alarm):
-            self._refuse("acknowledge", Refusal.NO_SUCH_ALARM, f"{alarm.value} is not active")
+            refuse(Refusal.NO_SUCH_ALARM, f"{alarm.value} is not active")
         self._record("alarm_acknowledged", alarm=alarm.value)
 
+    @request("interrogate")
     def interrogate(self) -> None:
         """A telemetry session: costs battery, and resumes a pump held after an MRI alarm."""
         self._require("interrogate")
@@ -573,31 +571,33 @@ class Pump:
 
     # -- environment (physical events, never refused for the pump's state) ---------------
 
+    @request("temperature")
     def expose_temperature(self, temperature_mc: int, duration_us: int) -> None:
         """Pump body at ``temperature_mc`` for ``duration_us`` (hot tub, heating pad, fever)."""
         if not MIN_TEMPERATURE_MC <= temperature_mc <= MAX_TEMPERATURE_MC:
-            raise PumpRefusal(
-                Refusal.OUT_OF_RANGE,
-                f"temperature {temperature_mc / 1000:g} C outside 20..50 C",
+            refuse(
+                Refusal.OUT_OF_RANGE, f"temperature {temperature_mc / 1000:g} C outside 20..50 C"
             )
-        self._require_duration(duration_us)
+        _require_positive(duration_us)
         self._target_mc = temperature_mc
         self._timers["exposure_end"] = self._t + duration_us
         self._record("temperature", celsius=temperature_mc / 1_000)
         self._move_temperature()
         self._settle()
 
+    @request("mri")
     def mri(self, duration_us: int) -> None:
         """An MRI scan stops the rotor for its duration plus the recovery delay [S]."""
-        self._require_duration(duration_us)
+        _require_positive(duration_us)
         if self._alarms.active:
             # TGA hazard alert [S]: alarming at the scan's start, it resumes only when interrogated.
             self._await_interrogation = True
         self._block("mri", duration_us + self.config.mri_recovery_delay_us)
 
+    @request("occlusion")
     def occlude(self, duration_us: int) -> None:
         """A catheter occlusion: the motor stalls against it until it clears."""
-        self._require_duration(duration_us)
+        _require_positive(duration_us)
         self._block("occlusion", duration_us)
 
     # -- internals -----------------------------------------------------------------------
@@ -678,119 +678,16 @@ class Pump:
             temperature_mc, self.config.heat_coefficient_ppb_per_mc
         )
 
-    def _drug_limits(self, request: str, drug: str) -> DrugLimits:
-        limits = self.config.drug(drug)
-        if limits is None:
-            self._refuse(request, Refusal.OUT_OF_RANGE, f"{drug!r} is not in the drug library")
-        return limits
-
-    def _check_basal(
-        self, request: str, basal: Basal, concentration: int, limits: DrugLimits
-    ) -> None:
-        if isinstance(basal, Flex):
-            steps = basal.steps
-            if not 0 < len(steps) <= MAX_FLEX_STEPS:
-                self._refuse(request, Refusal.OUT_OF_RANGE, f"flex needs 1..{MAX_FLEX_STEPS} steps")
-            starts = [step.start_s for step in steps]
-            if starts != sorted(set(starts)) or starts[0] < 0 or starts[-1] >= S_PER_DAY:
-                self._refuse(
-                    request, Refusal.OUT_OF_RANGE, "flex steps must start at distinct times of day"
-                )
-        for dose in basal.doses:
-            if dose <= 0:
-                self._refuse(request, Refusal.OUT_OF_RANGE, f"dose {dose} ug/day must be positive")
-            if dose > limits.max_dose_ug_per_day:
-                self._refuse(
-                    request,
-                    Refusal.DRUG_LIMIT,
-                    f"dose {dose} ug/day above the {limits.name} limit "
-                    f"{limits.max_dose_ug_per_day} ug/day",
-                )
-            rate = rate_for_dose(dose, concentration)
-            low, high = self.config.min_rate_nl_per_day, self.config.max_rate_nl_per_day
-            if not low <= rate <= high:
-                self._refuse(
-                    request,
-                    Refusal.OUT_OF_RANGE,
-                    f"dose {dose} ug/day at {concentration} ug/mL needs {rate / 1000:g} uL/day, "
-                    f"outside the pump's {low / 1000:g}..{high / 1000:g} uL/day",
-                )
-        pct = self.config.max_dose_increase_pct
-        current = self._basal
-        if pct is not None and current is not None:
-            old, new = current.dose_seconds_per_day(), basal.dose_seconds_per_day()
-            if new * 100 > old * (100 + pct):
-                self._refuse(
-                    request,
-                    Refusal.DOSE_CHANGE_LIMIT,
-                    f"daily dose up {100 * (new - old) / old:.0f} %, more than {pct} % at once",
-                )
-        self._check_daily_total(request, basal, self._limits, limits)
-
-    def _check_daily_total(
-        self,
-        request: str,
-        basal: Basal | None,
-        patient: PatientLimits | None,
-        limits: DrugLimits,
-    ) -> None:
-        """Basal plus every permitted patient bolus must stay within the daily hard limit."""
-        if basal is None or patient is None:
-            return
-        total_dose_s = (
-            basal.dose_seconds_per_day() + patient.max_per_day * patient.dose_ug * S_PER_DAY
-        )
-        if total_dose_s > limits.max_dose_ug_per_day * S_PER_DAY:
-            self._refuse(
-                request,
-                Refusal.DRUG_LIMIT,
-                f"basal plus {patient.max_per_day} patient boluses exceeds "
-                f"{limits.max_dose_ug_per_day} ug/day",
-            )
-
-    def _bolus_rate_for(self, request: str, dose_ug: int, duration_us: int) -> int:
-        self._check_bolus_duration(request, duration_us)
-        rate = rate_nl_per_day(volume_nl_for_dose(dose_ug, self._concentration), duration_us)
-        low, high = self.config.min_rate_nl_per_day, self.config.max_rate_nl_per_day
-        if not low <= rate <= high:
-            self._refuse(
-                request,
-                Refusal.OUT_OF_RANGE,
-                f"{dose_ug} ug over {duration_us / US_PER_S:g} s needs {rate / 1000:g} uL/day, "
-                f"outside {low / 1000:g}..{high / 1000:g} uL/day",
-            )
-        return rate
-
-    def _check_bolus_duration(self, request: str, duration_us: int) -> None:
-        low, high = self.config.min_bolus_duration_us, self.config.max_bolus_duration_us
-        if not low <= duration_us <= high:
-            self._refuse(
-                request,
-                Refusal.OUT_OF_RANGE,
-                f"bolus duration {duration_us / US_PER_S:g} s outside "
-                f"{low / US_PER_S:g}..{high / US_PER_S:g} s",
-            )
-
     def _require(self, trigger: str) -> None:
         if not sm.allowed(trigger, self._fsm.state):
-            self._refuse(
-                trigger,
+            refuse(
                 Refusal.WRONG_STATE,
                 f"{trigger.replace('_', ' ')} not allowed while {self._fsm.state}",
             )
 
-    def _require_drug(self, request: str) -> None:
+    def _require_drug(self) -> None:
         if self._concentration == 0 or self._volume_q <= self._empty_q:
-            self._refuse(request, Refusal.NO_DRUG, "reservoir holds no usable drug; refill first")
-
-    @staticmethod
-    def _require_duration(duration_us: int) -> None:
-        if duration_us <= 0:
-            raise PumpRefusal(Refusal.OUT_OF_RANGE, "duration must be positive")
-
-    def _refuse(self, request: str, reason: Refusal, message: str) -> NoReturn:
-        self._record("refused", request=request, reason=reason.value, message=message)
-        raise PumpRefusal(reason, message)
+            refuse(Refusal.NO_DRUG, "reservoir holds no usable drug; refill first")
 
     def _trigger(self, trigger: str) -> None:
         before = self._fsm.state
@@ -801,6 +698,11 @@ class Pump:
 
     def _record(self, kind: str, **detail: object) -> None:
         self.log.append(LogEntry(self._t, kind, detail))
+
+
+def _require_positive(duration_us: int) -> None:
+    if duration_us <= 0:
+        refuse(Refusal.OUT_OF_RANGE, "duration must be positive")
 
 
 _TIMER_HANDLERS: dict[str, Callable[[Pump], None]] = {
