@@ -187,3 +187,13 @@ def test_durations(text: object, us: int) -> None:
 def test_bad_durations(bad: object) -> None:
     with pytest.raises(ScenarioError):
         parse_duration_us(bad, "k")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_summary_volumes_balance_to_the_nanolitre(path: Path) -> None:
+    summary = list(run_scenario(parse_scenario_text(path.read_text())))[-1]
+    nl = {
+        k: round(summary[k] * 1000)
+        for k in ("filled_ul", "pumped_ul", "reservoir_ul", "withdrawn_ul")
+    }
+    assert nl["filled_ul"] == nl["pumped_ul"] + nl["reservoir_ul"] + nl["withdrawn_ul"]

@@ -80,6 +80,11 @@ def _advance(pump: Pump, t_us: int, until_eos: bool) -> bool:
 def summary(pump: Pump) -> Record:
     status = pump.status()
     accounts = pump.accounts()
+    # Filled is whole nL; remaining and withdrawn round down to whole nL; pumped is what makes
+    # the balance hold exactly, within 2 nL of the exact figure kept in quanta.
+    filled_nl = accounts.filled_q // QUANTA_PER_NL
+    withdrawn_nl = accounts.withdrawn_q // QUANTA_PER_NL
+    pumped_nl = filled_nl - withdrawn_nl - status.reservoir_nl
     return {
         "t_s": seconds(status.t_us),
         "kind": "summary",
@@ -88,9 +93,9 @@ def summary(pump: Pump) -> Record:
         "alarms": sorted(alarm.value for alarm in status.alarms),
         "reservoir_ul": _to_thousandths(status.reservoir_nl, NL_PER_UL),
         "infused_ug": _to_thousandths(status.infused_ng, NG_PER_UG),
-        "pumped_ul": _to_thousandths(status.pumped_nl, NL_PER_UL),
-        "filled_ul": _to_thousandths(accounts.filled_q // QUANTA_PER_NL, NL_PER_UL),
-        "withdrawn_ul": _to_thousandths(accounts.withdrawn_q // QUANTA_PER_NL, NL_PER_UL),
+        "pumped_ul": _to_thousandths(pumped_nl, NL_PER_UL),
+        "filled_ul": _to_thousandths(filled_nl, NL_PER_UL),
+        "withdrawn_ul": _to_thousandths(withdrawn_nl, NL_PER_UL),
         "battery_fraction": status.battery_ppm / PPM,
         "log_entries": len(pump.log),
         "log_overflowed": pump.log.overflowed,
