@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := firmware_model protocol transport programmer emulator hil_tests
 
-.PHONY: run test lint typecheck contracts pytest hil bench clean
+.PHONY: run test lint typecheck contracts pytest hil bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -38,7 +38,13 @@ hil: $(STAMP)
 	$(BIN)/python -m pytest hil_tests $(if $(DEVICE_URL),--device-url $(DEVICE_URL))
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python -m benchmarks
+
+## Coverage-guided fuzzing of the frame and message decoders (atheris); FUZZ_RUNS to change.
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[fuzz]'
+	$(BIN)/python -m fuzz.decoder -atheris_runs=$(or $(FUZZ_RUNS),200000)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -7,17 +7,21 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
 from emulator.device import DEFAULT_SERIAL_NUMBER, EmulatedDevice, Identity
+from emulator.keys import load_or_create
 from emulator.server import serve
 from emulator.sim_clock import SimClock
 from emulator.simulate import simulate
 from firmware_model import Pump, PumpConfig, PumpRefusal
 from firmware_model.units import ml_to_nl
+from protocol import KeyFileError, default_key_path
 from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, PtyChannel, SerialChannel
 
+KEY_FILE_ENV = "PUMP_KEY_FILE"
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_PORT = 3
@@ -67,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port-file", type=Path, help="write the port path to this file once serving"
     )
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        default=os.environ.get(KEY_FILE_ENV) or None,
+        help=f"the pump's keys (JSON; created with random keys if missing). Default: "
+        f"${KEY_FILE_ENV}, else ~/.config/itb-pump/keys/SERIAL.json",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every refused frame")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     simulate_parser = commands.add_parser(
@@ -100,6 +111,7 @@ def _identity_text(text: str) -> str:
 def build_pump(args: argparse.Namespace) -> Pump:
     capacity_nl = ml_to_nl(args.reservoir_ml)
     pump = Pump(PumpConfig(reservoir_capacity_nl=capacity_nl))
+    pump.set_clock(time.time_ns() // 1_000)  # the shell owns real time: the pump clock starts now
     fill_nl = capacity_nl if args.fill_ml is None else ml_to_nl(args.fill_ml)
     pump.refill(fill_nl, args.concentration_ug_per_ml)
     if args.dose_ug_per_day:
@@ -107,7 +119,7 @@ def build_pump(args: argparse.Namespace) -> Pump:
     return pump
 
 
-def programmer_hint(port_path: str) -> str:
+def programmer_hint(port_path: str, key_path: Path | None) -> str:
     script = Path(sys.executable).parent / "pump-programmer"
     try:
         shown = os.path.relpath(script)
@@ -115,7 +127,8 @@ def programmer_hint(port_path: str) -> str:
         shown = str(script)
     if not shown.startswith((".", "/")):
         shown = f"./{shown}"
-    return f"{shown} --port {port_path} status"
+    keys = "" if key_path is None else f" --key-file {key_path}"
+    return f"{shown} --port {port_path}{keys} status"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pump-emulator: error: {refusal.message}", file=sys.stderr)
         return EXIT_USAGE
     identity = Identity(model=f"ITBP-{args.reservoir_ml}", serial_number=args.serial_number)
-    device = EmulatedDevice(pump, identity)
+    key_path = args.key_file or Path(default_key_path(identity.serial_number, os.environ))
+    try:
+        keyring, created = load_or_create(key_path, identity.serial_number)
+        device = EmulatedDevice(pump, identity, keyring)
+    except (KeyFileError, ValueError, OSError) as exc:
+        print(f"pump-emulator: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     channel: ByteChannel
     try:
@@ -168,10 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         f"at {status.dose_ug_per_day} ug/day; time x{args.speed:g}",
         flush=True,
     )
+    keys_from = "new random keys written to" if created else "keys from"
+    print(f"pump-emulator: {keys_from} {key_path}", flush=True)
     print(f"pump-emulator: serving on {channel.description}", flush=True)
-    print(
-        f"\nIn a second terminal:\n    {programmer_hint(port_path)}\n\nCtrl-C to stop.", flush=True
-    )
+    hint = programmer_hint(port_path, None if args.key_file is None else key_path)
+    print(f"\nIn a second terminal:\n    {hint}\n\nCtrl-C to stop.", flush=True)
     if args.port_file:
         tmp = args.port_file.with_name(args.port_file.name + ".tmp")
         tmp.write_text(port_path + "\n")
@@ -186,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         channel.close()
     c = device.counters
     print(
-        f"pump-emulator: stopped after {c.requests} requests "
-        f"({c.refused} refused, {c.retransmissions} retransmissions, {c.dropped} dropped)",
+        f"pump-emulator: stopped after {c.requests} requests in {c.sessions} sessions "
+        f"({c.refused} refused, {c.retransmissions} retransmissions)",
         flush=True,
     )
     return EXIT_OK

@@ -1,7 +1,9 @@
 """The emulated device: the pump model behind the protocol, still with no I/O and no clock.
 
-``receive(data, now_us)`` is the whole device: bytes from the link and the current simulated
-time in, bytes for the link out. The shell that owns the port and the clock is ``server``.
+``receive(data, now_us)`` and ``tick(now_us)`` are the whole device: bytes from the link and
+the simulated time in, bytes for the link out. The shell that owns the port and the clock is
+``server``. The link never touches therapy: a refusal, a lost session or a flood of garbage
+changes nothing in the pump but its audit log.
 """
 
 from __future__ import annotations
@@ -10,29 +12,68 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from emulator.wire_map import STATE_CODES, alarm_flags, refusal_reason
-from firmware_model import Pump, PumpRefusal
+from emulator import wire_map
+from emulator.refusal import DeviceRefusal
+from emulator.wire_map import ALARM_CODES, STATE_CODES, alarm_flags, refusal_reason
+from firmware_model import LogEntry, Prescription, Pump, PumpRefusal
 from firmware_model.units import US_PER_S
 from protocol import (
+    NO_DIGEST,
+    NOT_MEASURED,
     PROTOCOL_VERSION,
-    BadRequest,
-    FrameDropped,
+    STOP_CONFIRMATION,
+    AckAlarm,
+    AckAlarmReply,
+    AlarmEntry,
+    AlarmNotification,
+    AlarmsReply,
+    Bolus,
+    BolusReply,
+    ClockReply,
+    ClockSet,
+    CommitPrescription,
+    Committed,
+    GetAlarms,
+    GetClock,
+    GetPrescription,
     GetStatus,
     Hello,
     HelloReply,
+    Keyring,
+    LogPage,
+    LogRecord,
     Message,
+    PatientBolus,
+    PatientBolusReply,
+    Prime,
+    PrimeReply,
     PumpConnection,
+    ReadLog,
     Reason,
+    Refill,
+    RefillReply,
+    Refused,
     RequestReceived,
-    Retransmission,
-    SetDose,
-    SetDoseReply,
+    Retransmitted,
+    SessionEnded,
+    SessionStarted,
+    SetClock,
+    StagePrescription,
+    Start,
+    Started,
     StatusReply,
+    Stop,
+    Stopped,
+    staged_reply,
 )
+from protocol.frame import MAX_PAYLOAD_LEN
 
 log = logging.getLogger(__name__)
 
 U32_MAX = 0xFFFF_FFFF
+MAX_LOG_PAGE = 8  # entries per READ_LOG reply, at most; fewer when they are long
+LOG_PAGE_OVERHEAD = 13  # oldest, next, overflowed, count
+LOG_RECORD_OVERHEAD = 14  # index, t_s, two length bytes
 
 
 DEFAULT_SERIAL_NUMBER = "EMU000001"
@@ -42,7 +83,7 @@ DEFAULT_SERIAL_NUMBER = "EMU000001"
 class Identity:
     model: str = "ITBP-20"
     serial_number: str = DEFAULT_SERIAL_NUMBER
-    firmware_version: str = "0.1.0"
+    firmware_version: str = "0.2.0"
 
 
 @dataclass(slots=True)
@@ -50,84 +91,280 @@ class LinkCounters:
     requests: int = 0
     refused: int = 0
     retransmissions: int = 0
-    dropped: int = 0
+    sessions: int = 0
 
 
 class EmulatedDevice:
-    def __init__(self, pump: Pump, identity: Identity | None = None) -> None:
+    def __init__(self, pump: Pump, identity: Identity, keyring: Keyring) -> None:
+        if keyring.serial_number != identity.serial_number:
+            raise ValueError(
+                f"key file is for {keyring.serial_number}, this pump is {identity.serial_number}"
+            )
         self.pump = pump
-        self.identity = identity or Identity()
-        self.connection = PumpConnection()
+        self.identity = identity
+        self.connection = PumpConnection(identity.serial_number, keyring.keys)
         self.counters = LinkCounters()
+        self._staged: tuple[int, bytes, Prescription] | None = None  # session, digest, what
         self._handlers: dict[type[Message], Callable[[Message], Message]] = {
             Hello: self._hello,
             GetStatus: self._status,
-            SetDose: self._set_dose,
+            GetPrescription: self._get_prescription,
+            StagePrescription: self._stage,
+            CommitPrescription: self._commit,
+            Bolus: self._bolus,
+            Prime: self._prime,
+            PatientBolus: self._patient_bolus,
+            Stop: self._stop,
+            Start: self._start,
+            Refill: self._refill,
+            GetAlarms: self._alarms,
+            AckAlarm: self._ack,
+            ReadLog: self._read_log,
+            GetClock: self._clock,
+            SetClock: self._set_clock,
         }
+        self._session_id = 0
+        pump.log.listeners.append(self._on_log)
 
-    def tick(self, now_us: int) -> None:
+    # -- the two calls the shell makes ---------------------------------------------------
+
+    def tick(self, now_us: int) -> bytes:
         """Let simulated time pass: therapy goes on whether or not anyone is talking."""
         self.pump.advance_to(now_us)
+        return self.connection.data_to_send()
 
-    def receive(self, data: bytes, now_us: int) -> bytes:
-        self.tick(now_us)
-        self.connection.receive_data(data)
-        out = bytearray()
-        for event in self.connection.events():
+    def receive(self, data: bytes, now_us: int, link_now_us: int | None = None) -> bytes:
+        """``now_us`` is simulated time; ``link_now_us`` is real time, for session idle timeouts
+        and lockouts, which are about people at a programmer (default: the simulated time)."""
+        self.pump.advance_to(now_us)
+        connection = self.connection
+        connection.receive_data(data, now_us if link_now_us is None else link_now_us)
+        for event in connection.events():
             if isinstance(event, RequestReceived):
-                out += self._execute(event)
-            elif isinstance(event, BadRequest):
+                self._execute(event)
+            elif isinstance(event, Refused):
                 self.counters.refused += 1
                 log.info("refused frame: %s (%s)", event.reason.name, event.detail)
-                out += self.connection.refuse(event)
-            elif isinstance(event, Retransmission):
+                self.pump.record_refused("link", event.reason.name.lower(), event.detail)
+            elif isinstance(event, Retransmitted):
                 self.counters.retransmissions += 1
-                out += event.data
-            elif isinstance(event, FrameDropped):
-                self.counters.dropped += 1
-                log.info("dropped frame: %s (%s)", event.reason.name, event.detail)
-        return bytes(out)
+            elif isinstance(event, SessionStarted):
+                self.counters.sessions += 1
+                self._session_id = event.session_id
+                self.pump.interrogate()  # a telemetry session: battery, and the MRI hold
+                self.pump.record_event("session_opened", role=event.role.label)
+            elif isinstance(event, SessionEnded):
+                self._staged = None
+                self._session_id = 0
+                self.pump.record_event("session_closed", role=event.role.label, why=event.why)
+        return connection.data_to_send()
 
-    def _execute(self, request: RequestReceived) -> bytes:
+    # -- requests ------------------------------------------------------------------------
+
+    def _execute(self, request: RequestReceived) -> None:
         self.counters.requests += 1
         handler = self._handlers.get(type(request.message))
         if handler is None:
             self.counters.refused += 1
-            return self.connection.refuse(request, Reason.UNKNOWN_MESSAGE)
+            self.connection.refuse(request, Reason.UNKNOWN_MESSAGE)
+            return
         try:
-            return self.connection.reply(request, handler(request.message))
+            self.connection.reply(request, handler(request.message))
         except PumpRefusal as refusal:
             self.counters.refused += 1
             log.info("refused %s: %s", type(request.message).__name__, refusal.message)
-            return self.connection.refuse(request, refusal_reason(refusal), refusal.message)
+            self.connection.refuse(request, refusal_reason(refusal), refusal.message)
+            return
+        except DeviceRefusal as refusal:
+            self.counters.refused += 1
+            reason = refusal.reason
+            name = type(request.message).__name__
+            self.pump.record_refused(name, reason.name.lower(), refusal.detail)
+            self.connection.refuse(request, reason, refusal.detail)
+            return
         except Exception:  # a bug must cost one reply, never the therapy or the emulator
             self.counters.refused += 1
             log.exception("internal error handling %s", type(request.message).__name__)
-            return self.connection.refuse(request, Reason.INTERNAL_ERROR)
+            self.connection.refuse(request, Reason.INTERNAL_ERROR)
 
-    def _hello(self, _: Message) -> Message:
-        self.pump.interrogate()  # a telemetry session: it costs battery, and is logged
+    def _hello(self, message: Message) -> Message:
+        assert isinstance(message, Hello)
+        version = self.connection.negotiate(message)
+        if version is None:
+            raise DeviceRefusal(
+                Reason.UNSUPPORTED_VERSION,
+                f"versions {message.min_version}..{message.max_version}; "
+                f"this pump speaks {PROTOCOL_VERSION}",
+            )
         return HelloReply(
-            model=self.identity.model,
-            serial_number=self.identity.serial_number,
-            firmware_version=self.identity.firmware_version,
-            protocol_version=PROTOCOL_VERSION,
+            self.identity.model,
+            self.identity.serial_number,
+            self.identity.firmware_version,
+            version,
+            PROTOCOL_VERSION,
+            PROTOCOL_VERSION,
         )
 
     def _status(self, _: Message) -> Message:
         status = self.pump.status()
         return StatusReply(
             state=STATE_CODES[status.state],
+            mode=wire_map.mode_code(status.mode),
             alarms=alarm_flags(status.alarms),
+            silenced=alarm_flags(status.silenced),
             dose_ug_per_day=status.dose_ug_per_day,
             rate_nl_per_day=status.rate_nl_per_day,
+            flow_nl_per_day=min(status.flow_nl_per_day, U32_MAX),
             concentration_ug_per_ml=status.concentration_ug_per_ml,
             reservoir_ul=status.reservoir_ul,
             infused_ug=min(status.infused_ug, U32_MAX),
-            clock_s=status.t_us // US_PER_S,
+            battery_ppm=status.battery_ppm,
+            temperature_mc=status.temperature_mc,
+            clock_s=self.pump.clock_us // US_PER_S,
         )
 
-    def _set_dose(self, message: Message) -> Message:
-        assert isinstance(message, SetDose)
-        rate = self.pump.set_dose(message.dose_ug_per_day)
-        return SetDoseReply(dose_ug_per_day=message.dose_ug_per_day, rate_nl_per_day=rate)
+    def _get_prescription(self, _: Message) -> Message:
+        return wire_map.prescription_reply(self.pump.prescription(), self.pump.low_reservoir_nl)
+
+    def _stage(self, message: Message) -> Message:
+        assert isinstance(message, StagePrescription)
+        prescription = wire_map.prescription_from_wire(message)
+        self.pump.check_prescription(prescription)
+        staged = staged_reply(wire_map.stage_message(prescription, prescription.low_reservoir_nl))
+        self._staged = (self._session_id, staged.digest, prescription)
+        return staged
+
+    def _take_staged(self, digest: bytes) -> Prescription:
+        staged = self._staged
+        if staged is None or staged[0] != self._session_id:
+            raise DeviceRefusal(Reason.NOTHING_STAGED, "stage a prescription in this session first")
+        if staged[1] != digest:
+            raise DeviceRefusal(
+                Reason.DIGEST_MISMATCH, "digest is not that of the staged prescription"
+            )
+        return staged[2]
+
+    def _commit(self, message: Message) -> Message:
+        assert isinstance(message, CommitPrescription)
+        prescription = self._take_staged(message.digest)
+        self.pump.apply_prescription(prescription)
+        self._staged = None
+        status = self.pump.status()
+        return Committed(STATE_CODES[status.state], status.rate_nl_per_day)
+
+    def _bolus(self, message: Message) -> Message:
+        assert isinstance(message, Bolus)
+        self.pump.clinician_bolus(message.dose_ug, message.duration_s * US_PER_S)
+        return BolusReply(*self._bolus_figures())
+
+    def _prime(self, message: Message) -> Message:
+        assert isinstance(message, Prime)
+        self.pump.prime(message.volume_nl or None)
+        return PrimeReply(*self._bolus_figures())
+
+    def _patient_bolus(self, _: Message) -> Message:
+        self.pump.patient_bolus()
+        return PatientBolusReply(*self._bolus_figures(patient=True))
+
+    def _bolus_figures(self, patient: bool = False) -> tuple[int, int, int]:
+        bolus = self.pump.bolus_in_progress(patient=patient)
+        return bolus.volume_nl, bolus.rate_nl_per_day, bolus.duration_us // US_PER_S
+
+    def _stop(self, message: Message) -> Message:
+        assert isinstance(message, Stop)
+        self.pump.stop(confirm=message.confirm == STOP_CONFIRMATION)
+        return Stopped(STATE_CODES[self.pump.state])
+
+    def _start(self, _: Message) -> Message:
+        self.pump.start()
+        return Started(STATE_CODES[self.pump.state])
+
+    def _refill(self, message: Message) -> Message:
+        assert isinstance(message, Refill)
+        prescription = None if message.digest == NO_DIGEST else self._take_staged(message.digest)
+        measured = None if message.measured_nl == NOT_MEASURED else message.measured_nl
+        self.pump.refill(
+            message.volume_nl,
+            message.concentration_ug_per_ml,
+            drug=message.drug,
+            measured_nl=measured,
+            prescription=prescription,
+        )
+        if prescription is not None:
+            self._staged = None
+        detail = [e for e in self.pump.log if e.kind == "refill"][-1].detail
+        return RefillReply(
+            detail["expected_nl"],
+            detail["measured_nl"],
+            detail["discrepancy_nl"],
+            STATE_CODES[self.pump.state],
+        )
+
+    def _alarm_entries(self) -> tuple[AlarmEntry, ...]:
+        return tuple(
+            AlarmEntry(ALARM_CODES[alarm], (raised_us + self._offset()) // US_PER_S, int(silenced))
+            for alarm, raised_us, silenced in self.pump.alarm_entries()
+        )
+
+    def _alarms(self, _: Message) -> Message:
+        return AlarmsReply(self._alarm_entries())
+
+    def _ack(self, message: Message) -> Message:
+        assert isinstance(message, AckAlarm)
+        self.pump.acknowledge(wire_map.alarm_from_code(message.alarm))
+        return AckAlarmReply(self._alarm_entries())
+
+    def _read_log(self, message: Message) -> Message:
+        assert isinstance(message, ReadLog)
+        log_ = self.pump.log
+        records: list[LogRecord] = []
+        size = LOG_PAGE_OVERHEAD
+        for index, entry in log_.page(message.first, min(message.max_entries, MAX_LOG_PAGE)):
+            t_s = (entry.t_us + self._offset()) // US_PER_S
+            record = LogRecord(index, t_s, entry.kind[:40], _detail_text(entry))
+            size += LOG_RECORD_OVERHEAD + len(record.kind) + len(record.detail)
+            if size > MAX_PAYLOAD_LEN and records:
+                break  # the rest on the next page
+            records.append(record)
+        return LogPage(log_.oldest_index, log_.written, log_.overflowed, tuple(records))
+
+    def _clock(self, _: Message) -> Message:
+        return ClockReply(self.pump.clock_us // US_PER_S)
+
+    def _set_clock(self, message: Message) -> Message:
+        assert isinstance(message, SetClock)
+        self.pump.set_clock(message.clock_s * US_PER_S)
+        return ClockSet(self.pump.clock_us // US_PER_S)
+
+    def _offset(self) -> int:
+        return self.pump.clock_us - self.pump.t_us
+
+    # -- notifications -------------------------------------------------------------------
+
+    def _on_log(self, entry: LogEntry) -> None:
+        if entry.kind not in ("alarm", "alarm_cleared"):
+            return
+        code = wire_map.alarm_code_by_name(str(entry.detail["alarm"]))
+        self.connection.notify(
+            AlarmNotification(
+                code,
+                1 if entry.kind == "alarm" else 0,
+                (entry.t_us + self._offset()) // US_PER_S,
+                alarm_flags(self.pump.status().alarms),
+            )
+        )
+
+
+def _detail_text(entry: LogEntry) -> str:
+    parts = []
+    for key, value in entry.detail.items():
+        if isinstance(value, float):
+            value = f"{value:.3f}".rstrip("0").rstrip(".")
+        elif isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        parts.append(f"{key}={value}")
+    text = " ".join(parts)
+    return text.encode("ascii", "replace").decode("ascii")[:160]
+
+
+__all__ = ["EmulatedDevice", "Identity", "LinkCounters"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from emulator.device import EmulatedDevice
@@ -22,9 +23,10 @@ def serve(
     while not should_stop():
         data = channel.read_some()
         now_us = clock.now_us()
-        if not data:
-            device.tick(now_us)
-            continue
-        reply = device.receive(data, now_us)
-        if reply:
-            channel.write(reply)
+        out = (
+            device.receive(data, now_us, time.monotonic_ns() // 1_000)
+            if data
+            else device.tick(now_us)
+        )
+        if out:
+            channel.write(out)

@@ -1,8 +1,31 @@
-"""The one place where the pump model's words become the wire's codes."""
+"""The one place where the pump model's words become the wire's codes, and back."""
 
-from firmware_model import Alarm, PumpRefusal, Refusal
+from __future__ import annotations
+
+from emulator.refusal import DeviceRefusal
+from firmware_model import (
+    Alarm,
+    Continuous,
+    Flex,
+    FlexStep,
+    PatientLimits,
+    Prescription,
+    PumpRefusal,
+    Refusal,
+)
 from firmware_model import state_machine as sm
-from protocol import AlarmFlags, PumpState, Reason
+from firmware_model.units import NL_PER_UL, S_PER_DAY, US_PER_S
+from protocol import (
+    AlarmCode,
+    AlarmFlags,
+    Mode,
+    PrescriptionFields,
+    PrescriptionReply,
+    PumpState,
+    Reason,
+    StagePrescription,
+    WireStep,
+)
 
 STATE_CODES: dict[str, PumpState] = {
     sm.STOPPED: PumpState.STOPPED,
@@ -14,14 +37,18 @@ STATE_CODES: dict[str, PumpState] = {
     sm.END_OF_SERVICE: PumpState.END_OF_SERVICE,
 }
 
-ALARM_BITS: dict[Alarm, AlarmFlags] = {
-    Alarm.LOW_RESERVOIR: AlarmFlags.LOW_RESERVOIR,
-    Alarm.EMPTY_RESERVOIR: AlarmFlags.EMPTY_RESERVOIR,
-    Alarm.BATTERY_ERI: AlarmFlags.BATTERY_ERI,
-    Alarm.END_OF_SERVICE: AlarmFlags.END_OF_SERVICE,
-    Alarm.MOTOR_STALL: AlarmFlags.MOTOR_STALL,
-    Alarm.OVER_INFUSION: AlarmFlags.OVER_INFUSION,
+ALARM_CODES: dict[Alarm, AlarmCode] = {
+    Alarm.LOW_RESERVOIR: AlarmCode.LOW_RESERVOIR,
+    Alarm.EMPTY_RESERVOIR: AlarmCode.EMPTY_RESERVOIR,
+    Alarm.BATTERY_ERI: AlarmCode.BATTERY_ERI,
+    Alarm.END_OF_SERVICE: AlarmCode.END_OF_SERVICE,
+    Alarm.MOTOR_STALL: AlarmCode.MOTOR_STALL,
+    Alarm.OVER_INFUSION: AlarmCode.OVER_INFUSION,
 }
+_ALARMS_BY_CODE = {code: alarm for alarm, code in ALARM_CODES.items()}
+_CODES_BY_NAME = {alarm.value: code for alarm, code in ALARM_CODES.items()}
+
+MODE_CODES = {"none": Mode.NONE, "continuous": Mode.CONTINUOUS, "flex": Mode.FLEX}
 
 REFUSAL_REASONS: dict[Refusal, Reason] = {
     Refusal.OUT_OF_RANGE: Reason.VALUE_OUT_OF_RANGE,
@@ -41,9 +68,82 @@ REFUSAL_REASONS: dict[Refusal, Reason] = {
 def alarm_flags(alarms: frozenset[Alarm]) -> AlarmFlags:
     flags = AlarmFlags.NONE
     for alarm in alarms:
-        flags |= ALARM_BITS[alarm]
+        flags |= ALARM_CODES[alarm].flag
     return flags
+
+
+def alarm_from_code(code: AlarmCode) -> Alarm:
+    return _ALARMS_BY_CODE[code]
+
+
+def alarm_code_by_name(name: str) -> AlarmCode:
+    return _CODES_BY_NAME[name]
+
+
+def mode_code(mode: str) -> Mode:
+    return MODE_CODES[mode]
 
 
 def refusal_reason(refusal: PumpRefusal) -> Reason:
     return REFUSAL_REASONS[refusal.reason]
+
+
+def prescription_from_wire(message: PrescriptionFields) -> Prescription:
+    """What a STAGE_PRESCRIPTION asks for, in the model's terms; structure checked here."""
+    steps = message.steps
+    if message.mode == Mode.CONTINUOUS:
+        if len(steps) != 1 or steps[0].start_s != 0:
+            raise DeviceRefusal(Reason.BAD_PAYLOAD, "continuous takes exactly one step at 00:00")
+        basal: Continuous | Flex = Continuous(steps[0].dose_ug_per_day)
+    elif message.mode == Mode.FLEX:
+        if any(step.start_s >= S_PER_DAY for step in steps):
+            raise DeviceRefusal(Reason.VALUE_OUT_OF_RANGE, "a flex step starts after 23:59:59")
+        basal = Flex(tuple(FlexStep(step.start_s, step.dose_ug_per_day) for step in steps))
+    else:
+        raise DeviceRefusal(Reason.VALUE_OUT_OF_RANGE, "mode must be continuous or flex")
+    patient = None
+    if message.patient_dose_ug:
+        patient = PatientLimits(
+            message.patient_dose_ug,
+            message.patient_duration_s * US_PER_S,
+            message.patient_lockout_s * US_PER_S,
+            message.patient_max_per_day,
+        )
+    return Prescription(basal, patient, message.low_reservoir_ul * NL_PER_UL)
+
+
+def stage_message(prescription: Prescription | None, low_reservoir_nl: int) -> StagePrescription:
+    """A prescription as the wire carries it (for ``None``: nothing programmed)."""
+    if prescription is None:
+        return StagePrescription(Mode.NONE, (), 0, 0, 0, 0, low_reservoir_nl // NL_PER_UL)
+    basal = prescription.basal
+    if isinstance(basal, Flex):
+        mode = Mode.FLEX
+        steps = tuple(WireStep(s.start_s, s.dose_ug_per_day) for s in basal.steps)
+    else:
+        mode, steps = Mode.CONTINUOUS, (WireStep(0, basal.dose_ug_per_day),)
+    patient = prescription.patient or PatientLimits(0, 0, 0, 0)
+    return StagePrescription(
+        mode,
+        steps,
+        patient.dose_ug,
+        patient.duration_us // US_PER_S,
+        patient.lockout_us // US_PER_S,
+        patient.max_per_day,
+        prescription.low_reservoir_nl // NL_PER_UL,
+    )
+
+
+def prescription_reply(
+    prescription: Prescription | None, low_reservoir_nl: int
+) -> PrescriptionReply:
+    s = stage_message(prescription, low_reservoir_nl)
+    return PrescriptionReply(
+        s.mode,
+        s.steps,
+        s.patient_dose_ug,
+        s.patient_duration_s,
+        s.patient_lockout_s,
+        s.patient_max_per_day,
+        s.low_reservoir_ul,
+    )

@@ -6,7 +6,7 @@ from firmware_model.drug_library import BACLOFEN, DrugLimits
 from firmware_model.errors import PumpRefusal, Refusal
 from firmware_model.event_log import EventLog, LogEntry
 from firmware_model.interlocks import rate_for_dose
-from firmware_model.prescription import Continuous, Flex, FlexStep, PatientLimits
+from firmware_model.prescription import Continuous, Flex, FlexStep, PatientLimits, Prescription
 from firmware_model.pump import Accounts, Pump, PumpStatus
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "FlexStep",
     "LogEntry",
     "PatientLimits",
+    "Prescription",
     "Pump",
     "PumpConfig",
     "PumpRefusal",

@@ -12,8 +12,14 @@ from typing import NoReturn
 from firmware_model.config import PumpConfig
 from firmware_model.drug_library import DrugLimits
 from firmware_model.errors import PumpRefusal, Refusal
-from firmware_model.prescription import MAX_FLEX_STEPS, Basal, Flex, PatientLimits
-from firmware_model.units import S_PER_DAY, US_PER_S, rate_nl_per_day, volume_nl_for_dose
+from firmware_model.prescription import MAX_FLEX_STEPS, Basal, Flex, PatientLimits, Prescription
+from firmware_model.units import (
+    NL_PER_ML,
+    S_PER_DAY,
+    US_PER_S,
+    rate_nl_per_day,
+    volume_nl_for_dose,
+)
 
 MAX_PATIENT_BOLUSES_PER_DAY = 24  # [M]
 
@@ -149,3 +155,28 @@ def check_patient_limits(
             f"max per day {patient.max_per_day} outside 1..{MAX_PATIENT_BOLUSES_PER_DAY}",
         )
     check_daily_total(basal, patient, limits)
+
+
+def check_low_reservoir(config: PumpConfig, volume_nl: int) -> None:
+    """The low-reservoir alarm volume is programmable [S]: 1 mL to capacity - 1 mL [U]."""
+    low = max(NL_PER_ML, config.empty_nl + 1)
+    high = config.reservoir_capacity_nl - NL_PER_ML
+    if not low <= volume_nl <= high:
+        refuse(
+            Refusal.OUT_OF_RANGE,
+            f"low-reservoir alarm {volume_nl} nL outside {low}..{high} nL",
+        )
+
+
+def check_prescription(
+    config: PumpConfig,
+    prescription: Prescription,
+    concentration: int,
+    limits: DrugLimits,
+    current: Basal | None,
+) -> None:
+    """All of a programming transaction, checked together before any of it is applied."""
+    if prescription.patient is not None:
+        check_patient_limits(config, prescription.patient, limits, prescription.basal)
+    check_basal(config, prescription.basal, concentration, limits, current, prescription.patient)
+    check_low_reservoir(config, prescription.low_reservoir_nl)

@@ -18,7 +18,7 @@ from firmware_model.drug_library import DrugLimits
 from firmware_model.event_log import LogEntry
 from firmware_model.heat import flow_multiplier_ppb
 from firmware_model.prescription import Basal, Continuous, Flex, FlexStep, PatientLimits
-from firmware_model.pump import Pump
+from firmware_model.pump import BolusInfo, Pump
 
 FORMAT = "itb-pump-state"
 VERSION = 1
@@ -52,7 +52,12 @@ def to_plain(pump: Pump) -> dict[str, Any]:
         "infused_pgq": p._infused_pgq,
         "basal": _basal_to_plain(p._basal),
         "basal_rate_nl_per_day": p._basal_rate,
-        "bolus": {"rate_nl_per_day": p._bolus_rate, "kind": p._bolus_kind},
+        "bolus": {
+            "rate_nl_per_day": p._bolus_rate,
+            "kind": p._bolus_kind,
+            "last": list(dataclasses.astuple(p._bolus_info)),
+            "last_patient": list(dataclasses.astuple(p._patient_info)),
+        },
         "patient": {
             "limits": None if p._limits is None else dataclasses.asdict(p._limits),
             "rate_nl_per_day": p._patient_rate,
@@ -77,6 +82,7 @@ def to_plain(pump: Pump) -> dict[str, Any]:
         "timers": dict(p._timers),
         "log": {
             "overflowed": p.log.overflowed,
+            "written": p.log.written,
             "entries": [[e.t_us, e.kind, e.detail] for e in p.log],
         },
     }
@@ -113,6 +119,8 @@ def _restore(data: dict[str, Any]) -> Pump:
     p._basal_rate = data["basal_rate_nl_per_day"]
     p._bolus_rate = data["bolus"]["rate_nl_per_day"]
     p._bolus_kind = data["bolus"]["kind"]
+    p._bolus_info = BolusInfo(*data["bolus"]["last"])
+    p._patient_info = BolusInfo(*data["bolus"]["last_patient"])
     patient = data["patient"]
     p._limits = None if patient["limits"] is None else PatientLimits(**patient["limits"])
     p._patient_rate = patient["rate_nl_per_day"]
@@ -139,6 +147,7 @@ def _restore(data: dict[str, Any]) -> Pump:
     for t_us, kind, detail in log["entries"]:
         p.log.append(LogEntry(t_us, kind, detail))
     p.log.overflowed = log["overflowed"]
+    p.log.written = log["written"]
     if p._fsm.state not in sm.STATES:
         raise ValueError(f"unknown state {p._fsm.state!r}")
     p._plan()

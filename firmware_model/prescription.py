@@ -84,3 +84,12 @@ class PatientLimits:
     duration_us: int
     lockout_us: int
     max_per_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class Prescription:
+    """Everything the clinician programs in one transaction: basal, patient limits, alarm."""
+
+    basal: Basal
+    patient: PatientLimits | None
+    low_reservoir_nl: int

@@ -30,7 +30,7 @@ from firmware_model.event_log import EventLog, LogEntry
 from firmware_model.heat import STEPS_PER_TIME_CONSTANT, flow_multiplier_ppb, next_staircase_step
 from firmware_model.interlocks import rate_for_dose, refuse
 from firmware_model.over_infusion import ExcessWindow
-from firmware_model.prescription import Basal, Continuous, Flex, PatientLimits
+from firmware_model.prescription import Basal, Continuous, Flex, PatientLimits, Prescription
 from firmware_model.units import (
     BODY_TEMPERATURE_MC,
     NL_PER_ML,
@@ -79,6 +79,16 @@ class PumpStatus:
     @property
     def infused_ug(self) -> int:
         return self.infused_ng // 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class BolusInfo:
+    volume_nl: int
+    rate_nl_per_day: int
+    duration_us: int
+
+
+NO_BOLUS = BolusInfo(0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +152,8 @@ class Pump:
         self._basal_rate = 0
         self._bolus_rate = 0
         self._bolus_kind = ""
+        self._bolus_info = NO_BOLUS
+        self._patient_info = NO_BOLUS
         self._limits: PatientLimits | None = None
         self._patient_rate = 0
         self._patient_starts: deque[int] = deque()
@@ -184,6 +196,10 @@ class Pump:
     def patient_limits(self) -> PatientLimits | None:
         return self._limits
 
+    @property
+    def low_reservoir_nl(self) -> int:
+        return quanta_to_nl(self._low_q)
+
     def status(self) -> PumpStatus:
         basal = self._basal
         dose = basal.dose_at(self._second_of_day()) if basal else 0
@@ -204,6 +220,18 @@ class Pump:
             battery_ppm=self.battery_ppm(),
             temperature_mc=self._temperature_mc,
         )
+
+    def bolus_in_progress(self, *, patient: bool = False) -> BolusInfo:
+        """The bolus (or patient bolus) last started: volume, rate, duration."""
+        return self._patient_info if patient else self._bolus_info
+
+    def alarm_entries(self) -> list[tuple[Alarm, int, bool]]:
+        """Active alarms: which, raised when (model µs), silenced or not."""
+        return [(a, e.raised_us, e.silenced) for a, e in self._alarms.active.items()]
+
+    def record_event(self, kind: str, **detail: object) -> None:
+        """Write an entry for something the pump's owner saw (a session opened, say)."""
+        self._record(kind, **detail)
 
     def accounts(self) -> Accounts:
         return Accounts(
@@ -391,12 +419,12 @@ class Pump:
         *,
         drug: str = "baclofen",
         measured_nl: int | None = None,
-        basal: Basal | None = None,
+        prescription: Prescription | None = None,
     ) -> None:
         """Withdraw what is left, measure it, and fill with ``volume_nl`` of drug.
 
-        A new concentration needs the basal prescription re-entered in the same refill
-        (``basal``), so the rate is recomputed: ISMP reports of tenfold errors [S].
+        A new concentration needs the dose re-entered in the same refill (``prescription``),
+        so the rate is recomputed: ISMP reports of tenfold errors [S].
         """
         self._require("refill")
         limits = interlocks.drug_limits(self.config, drug)
@@ -407,14 +435,14 @@ class Pump:
         if measured_nl is not None and measured_nl < 0:
             refuse(Refusal.OUT_OF_RANGE, "measured volume cannot be negative")
         changes_concentration = concentration_ug_per_ml != self._concentration or drug != self._drug
-        if changes_concentration and self._basal is not None and basal is None:
+        if changes_concentration and self._basal is not None and prescription is None:
             refuse(
                 Refusal.DOSE_REENTRY_REQUIRED,
                 f"new concentration {concentration_ug_per_ml} ug/mL: re-enter the dose",
             )
-        if basal is not None:
-            interlocks.check_basal(
-                self.config, basal, concentration_ug_per_ml, limits, self._basal, self._limits
+        if prescription is not None:
+            interlocks.check_prescription(
+                self.config, prescription, concentration_ug_per_ml, limits, self._basal
             )
         expected_nl = quanta_to_nl(self._volume_q)
         measured = expected_nl if measured_nl is None else measured_nl
@@ -434,8 +462,8 @@ class Pump:
         )
         if changes_concentration and self._patient_rate:
             self._cancel_patient_bolus("concentration changed")
-        if basal is not None:
-            self._set_basal(basal)
+        if prescription is not None:
+            self._set_prescription(prescription)
         else:
             self._update_basal_rate()
         self._trigger("refill")
@@ -458,6 +486,66 @@ class Pump:
         """Program simple continuous delivery; return the resulting rate in nL/day."""
         self.program(Continuous(dose_ug_per_day))
         return self._basal_rate
+
+    def prescription(self) -> Prescription | None:
+        if self._basal is None:
+            return None
+        return Prescription(self._basal, self._limits, self.low_reservoir_nl)
+
+    @request("stage")
+    def check_prescription(self, prescription: Prescription) -> None:
+        """Everything ``apply_prescription`` would refuse, refused now; nothing changes."""
+        self._require("program")
+        self._require_drug()
+        limits = interlocks.drug_limits(self.config, self._drug)
+        interlocks.check_prescription(
+            self.config, prescription, self._concentration, limits, self._basal
+        )
+
+    @request("program")
+    def apply_prescription(self, prescription: Prescription) -> None:
+        """One programming transaction: basal, patient limits and alarm volume, or nothing."""
+        self._require("program")
+        self._require_drug()
+        limits = interlocks.drug_limits(self.config, self._drug)
+        interlocks.check_prescription(
+            self.config, prescription, self._concentration, limits, self._basal
+        )
+        self._set_prescription(prescription)
+        self._trigger("program")
+        self._settle()
+
+    @request("start")
+    def start(self) -> None:
+        """Resume the programmed basal after a stop."""
+        self._require("start")
+        if self._basal is None:
+            refuse(Refusal.NOT_PERMITTED, "nothing programmed to start")
+        self._require_drug()
+        self._fsm.basal_on = True
+        self._update_basal_rate()
+        self._trigger("start")
+        self._settle()
+
+    @property
+    def clock_us(self) -> int:
+        """The pump's clock: model time plus the offset the programmer set (Unix time)."""
+        return self._t + self._clock_offset_us
+
+    @request("set_clock")
+    def set_clock(self, clock_us: int) -> None:
+        self._require("set_clock")
+        if clock_us < 0:
+            refuse(Refusal.OUT_OF_RANGE, "clock cannot be before 1970")
+        before = self.clock_us
+        self._clock_offset_us = clock_us - self._t
+        self._record("clock_set", previous_s=before // US_PER_S, clock_s=clock_us // US_PER_S)
+        self._update_basal_rate()
+        self._settle()
+
+    def record_refused(self, request: str, reason: str, message: str) -> None:
+        """Audit a request refused before it reached the pump (by the link, say)."""
+        self._record("refused", request=request, reason=reason, message=message)
 
     @request("stop")
     def stop(self, *, confirm: bool) -> None:
@@ -482,6 +570,7 @@ class Pump:
         )
         rate = interlocks.bolus_rate(self.config, dose_ug, duration_us, self._concentration)
         volume_nl = volume_nl_for_dose(dose_ug, self._concentration)
+        self._bolus_info = BolusInfo(volume_nl, rate, duration_us)
         self._start_bolus("clinician", rate, duration_us, dose_ug=dose_ug, volume_nl=volume_nl)
 
     @request("prime")
@@ -494,6 +583,7 @@ class Pump:
             refuse(Refusal.OUT_OF_RANGE, f"priming volume {volume} nL outside 1..{NL_PER_ML}")
         rate = self.config.priming_rate_nl_per_day
         duration_us = ceil_div(volume * US_PER_DAY, rate)
+        self._bolus_info = BolusInfo(volume, rate, duration_us)
         self._start_bolus("priming", rate, duration_us, volume_nl=volume)
 
     @request("patient_limits")
@@ -502,13 +592,7 @@ class Pump:
         drug = interlocks.drug_limits(self.config, self._drug or "baclofen")
         interlocks.check_patient_limits(self.config, limits, drug, self._basal)
         self._limits = limits
-        self._record(
-            "patient_limits",
-            dose_ug=limits.dose_ug,
-            duration_s=limits.duration_us / US_PER_S,
-            lockout_s=limits.lockout_us / US_PER_S,
-            max_per_day=limits.max_per_day,
-        )
+        self._record_limits()
         self._settle()
 
     @request("patient_bolus")
@@ -535,6 +619,8 @@ class Pump:
         interlocks.check_rate(self.config, self._basal_rate + rate, "basal plus patient bolus")
         self._patient_starts = deque([*recent, t])
         self._patient_rate = rate
+        volume_nl = volume_nl_for_dose(limits.dose_ug, self._concentration)
+        self._patient_info = BolusInfo(volume_nl, rate, limits.duration_us)
         self._timers["patient_bolus_end"] = t + limits.duration_us
         self._record("patient_bolus_started", dose_ug=limits.dose_ug)
         self._settle()
@@ -543,12 +629,7 @@ class Pump:
     def set_low_reservoir_alarm(self, volume_nl: int) -> None:
         """The low-reservoir alarm volume is programmable [S]."""
         self._require("set_limits")
-        capacity = self.config.reservoir_capacity_nl
-        if not max(NL_PER_ML, self.config.empty_nl + 1) <= volume_nl <= capacity - NL_PER_ML:
-            refuse(
-                Refusal.OUT_OF_RANGE,
-                f"low-reservoir alarm {volume_nl} nL outside 1 mL..capacity - 1 mL",
-            )
+        interlocks.check_low_reservoir(self.config, volume_nl)
         self._low_q = nl_to_quanta(volume_nl)
         self._record("low_reservoir_alarm_set", volume_nl=volume_nl)
         self._settle()
@@ -631,6 +712,29 @@ class Pump:
             self._timers.pop("patient_bolus_end", None)
             self._patient_rate = 0
             self._record("patient_bolus_cancelled", reason=why)
+
+    def _set_prescription(self, prescription: Prescription) -> None:
+        if prescription.patient != self._limits:
+            self._limits = prescription.patient
+            self._record_limits()
+        low_q = nl_to_quanta(prescription.low_reservoir_nl)
+        if low_q != self._low_q:
+            self._low_q = low_q
+            self._record("low_reservoir_alarm_set", volume_nl=prescription.low_reservoir_nl)
+        self._set_basal(prescription.basal)
+
+    def _record_limits(self) -> None:
+        limits = self._limits
+        if limits is None:
+            self._record("patient_limits", dose_ug=0)
+            return
+        self._record(
+            "patient_limits",
+            dose_ug=limits.dose_ug,
+            duration_s=limits.duration_us // US_PER_S,
+            lockout_s=limits.lockout_us // US_PER_S,
+            max_per_day=limits.max_per_day,
+        )
 
     def _set_basal(self, basal: Basal) -> None:
         self._basal = basal

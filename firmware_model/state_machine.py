@@ -48,6 +48,7 @@ ALIVE = [s for s in STATES if s != END_OF_SERVICE]
 REQUESTS = frozenset(
     {
         "program",
+        "start",
         "stop",
         "start_bolus",
         "start_priming",
@@ -56,6 +57,7 @@ REQUESTS = frozenset(
         "set_limits",
         "acknowledge",
         "interrogate",
+        "set_clock",
     }
 )
 
@@ -65,6 +67,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     # Stopping needs explicit confirmation: abrupt baclofen withdrawal is dangerous (boxed
     # warning, Lioresal intrathecal label [S]); the pump checks the flag before the trigger.
     {"trigger": "stop", "source": [INFUSING, BOLUS, PRIMING, SUSPENDED, EMPTY], "dest": STOPPED},
+    # Start resumes the programmed basal after a stop.
+    {"trigger": "start", "source": [STOPPED], "dest": INFUSING},
     {"trigger": "start_bolus", "source": [STOPPED, INFUSING], "dest": BOLUS},
     {"trigger": "start_priming", "source": [STOPPED], "dest": PRIMING},
     {
@@ -83,6 +87,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "set_limits", "source": ALIVE, "dest": None},
     {"trigger": "acknowledge", "source": STATES, "dest": None},
     {"trigger": "interrogate", "source": STATES, "dest": None},
+    {"trigger": "set_clock", "source": ALIVE, "dest": None},
     # Physical events.
     {"trigger": "motor_stalled", "source": [INFUSING, BOLUS, PRIMING], "dest": SUSPENDED},
     {

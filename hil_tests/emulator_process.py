@@ -26,9 +26,15 @@ class EmulatorProcess:
         workdir: Path,
         port_args: tuple[str, ...] = ("--pty",),
         extra_args: tuple[str, ...] = (),
+        *,
+        own_key_file: bool = True,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.log_path = workdir / "emulator.log"
+        # The emulator writes random keys here; without one it uses the default location.
+        self.key_file: Path | None = workdir / "keys.json" if own_key_file else None
+        self._env = env
         self._port_file = workdir / "port"
         self._port_args = port_args
         self._extra_args = extra_args
@@ -44,11 +50,16 @@ class EmulatorProcess:
             "--verbose",
             "--port-file",
             str(self._port_file),
+            *(["--key-file", str(self.key_file)] if self.key_file else []),
             *self._extra_args,
         ]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self._env,
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not self._port_file.exists():

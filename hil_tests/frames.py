@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from protocol import Flags, Frame, Message, encode_frame, encode_payload
-from protocol.cobs import cobs_decode, cobs_encode
-from protocol.frame import DELIMITER
+from protocol.frame import seal
+from protocol.stuffing import END_BYTE, stuff, unstuff
 
 
 def request_frame(seq: int, message: Message) -> bytes:
+    """An unsigned request, as sent before a session."""
     return encode_frame(Frame(Flags.NONE, seq, int(message.TYPE), encode_payload(message)))
 
 
@@ -16,15 +17,20 @@ def raw_request_frame(seq: int, msg_type: int, payload: bytes) -> bytes:
 
 
 def with_bit_flipped(frame: bytes, body_offset: int, bit: int = 0) -> bytes:
-    """The same frame with one bit of its body flipped, properly re-stuffed, CRC left stale.
+    """The same frame with one bit of its body flipped, re-stuffed, CRC left stale.
 
-    This is a line error that COBS cannot see, so only the CRC stands between it and the pump.
+    This is a line error that the stuffing cannot see: only the CRC stands in its way.
     """
-    body = bytearray(cobs_decode(frame.strip(DELIMITER)))
+    body = bytearray(unstuff(frame.strip(END_BYTE)))
     body[body_offset] ^= 1 << bit
-    return DELIMITER + cobs_encode(bytes(body)) + DELIMITER
+    return END_BYTE + stuff(bytes(body)) + END_BYTE
 
 
 def truncated(frame: bytes, drop: int) -> bytes:
-    """The frame with its last ``drop`` encoded bytes lost, delimiter kept."""
-    return frame.rstrip(DELIMITER)[:-drop] + DELIMITER
+    """The frame with its last ``drop`` stuffed bytes lost, delimiter kept."""
+    return frame.rstrip(END_BYTE)[:-drop] + END_BYTE
+
+
+def resealed(body: bytes) -> bytes:
+    """A body with a fresh CRC: what an attacker who edits a frame would send."""
+    return seal(body)

@@ -1,8 +1,9 @@
 """pytest plugin: a ``pump`` fixture connected to an emulator on a pty, or to real hardware.
 
-By default the plugin starts ``pump-emulator --pty`` once per session. ``--device-url URL``
-(or ``$PUMP_DEVICE_URL``) points the very same tests at another device, a USB-serial dongle
-on real hardware for instance, and starts nothing.
+By default the plugin starts ``pump-emulator --pty`` once per session, with fresh random keys.
+``--device-url URL`` (or ``$PUMP_DEVICE_URL``) points the very same tests at another device,
+a USB-serial dongle on real hardware for instance, and starts nothing; its keys come from
+``--device-key-file`` (or ``$PUMP_KEY_FILE``, or the default key location for its serial).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import pytest
 
 from hil_tests.emulator_process import EmulatorProcess
 from programmer import Programmer
+from protocol import Role
 
 URL_ENV = "PUMP_DEVICE_URL"
+KEY_ENV = "PUMP_KEY_FILE"
 # Generous: a reply takes under a millisecond, but a loaded 2-core CI machine can stall.
 DEFAULT_REPLY_TIMEOUT_S = 3.0
 
@@ -28,7 +31,18 @@ class DeviceUnderTest:
     emulated: bool
     baudrate: int
     reply_timeout_s: float
+    key_file: Path | None
     emulator: EmulatorProcess | None = None
+
+    def programmer(self, role: Role = Role.CLINICIAN, *, session: bool = True) -> Programmer:
+        return Programmer.open(
+            self.url,
+            role=role,
+            key_file=self.key_file,
+            session=session,
+            baudrate=self.baudrate,
+            timeout_s=self.reply_timeout_s,
+        )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,6 +51,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--device-url",
         default=os.environ.get(URL_ENV),
         help=f"pyserial URL of the pump to test (default ${URL_ENV}; unset: start an emulator)",
+    )
+    group.addoption(
+        "--device-key-file",
+        type=Path,
+        default=os.environ.get(KEY_ENV) or None,
+        help=f"key file of the pump under test (default ${KEY_ENV}, else by its serial)",
     )
     group.addoption("--device-baud", type=int, default=115_200, help="baud rate of the device")
     group.addoption(
@@ -65,24 +85,49 @@ def device(
     baudrate = config.getoption("device_baud")
     timeout_s = config.getoption("device_timeout")
     if url:
-        yield DeviceUnderTest(url, emulated=False, baudrate=baudrate, reply_timeout_s=timeout_s)
+        key_file = config.getoption("device_key_file")
+        yield DeviceUnderTest(url, False, baudrate, timeout_s, key_file)
         return
     workdir = Path(tmp_path_factory.mktemp("emulator"))
     with EmulatorProcess(workdir) as emulator:
-        yield DeviceUnderTest(emulator.port, True, baudrate, timeout_s, emulator)
+        yield DeviceUnderTest(emulator.port, True, baudrate, timeout_s, emulator.key_file, emulator)
+
+
+def _skip_if_emulator_only(request: pytest.FixtureRequest, device: DeviceUnderTest) -> None:
+    if request.node.get_closest_marker("emulator_only") and not device.emulated:
+        pytest.skip("needs the emulator")
+
+
+def _check_alive(device: DeviceUnderTest) -> None:
+    if device.emulator is not None and not device.emulator.running:
+        pytest.fail(f"the emulator died during the test; log {device.emulator.log_path}")
 
 
 @pytest.fixture
 def pump(device: DeviceUnderTest, request: pytest.FixtureRequest) -> Iterator[Programmer]:
-    """A programmer connected to the device under test, greeted and ready."""
-    if request.node.get_closest_marker("emulator_only") and not device.emulated:
-        pytest.skip("needs the emulator")
-    with Programmer.open(
-        device.url, baudrate=device.baudrate, timeout_s=device.reply_timeout_s
-    ) as programmer:
+    """A programmer in a clinician session with the device under test."""
+    _skip_if_emulator_only(request, device)
+    with device.programmer() as programmer:
         yield programmer
-    if device.emulator is not None and not device.emulator.running:
-        pytest.fail(f"the emulator died during the test; log {device.emulator.log_path}")
+    _check_alive(device)
+
+
+@pytest.fixture
+def patient(device: DeviceUnderTest, request: pytest.FixtureRequest) -> Iterator[Programmer]:
+    """A programmer in a patient session (it replaces any clinician session)."""
+    _skip_if_emulator_only(request, device)
+    with device.programmer(Role.PATIENT) as programmer:
+        yield programmer
+    _check_alive(device)
+
+
+@pytest.fixture
+def link(device: DeviceUnderTest, request: pytest.FixtureRequest) -> Iterator[Programmer]:
+    """A programmer that has only said hello: no session, for raw-frame tests."""
+    _skip_if_emulator_only(request, device)
+    with device.programmer(session=False) as programmer:
+        yield programmer
+    _check_alive(device)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -4,19 +4,25 @@ import random
 
 import pytest
 
-from hil_tests.frames import raw_request_frame, request_frame, truncated, with_bit_flipped
-from hil_tests.prescription import another_dose, prescription
+from hil_tests.frames import raw_request_frame, request_frame, resealed, truncated, with_bit_flipped
+from hil_tests.prescription import prescription
 from programmer import Programmer
-from protocol import ErrorReply, Reason, SetDose, SetDoseReply
+from protocol import ErrorReply, GetStatus, Hello, Reason, StatusReply
+from protocol.stuffing import END_BYTE, unstuff
 
 FRAME_LEVEL = {Reason.BAD_CRC, Reason.BAD_FRAMING, Reason.FRAME_TOO_SHORT, Reason.BAD_LENGTH}
-HEADER_LEN = 7  # version, flags, seq(2), type, length(2): docs/protocol.md
+HEADER_LEN = 7  # version, flags, seq(2), type, length(2): docs/protocol.md section 2
+AUTH_LEN = 8  # session(4), counter(4)
+
+
+def signed_status_frame(pump: Programmer) -> tuple[int, bytes]:
+    return pump.link.connection.request(GetStatus())
 
 
 def test_corrupted_frame_gets_error_reply_and_changes_nothing(pump: Programmer) -> None:
     before = pump.status()
-    frame = request_frame(4242, SetDose(another_dose(before)))
-    pump.link.send_raw(with_bit_flipped(frame, body_offset=HEADER_LEN + 3, bit=2))
+    _, frame = signed_status_frame(pump)
+    pump.link.send_raw(with_bit_flipped(frame, body_offset=HEADER_LEN + 2, bit=2))
     reply = pump.link.wait_for_reply(0)
     assert isinstance(reply, ErrorReply)
     assert reply.reason is Reason.BAD_CRC
@@ -26,24 +32,57 @@ def test_corrupted_frame_gets_error_reply_and_changes_nothing(pump: Programmer) 
 @pytest.mark.parametrize("drop", [1, 3, 8])
 def test_truncated_frame_gets_error_reply_and_changes_nothing(pump: Programmer, drop: int) -> None:
     before = pump.status()
-    pump.link.send_raw(truncated(request_frame(4343, SetDose(another_dose(before))), drop))
+    _, frame = signed_status_frame(pump)
+    pump.link.send_raw(truncated(frame, drop))
     reply = pump.link.wait_for_reply(0)
     assert isinstance(reply, ErrorReply)
     assert reply.reason in FRAME_LEVEL
     assert prescription(pump.status()) == prescription(before)
 
 
-def test_unknown_message_type_is_refused_with_its_sequence(pump: Programmer) -> None:
-    pump.link.send_raw(raw_request_frame(777, 0x6E, b"\x01\x02"))
-    reply = pump.link.wait_for_reply(777)
+def test_tampered_frame_with_a_good_crc_fails_its_tag(pump: Programmer) -> None:
+    seq, frame = signed_status_frame(pump)
+    body = bytearray(unstuff(frame.strip(END_BYTE))[:-2])
+    body[HEADER_LEN + AUTH_LEN - 1] ^= 0x40  # raise the counter: an attacker's edit
+    pump.link.send_raw(resealed(bytes(body)))
+    reply = pump.link.wait_for_reply(seq)
+    assert isinstance(reply, ErrorReply)
+    assert reply.reason is Reason.BAD_TAG
+
+
+def test_replayed_frame_is_refused(pump: Programmer) -> None:
+    seq, frame = signed_status_frame(pump)
+    pump.link.send_raw(frame)
+    assert isinstance(pump.link.wait_for_reply(seq), StatusReply)
+    pump.status()  # a newer request moves the counter on
+    pump.link.send_raw(frame)  # the captured frame, replayed
+    reply = pump.link.wait_for_reply(seq)
+    assert isinstance(reply, ErrorReply)
+    assert reply.reason is Reason.REPLAYED
+
+
+def test_retransmitted_request_gets_the_cached_reply(pump: Programmer) -> None:
+    seq, frame = signed_status_frame(pump)
+    pump.link.send_raw(frame)
+    assert isinstance(pump.link.wait_for_reply(seq), StatusReply)
+    pump.link.send_raw(frame)  # as if our first reply had been lost
+    # The pump answers from its cache: the very same reply, counter included, which this
+    # programmer (having seen it) drops as a duplicate. A re-execution would carry a new one.
+    assert pump.link.wait_for_reply(seq, timeout_s=1.0) is None
+    assert [d.reason for d in pump.link.dropped] == [Reason.REPLAYED]
+
+
+def test_unknown_message_type_is_refused_with_its_sequence(link: Programmer) -> None:
+    link.link.send_raw(raw_request_frame(777, 0x6E, b"\x01\x02"))
+    reply = link.link.wait_for_reply(777)
     assert isinstance(reply, ErrorReply)
     assert reply.reason is Reason.UNKNOWN_MESSAGE
     assert reply.request_type == 0x6E
 
 
-def test_bad_payload_is_refused(pump: Programmer) -> None:
-    pump.link.send_raw(raw_request_frame(778, int(SetDose.TYPE), b"\x00\x00\x01"))
-    reply = pump.link.wait_for_reply(778)
+def test_bad_payload_is_refused(link: Programmer) -> None:
+    link.link.send_raw(raw_request_frame(778, int(Hello.TYPE), b"\x01\x02\x03"))
+    reply = link.link.wait_for_reply(778)
     assert isinstance(reply, ErrorReply)
     assert reply.reason is Reason.BAD_PAYLOAD
 
@@ -56,12 +95,13 @@ def test_random_bytes_do_not_stop_the_next_request(pump: Programmer) -> None:
     assert prescription(after) == prescription(before)
 
 
-def test_retransmitted_request_gets_the_same_reply(pump: Programmer) -> None:
-    before = pump.status()
-    frame = request_frame(9191, SetDose(before.dose_ug_per_day))
-    pump.link.send_raw(frame)
-    first = pump.link.wait_for_reply(9191)
-    pump.link.send_raw(frame)
-    second = pump.link.wait_for_reply(9191)
-    assert isinstance(first, SetDoseReply)
-    assert first == second
+def test_garbage_between_frames_costs_only_itself(link: Programmer) -> None:
+    stream = (
+        b"\x13\x37"
+        + request_frame(801, Hello())
+        + b"\xdb\xff\xc0\x00"
+        + request_frame(802, Hello())
+    )
+    link.link.send_raw(stream)
+    assert link.link.wait_for_reply(801) is not None
+    assert link.link.wait_for_reply(802) is not None

@@ -1,18 +1,22 @@
 """The clinician programmer: a library (``Programmer``) and the ``pump-programmer`` command."""
 
-from programmer.client import Programmer
+from programmer.client import Change, Programmer
 from programmer.errors import (
     DeviceRefused,
+    KeyProblem,
     LinkError,
     LinkTimeout,
     PortError,
     ProgrammerError,
     UnexpectedReply,
 )
+from programmer.keys import load_keyring
 from programmer.link import Link
 
 __all__ = [
+    "Change",
     "DeviceRefused",
+    "KeyProblem",
     "Link",
     "LinkError",
     "LinkTimeout",
@@ -20,4 +24,5 @@ __all__ = [
     "Programmer",
     "ProgrammerError",
     "UnexpectedReply",
+    "load_keyring",
 ]

@@ -1,29 +1,84 @@
-"""The clinician programmer as a library: typed calls over a link to one pump."""
+"""The clinician programmer as a library: typed calls over a link to one pump.
+
+``Programmer.open(url)`` greets the pump, finds its key file by serial number, and opens an
+authenticated session in the chosen role. Programming is always two-step: the prescription
+is staged, the pump reads it back with a digest, the programmer checks the read-back against
+what it asked for (the side-by-side confirm screen), and only then commits with the digest.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from programmer.errors import UnexpectedReply
+from programmer.errors import KeyProblem, UnexpectedReply
+from programmer.keys import load_keyring
 from programmer.link import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Link
 from protocol import (
+    NO_DIGEST,
+    NOT_MEASURED,
+    STOP_CONFIRMATION,
+    AckAlarm,
+    AckAlarmReply,
+    AlarmCode,
+    AlarmsReply,
+    Bolus,
+    BolusReply,
+    ClockReply,
+    ClockSet,
+    CommitPrescription,
+    Committed,
+    GetAlarms,
+    GetClock,
+    GetPrescription,
     GetStatus,
     Hello,
     HelloReply,
+    Keyring,
+    LogPage,
+    LogRecord,
     Message,
-    SetDose,
-    SetDoseReply,
+    Mode,
+    PatientBolus,
+    PatientBolusReply,
+    PrescriptionReply,
+    Prime,
+    PrimeReply,
+    ReadLog,
+    Refill,
+    RefillReply,
+    Role,
+    SetClock,
+    Staged,
+    StagePrescription,
+    Start,
+    Started,
     StatusReply,
+    Stop,
+    Stopped,
+    WireStep,
+    as_stage_request,
+    prescription_digest,
 )
 from transport import DEFAULT_BAUDRATE
 
 R = TypeVar("R", bound=Message)
+LOG_PAGE = 8
+
+
+@dataclass(frozen=True)
+class Change:
+    """A committed programming transaction: what was in force, what now is."""
+
+    before: PrescriptionReply
+    staged: Staged
+    committed: Committed
 
 
 class Programmer:
-    """Open with ``Programmer.open(url)``; every call is one request and its reply."""
-
     def __init__(self, link: Link) -> None:
         self.link = link
         self.identity: HelloReply | None = None
@@ -33,24 +88,42 @@ class Programmer:
         cls,
         url: str,
         *,
+        role: Role = Role.CLINICIAN,
+        key_file: Path | None = None,
+        keyring: Keyring | None = None,
+        session: bool = True,
         baudrate: int = DEFAULT_BAUDRATE,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
-        hello: bool = True,
     ) -> Programmer:
-        """Open the port and, unless told not to, greet the pump to learn who it is."""
+        """Open the port, greet the pump and (unless told not to) open a session."""
         link = Link.open(url, baudrate=baudrate, timeout_s=timeout_s, retries=retries)
         programmer = cls(link)
-        if hello:
-            try:
-                programmer.hello()
-            except BaseException:
-                link.close()
-                raise
+        try:
+            hello = programmer.hello()
+            if session:
+                programmer.open_session(
+                    role, keyring or load_keyring(hello.serial_number, key_file)
+                )
+        except BaseException:
+            link.close()
+            raise
         return programmer
 
+    def open_session(self, role: Role, keyring: Keyring) -> None:
+        key = keyring.keys.get(role)
+        if key is None:
+            raise KeyProblem(f"the key file holds no {role.label} key")
+        serial = self.identity.serial_number if self.identity else keyring.serial_number
+        self.link.open_session(role, key, serial)
+
     def close(self) -> None:
-        self.link.close()
+        try:
+            self.link.close_session()
+        except Exception:  # closing a session on a dead link must not hide the first error
+            pass
+        finally:
+            self.link.close()
 
     def __enter__(self) -> Programmer:
         return self
@@ -63,6 +136,8 @@ class Programmer:
     ) -> None:
         self.close()
 
+    # -- interrogation -------------------------------------------------------------------
+
     def hello(self) -> HelloReply:
         self.identity = self._call(Hello(), HelloReply)
         return self.identity
@@ -70,9 +145,127 @@ class Programmer:
     def status(self) -> StatusReply:
         return self._call(GetStatus(), StatusReply)
 
-    def set_dose(self, dose_ug_per_day: int) -> SetDoseReply:
-        """Program simple continuous delivery at ``dose_ug_per_day``."""
-        return self._call(SetDose(dose_ug_per_day), SetDoseReply)
+    def prescription(self) -> PrescriptionReply:
+        return self._call(GetPrescription(), PrescriptionReply)
+
+    def alarms(self) -> AlarmsReply:
+        return self._call(GetAlarms(), AlarmsReply)
+
+    def read_log(self, first: int = 0, max_entries: int = LOG_PAGE) -> LogPage:
+        return self._call(ReadLog(first, max_entries), LogPage)
+
+    def log_entries(self, first: int = 0) -> Iterator[LogRecord]:
+        """Every entry from ``first`` (or the oldest still held) to the newest, page by page."""
+        while True:
+            page = self.read_log(first)
+            yield from page.entries
+            if not page.entries or page.entries[-1].index + 1 >= page.next:
+                return
+            first = page.entries[-1].index + 1
+
+    def clock(self) -> int:
+        return self._call(GetClock(), ClockReply).clock_s
+
+    # -- two-step programming ------------------------------------------------------------
+
+    def stage(self, request: StagePrescription) -> Staged:
+        """Step one; raises UnexpectedReply when the read-back differs from the request."""
+        staged = self._call(request, Staged)
+        read_back = as_stage_request(staged)
+        if read_back != request:
+            raise UnexpectedReply(f"the pump read back {read_back}, not {request}")
+        if staged.digest != prescription_digest(request):
+            raise UnexpectedReply("the pump's digest is not that of the prescription read back")
+        return staged
+
+    def commit(self, staged: Staged) -> Committed:
+        return self._call(CommitPrescription(staged.digest), Committed)
+
+    def program(self, request: StagePrescription) -> Change:
+        before = self.prescription()
+        staged = self.stage(request)
+        return Change(before, staged, self.commit(staged))
+
+    def set_dose(self, dose_ug_per_day: int) -> Change:
+        """Simple continuous delivery at this dose; limits and alarm volume kept."""
+        return self.program(
+            self._based_on_current(Mode.CONTINUOUS, (WireStep(0, dose_ug_per_day),))
+        )
+
+    def set_flex(self, steps: tuple[WireStep, ...]) -> Change:
+        return self.program(self._based_on_current(Mode.FLEX, steps))
+
+    def set_patient_limits(
+        self, dose_ug: int, duration_s: int, lockout_s: int, max_per_day: int
+    ) -> Change:
+        current = self._require_current()
+        return self.program(
+            replace(
+                current,
+                patient_dose_ug=dose_ug,
+                patient_duration_s=duration_s,
+                patient_lockout_s=lockout_s,
+                patient_max_per_day=max_per_day,
+            )
+        )
+
+    def set_low_reservoir_alarm(self, volume_ul: int) -> Change:
+        return self.program(replace(self._require_current(), low_reservoir_ul=volume_ul))
+
+    def _current_request(self) -> StagePrescription:
+        return as_stage_request(self.prescription())
+
+    def _require_current(self) -> StagePrescription:
+        current = self._current_request()
+        if current.mode == Mode.NONE:
+            raise UnexpectedReply("nothing is programmed yet: program a dose first")
+        return current
+
+    def _based_on_current(self, mode: Mode, steps: tuple[WireStep, ...]) -> StagePrescription:
+        return replace(self._current_request(), mode=mode, steps=steps)
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def bolus(self, dose_ug: int, duration_s: int) -> BolusReply:
+        return self._call(Bolus(dose_ug, duration_s), BolusReply)
+
+    def prime(self, volume_nl: int = 0) -> PrimeReply:
+        return self._call(Prime(volume_nl), PrimeReply)
+
+    def patient_bolus(self) -> PatientBolusReply:
+        return self._call(PatientBolus(), PatientBolusReply)
+
+    def stop(self, *, confirm_withdrawal_risk: bool) -> Stopped:
+        """Stopping baclofen risks withdrawal: the confirmation is carried on the wire."""
+        return self._call(Stop(STOP_CONFIRMATION if confirm_withdrawal_risk else 0), Stopped)
+
+    def start(self) -> Started:
+        return self._call(Start(), Started)
+
+    def refill(
+        self,
+        volume_nl: int,
+        concentration_ug_per_ml: int,
+        *,
+        measured_nl: int | None = None,
+        dose_ug_per_day: int | None = None,
+        drug: str = "baclofen",
+    ) -> RefillReply:
+        """Withdraw, measure, fill; a new concentration re-enters the dose (staged first)."""
+        digest = NO_DIGEST
+        if dose_ug_per_day is not None:
+            request = self._based_on_current(Mode.CONTINUOUS, (WireStep(0, dose_ug_per_day),))
+            digest = self._call(request, Staged).digest
+        measured = NOT_MEASURED if measured_nl is None else measured_nl
+        return self._call(
+            Refill(volume_nl, concentration_ug_per_ml, measured, digest, drug), RefillReply
+        )
+
+    def acknowledge(self, alarm: AlarmCode) -> AckAlarmReply:
+        return self._call(AckAlarm(alarm), AckAlarmReply)
+
+    def set_clock(self, clock_s: int) -> int:
+        return self._call(SetClock(clock_s), ClockSet).clock_s
 
     def _call(self, request: Message, expected: type[R]) -> R:
         reply = self.link.transact(request)

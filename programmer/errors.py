@@ -36,3 +36,9 @@ class LinkTimeout(LinkError):
 
 class UnexpectedReply(LinkError):
     pass
+
+
+class KeyProblem(ProgrammerError):
+    """No usable key for this pump and role: missing, unreadable or for another pump."""
+
+    exit_code = 5

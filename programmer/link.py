@@ -1,9 +1,9 @@
-"""One request, one reply, over any port: numbering, retransmission and matching.
+"""One request, one reply, over any port: numbering, signing, retransmission and matching.
 
 A reply is matched to its request by sequence number; anything else that arrives meanwhile
 (stale replies, error replies to line noise, notifications) is set aside. When no reply comes
-in time the very same frame is sent again; the pump answers a retransmission from its cache,
-so a retried command is never executed twice.
+in time the very same bytes are sent again; the pump answers a retransmission from its
+cache, so a retried command is never executed twice.
 """
 
 from __future__ import annotations
@@ -12,19 +12,25 @@ import random
 import time
 from types import TracebackType
 
-from programmer.errors import DeviceRefused, LinkTimeout, PortError
+from programmer.errors import DeviceRefused, LinkTimeout, PortError, UnexpectedReply
 from protocol import (
     ErrorReply,
     FrameDropped,
+    Key,
     Message,
     NotificationReceived,
     ProgrammerConnection,
     ReplyReceived,
+    Role,
+    SessionChallenge,
+    SessionClose,
+    SessionOpened,
 )
 from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, SerialChannel
 
 DEFAULT_TIMEOUT_S = 1.0
 DEFAULT_RETRIES = 2
+MAX_UNCLAIMED = 64
 
 
 class Link:
@@ -42,6 +48,7 @@ class Link:
         # A fresh random start keeps our numbers apart from an earlier programmer's.
         self.connection = ProgrammerConnection(first_seq or random.randint(1, 0xFFFF))
         self.notifications: list[NotificationReceived] = []
+        self._unclaimed: dict[int, Message] = {}  # replies read while waiting for another
         self.dropped: list[FrameDropped] = []
         self.retransmissions = 0
 
@@ -92,8 +99,29 @@ class Link:
             f"after {self.retries + 1} attempts of {self.timeout_s:g} s"
         )
 
+    def open_session(self, role: Role, key: Key, serial_number: str) -> SessionOpened:
+        """Challenge, proof, and the pump's proof back: then every request is signed."""
+        challenge = self.transact(self.connection.begin_session(role, key, serial_number))
+        if not isinstance(challenge, SessionChallenge):
+            raise UnexpectedReply(f"session open answered with {type(challenge).__name__}")
+        opened = self.transact(self.connection.answer_challenge(challenge))
+        if not isinstance(opened, SessionOpened) or self.connection.session_role is None:
+            raise UnexpectedReply("the pump did not confirm the session")
+        return opened
+
+    def close_session(self) -> None:
+        if self.connection.session_role is not None:
+            try:
+                self.transact(SessionClose())
+            finally:
+                self.connection.forget_session()
+
     def send_raw(self, data: bytes) -> None:
-        """Write bytes as they are: for tests that need to send what no programmer would."""
+        """Write bytes as they are: for tests that need to send what no programmer would.
+
+        Replies nobody claimed before a new send are stale (the link is half duplex).
+        """
+        self._unclaimed.clear()
         try:
             self.channel.write(data)
         except OSError as exc:
@@ -101,11 +129,16 @@ class Link:
 
     def wait_for_reply(self, seq: int, timeout_s: float | None = None) -> Message | None:
         """The reply numbered ``seq`` (0: a reply to an unreadable frame), or None in time."""
+        if seq in self._unclaimed:
+            return self._unclaimed.pop(seq)
         deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
         while time.monotonic() < deadline:
             for reply in self._poll():
-                if reply.seq == seq:
-                    return reply.message
+                self._unclaimed[reply.seq] = reply.message
+            if seq in self._unclaimed:
+                return self._unclaimed.pop(seq)
+            while len(self._unclaimed) > MAX_UNCLAIMED:
+                del self._unclaimed[next(iter(self._unclaimed))]
         return None
 
     def _poll(self) -> list[ReplyReceived]:

@@ -3,16 +3,27 @@
 Knows nothing of ports, threads, clocks or the pump model; see docs/protocol.md.
 """
 
-from protocol.codes import AlarmFlags, PumpState
-from protocol.connection import (
-    BadRequest,
+from protocol.auth import Key, Role, SessionTagger
+from protocol.codes import (
+    NO_DIGEST,
+    NOT_MEASURED,
+    STOP_CONFIRMATION,
+    AlarmCode,
+    AlarmFlags,
+    Mode,
+    PumpState,
+)
+from protocol.events import (
     FrameDropped,
     NotificationReceived,
-    ProgrammerConnection,
-    PumpConnection,
+    ProgrammerEvent,
+    PumpEvent,
+    Refused,
     ReplyReceived,
     RequestReceived,
-    Retransmission,
+    Retransmitted,
+    SessionEnded,
+    SessionStarted,
 )
 from protocol.frame import (
     MAX_FRAME_LEN,
@@ -24,54 +35,51 @@ from protocol.frame import (
     decode_body,
     encode_frame,
 )
-from protocol.messages import (
-    ErrorReply,
-    GetStatus,
-    Hello,
-    HelloReply,
-    Kind,
-    Message,
-    MessageError,
-    MessageType,
-    SetDose,
-    SetDoseReply,
-    StatusReply,
-    decode_message,
-    encode_payload,
-)
+from protocol.keyring import KeyFileError, Keyring, default_key_path
+from protocol.messages import *  # noqa: F403  (the message catalogue is the public API)
+from protocol.messages import __all__ as _messages_all
+from protocol.programmer_connection import ProgrammerConnection
+from protocol.pump_connection import PumpConnection
 from protocol.reasons import Reason
+from protocol.roles import PERMITTED, UNAUTHENTICATED, permitted
 
 __all__ = [
     "MAX_FRAME_LEN",
+    "NOT_MEASURED",
+    "NO_DIGEST",
+    "PERMITTED",
     "PROTOCOL_VERSION",
+    "STOP_CONFIRMATION",
+    "UNAUTHENTICATED",
+    "AlarmCode",
     "AlarmFlags",
-    "BadRequest",
-    "ErrorReply",
     "Flags",
     "Frame",
     "FrameDecoder",
     "FrameDropped",
     "FrameError",
-    "GetStatus",
-    "Hello",
-    "HelloReply",
-    "Kind",
-    "Message",
-    "MessageError",
-    "MessageType",
+    "Key",
+    "KeyFileError",
+    "Keyring",
+    "Mode",
     "NotificationReceived",
     "ProgrammerConnection",
+    "ProgrammerEvent",
     "PumpConnection",
+    "PumpEvent",
     "PumpState",
     "Reason",
+    "Refused",
     "ReplyReceived",
     "RequestReceived",
-    "Retransmission",
-    "SetDose",
-    "SetDoseReply",
-    "StatusReply",
+    "Retransmitted",
+    "Role",
+    "SessionEnded",
+    "SessionStarted",
+    "SessionTagger",
     "decode_body",
-    "decode_message",
+    "default_key_path",
     "encode_frame",
-    "encode_payload",
+    "permitted",
+    *_messages_all,
 ]

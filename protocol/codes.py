@@ -1,4 +1,4 @@
-"""Enumerations carried inside message payloads: the pump's state and its alarm bits."""
+"""Enumerations carried inside message payloads."""
 
 from enum import IntEnum, IntFlag
 
@@ -13,7 +13,28 @@ class PumpState(IntEnum):
     END_OF_SERVICE = 6
 
 
+class Mode(IntEnum):
+    NONE = 0  # never programmed
+    CONTINUOUS = 1
+    FLEX = 2
+
+
+class AlarmCode(IntEnum):
+    LOW_RESERVOIR = 0
+    EMPTY_RESERVOIR = 1
+    BATTERY_ERI = 2
+    END_OF_SERVICE = 3
+    MOTOR_STALL = 4
+    OVER_INFUSION = 5
+
+    @property
+    def flag(self) -> "AlarmFlags":
+        return AlarmFlags(1 << self.value)
+
+
 class AlarmFlags(IntFlag):
+    """A set of alarms: bit n is ``AlarmCode`` n."""
+
     NONE = 0
     LOW_RESERVOIR = 1 << 0
     EMPTY_RESERVOIR = 1 << 1
@@ -21,3 +42,8 @@ class AlarmFlags(IntFlag):
     END_OF_SERVICE = 1 << 3
     MOTOR_STALL = 1 << 4
     OVER_INFUSION = 1 << 5
+
+
+STOP_CONFIRMATION = 0x53544F50  # ASCII "STOP": no single corrupted bit can confirm a stop
+NOT_MEASURED = 0xFFFF_FFFF
+NO_DIGEST = bytes(16)

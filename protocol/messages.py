@@ -1,31 +1,56 @@
 """Message types and their payload layouts, declared once with construct.
 
-Each message is a frozen dataclass whose fields are, in order, the fields of its ``LAYOUT``.
-The layouts are compiled (no lambdas) and end with ``Terminated`` so trailing bytes are refused.
-All numbers are big-endian unsigned integers in the unit their name states.
+Each message is a dataclass whose fields are, in order, the fields of its ``LAYOUT``. Messages
+are values: nothing mutates one after it is made (they are not frozen only because a frozen
+dataclass takes seven times longer to build, and decoding builds one per frame).
+Layouts are compiled (no lambdas) and end with ``Terminated``, so trailing bytes are refused.
+A layout of fixed-size integers only is also turned into a ``struct.Struct``, the fast path
+for the frames sent most often; the construct declaration stays the single source.
+All integers are big-endian, in the unit their name states.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Any, ClassVar, TypeVar, get_type_hints
+from operator import attrgetter
+from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
 import construct as c
 
-from protocol.codes import AlarmFlags, PumpState
-from protocol.frame import Flags, Frame
+from protocol.codes import AlarmCode, AlarmFlags, Mode, PumpState
+from protocol.frame import DIRECTION_MASK, NOTIFICATION, REPLY, Flags, Frame
 from protocol.reasons import Reason
 
 MAX_TEXT_LEN = 160
+DIGEST_LEN = 16
 
 
 class MessageType(IntEnum):
     HELLO = 0x01
-    GET_STATUS = 0x02
-    SET_DOSE = 0x03
+    SESSION_OPEN = 0x02
+    SESSION_AUTH = 0x03
+    SESSION_CLOSE = 0x04
+    GET_STATUS = 0x10
+    GET_PRESCRIPTION = 0x11
+    STAGE_PRESCRIPTION = 0x12
+    COMMIT_PRESCRIPTION = 0x13
+    BOLUS = 0x14
+    PRIME = 0x15
+    PATIENT_BOLUS = 0x16
+    STOP = 0x17
+    START = 0x18
+    REFILL = 0x19
+    GET_ALARMS = 0x1A
+    ACK_ALARM = 0x1B
+    READ_LOG = 0x1C
+    GET_CLOCK = 0x1D
+    SET_CLOCK = 0x1E
+    ALARM_NOTIFICATION = 0x40
     ERROR = 0x7F
 
 
@@ -39,16 +64,20 @@ class Kind(Enum):
         return _KIND_FLAGS[self]
 
     @classmethod
-    def of(cls, flags: Flags) -> Kind:
-        if flags & Flags.NOTIFICATION:
-            return cls.NOTIFICATION
-        return cls.REPLY if flags & Flags.REPLY else cls.REQUEST
+    def of(cls, flags: int) -> Kind:
+        return _KIND_OF_DIRECTION[flags & DIRECTION_MASK]
 
 
 _KIND_FLAGS = {
     Kind.REQUEST: Flags.NONE,
     Kind.REPLY: Flags.REPLY,
     Kind.NOTIFICATION: Flags.NOTIFICATION,
+}
+_KIND_OF_DIRECTION = {
+    0: Kind.REQUEST,
+    REPLY: Kind.REPLY,
+    NOTIFICATION: Kind.NOTIFICATION,
+    REPLY | NOTIFICATION: Kind.NOTIFICATION,
 }
 
 
@@ -62,21 +91,106 @@ class MessageError(Exception):
 
 
 Text = c.PascalString(c.Int8ub, "ascii")
+Digest = c.Bytes(DIGEST_LEN)
+Nonce = c.Bytes(16)
 _EMPTY = c.Struct(c.Terminated)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
     TYPE: ClassVar[MessageType]
     KIND: ClassVar[Kind]
     LAYOUT: ClassVar[Any]
-    ENUMS: ClassVar[dict[str, type[Any]]] = {}
-    # Payload size when every field is fixed-size; None when a field has a length prefix.
-    FIXED_SIZE: ClassVar[int | None] = None
+    FAST: ClassVar[struct.Struct | None] = None  # fixed-size layouts: struct fast path
+    FAST_DECODE: ClassVar[Callable[[bytes], Message] | None] = None
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+    CONVERT: ClassVar[dict[int, Any]] = {}  # field index -> converter from the wire value
+    GETTER: ClassVar[Any] = None
 
 
 M = TypeVar("M", bound=type[Message])
 _REGISTRY: dict[tuple[Kind, int], type[Message]] = {}
+_BY_DIRECTION: dict[tuple[int, int], type[Message]] = {}  # (flags & DIRECTION_MASK, type)
+_FORMATS = {
+    c.Int8ub: "B",
+    c.Int16ub: "H",
+    c.Int32ub: "I",
+    c.Int64ub: "Q",
+    c.Int32sb: "i",
+}
+
+
+def _fast_struct(layout: Any) -> struct.Struct | None:
+    formats = []
+    for sub in layout.subcons:
+        if sub is c.Terminated:
+            continue
+        inner = getattr(sub, "subcon", None)
+        fmt = _FORMATS.get(inner) if inner is not None else None
+        if fmt is None:
+            return None
+        formats.append(fmt)
+    return struct.Struct(">" + "".join(formats))
+
+
+def _fast_decoder(cls: type[Message]) -> Callable[[bytes], Message]:
+    """A decoder written for this one fixed layout: one unpack, one constructor call.
+
+    Generated because a generic loop over fields costs more than the HMAC on a status reply.
+    struct raises on a payload of the wrong size, and the caller turns that into BAD_PAYLOAD.
+    """
+    assert cls.FAST is not None
+    names = [f"v{i}" for i in range(len(cls.FIELDS))]
+    # Enum fields: a member-map lookup in C, the enum's constructor only for new values.
+    arguments = [
+        f"(m{i}[{name}] if {name} in m{i} else c{i}({name}))" if i in cls.CONVERT else name
+        for i, name in enumerate(names)
+    ]
+    targets = "".join(f"{name}, " for name in names) or "_"
+    source = (
+        "def decode(payload):\n"
+        f"    {targets} = unpack(payload)\n"
+        f"    return cls({', '.join(arguments)})\n"
+    )
+    namespace: dict[str, Any] = {"unpack": cls.FAST.unpack, "cls": cls}
+    hints = get_type_hints(cls)
+    for i, conv in cls.CONVERT.items():
+        namespace[f"c{i}"] = conv
+        namespace[f"m{i}"] = hints[cls.FIELDS[i]]._value2member_map_
+    exec(source, namespace)
+    decode: Callable[[bytes], Message] = namespace["decode"]
+    return decode
+
+
+def _enum_converter(enum_type: type[Enum]) -> Any:
+    members = enum_type._value2member_map_
+
+    def convert(value: int) -> Enum:
+        member = members.get(value)
+        return member if member is not None else enum_type(value)
+
+    return convert
+
+
+def _nested_converter(item_type: type[Any]) -> Any:
+    names = [f.name for f in dataclasses.fields(item_type)]
+    hints = get_type_hints(item_type)
+    enums = {n: _enum_converter(hints[n]) for n in names if _is_enum(hints[n])}
+
+    def convert(items: Any) -> tuple[Any, ...]:
+        out = []
+        for item in items:
+            values = {n: item[n] for n in names}
+            for name, conv in enums.items():
+                values[name] = conv(values[name])
+            out.append(item_type(**values))
+        return tuple(out)
+
+    return convert
+
+
+def _is_enum(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, Enum)
 
 
 def _register(msg_type: MessageType, kind: Kind, layout: Any) -> Any:
@@ -84,26 +198,42 @@ def _register(msg_type: MessageType, kind: Kind, layout: Any) -> Any:
         cls.TYPE = msg_type
         cls.KIND = kind
         cls.LAYOUT = layout.compile()
-        try:
-            cls.FIXED_SIZE = layout.sizeof()
-        except c.SizeofError:
-            cls.FIXED_SIZE = None
+        cls.FAST = _fast_struct(layout)
+        cls.FIELDS = tuple(f.name for f in dataclasses.fields(cls))
+        cls.GETTER = attrgetter(*cls.FIELDS) if len(cls.FIELDS) > 1 else None
         hints = get_type_hints(cls)
-        cls.ENUMS = {
-            f.name: hints[f.name]
-            for f in dataclasses.fields(cls)
-            if isinstance(hints[f.name], type) and issubclass(hints[f.name], Enum)
-        }
+        convert: dict[int, Any] = {}
+        for index, name in enumerate(cls.FIELDS):
+            hint = hints[name]
+            if _is_enum(hint):
+                convert[index] = _enum_converter(hint)
+            elif get_origin(hint) is tuple:
+                convert[index] = _nested_converter(get_args(hint)[0])
+        cls.CONVERT = convert
+        cls.FAST_DECODE = _fast_decoder(cls) if cls.FAST is not None else None
         _REGISTRY[(kind, int(msg_type))] = cls
+        for direction, direction_kind in _KIND_OF_DIRECTION.items():
+            if direction_kind is kind:
+                _BY_DIRECTION[(direction, int(msg_type))] = cls
         return cls
 
     return wrap
 
 
-@_register(MessageType.HELLO, Kind.REQUEST, _EMPTY)
-@dataclass(frozen=True, slots=True)
+# -- identity and sessions (the only requests allowed without a session) ------------------
+
+
+@_register(
+    MessageType.HELLO,
+    Kind.REQUEST,
+    c.Struct("min_version" / c.Int8ub, "max_version" / c.Int8ub, c.Terminated),
+)
+@dataclass(slots=True)
 class Hello(Message):
-    """Ask for identity. Always allowed; starts a fresh link (clears the retransmission cache)."""
+    """Who are you, and which protocol versions do we share?"""
+
+    min_version: int = 1
+    max_version: int = 1
 
 
 @_register(
@@ -114,19 +244,83 @@ class Hello(Message):
         "serial_number" / Text,
         "firmware_version" / Text,
         "protocol_version" / c.Int8ub,
+        "min_version" / c.Int8ub,
+        "max_version" / c.Int8ub,
         c.Terminated,
     ),
 )
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HelloReply(Message):
     model: str
     serial_number: str
     firmware_version: str
-    protocol_version: int
+    protocol_version: int  # the version chosen for this link
+    min_version: int
+    max_version: int
+
+
+@_register(
+    MessageType.SESSION_OPEN,
+    Kind.REQUEST,
+    c.Struct("role" / c.Int8ub, "programmer_nonce" / Nonce, c.Terminated),
+)
+@dataclass(slots=True)
+class SessionOpen(Message):
+    role: int
+    programmer_nonce: bytes
+
+
+@_register(
+    MessageType.SESSION_OPEN,
+    Kind.REPLY,
+    c.Struct("session_id" / c.Int32ub, "pump_nonce" / Nonce, c.Terminated),
+)
+@dataclass(slots=True)
+class SessionChallenge(Message):
+    session_id: int
+    pump_nonce: bytes
+
+
+@_register(
+    MessageType.SESSION_AUTH,
+    Kind.REQUEST,
+    c.Struct("session_id" / c.Int32ub, "proof" / c.Bytes(16), c.Terminated),
+)
+@dataclass(slots=True)
+class SessionAuth(Message):
+    session_id: int
+    proof: bytes
+
+
+@_register(
+    MessageType.SESSION_AUTH,
+    Kind.REPLY,
+    c.Struct("proof" / c.Bytes(16), "role" / c.Int8ub, "idle_timeout_s" / c.Int16ub, c.Terminated),
+)
+@dataclass(slots=True)
+class SessionOpened(Message):
+    proof: bytes
+    role: int
+    idle_timeout_s: int
+
+
+@_register(MessageType.SESSION_CLOSE, Kind.REQUEST, _EMPTY)
+@dataclass(slots=True)
+class SessionClose(Message):
+    pass
+
+
+@_register(MessageType.SESSION_CLOSE, Kind.REPLY, _EMPTY)
+@dataclass(slots=True)
+class SessionClosed(Message):
+    pass
+
+
+# -- status and prescription ---------------------------------------------------------------
 
 
 @_register(MessageType.GET_STATUS, Kind.REQUEST, _EMPTY)
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GetStatus(Message):
     pass
 
@@ -136,60 +330,397 @@ class GetStatus(Message):
     Kind.REPLY,
     c.Struct(
         "state" / c.Int8ub,
+        "mode" / c.Int8ub,
         "alarms" / c.Int16ub,
+        "silenced" / c.Int16ub,
         "dose_ug_per_day" / c.Int32ub,
         "rate_nl_per_day" / c.Int32ub,
+        "flow_nl_per_day" / c.Int32ub,
         "concentration_ug_per_ml" / c.Int32ub,
         "reservoir_ul" / c.Int32ub,
         "infused_ug" / c.Int32ub,
+        "battery_ppm" / c.Int32ub,
+        "temperature_mc" / c.Int32ub,
         "clock_s" / c.Int64ub,
         c.Terminated,
     ),
 )
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StatusReply(Message):
     state: PumpState
+    mode: Mode
     alarms: AlarmFlags
+    silenced: AlarmFlags
     dose_ug_per_day: int
     rate_nl_per_day: int
+    flow_nl_per_day: int
     concentration_ug_per_ml: int
     reservoir_ul: int
     infused_ug: int
+    battery_ppm: int
+    temperature_mc: int
+    clock_s: int
+
+
+@dataclass(slots=True)
+class WireStep:
+    start_s: int  # seconds after midnight, pump clock
+    dose_ug_per_day: int
+
+
+_PRESCRIPTION_FIELDS = (
+    "mode" / c.Int8ub,
+    "steps"
+    / c.PrefixedArray(c.Int8ub, c.Struct("start_s" / c.Int32ub, "dose_ug_per_day" / c.Int32ub)),
+    "patient_dose_ug" / c.Int32ub,
+    "patient_duration_s" / c.Int32ub,
+    "patient_lockout_s" / c.Int32ub,
+    "patient_max_per_day" / c.Int8ub,
+    "low_reservoir_ul" / c.Int32ub,
+)
+
+
+@dataclass(slots=True)
+class PrescriptionFields(Message):
+    """Basal (continuous: one step at 00:00; flex: up to 24), patient limits, alarm volume.
+
+    ``patient_dose_ug`` 0 means no patient boluses are permitted.
+    """
+
+    mode: Mode
+    steps: tuple[WireStep, ...]
+    patient_dose_ug: int
+    patient_duration_s: int
+    patient_lockout_s: int
+    patient_max_per_day: int
+    low_reservoir_ul: int
+
+
+@_register(MessageType.GET_PRESCRIPTION, Kind.REQUEST, _EMPTY)
+@dataclass(slots=True)
+class GetPrescription(Message):
+    pass
+
+
+@_register(MessageType.GET_PRESCRIPTION, Kind.REPLY, c.Struct(*_PRESCRIPTION_FIELDS, c.Terminated))
+@dataclass(slots=True)
+class PrescriptionReply(PrescriptionFields):
+    pass
+
+
+@_register(
+    MessageType.STAGE_PRESCRIPTION, Kind.REQUEST, c.Struct(*_PRESCRIPTION_FIELDS, c.Terminated)
+)
+@dataclass(slots=True)
+class StagePrescription(PrescriptionFields):
+    """Step one of two: the pump checks the prescription and reads it back with a digest."""
+
+
+@_register(
+    MessageType.STAGE_PRESCRIPTION,
+    Kind.REPLY,
+    c.Struct("digest" / Digest, *_PRESCRIPTION_FIELDS, c.Terminated),
+)
+@dataclass(slots=True)
+class Staged(Message):
+    digest: bytes
+    mode: Mode
+    steps: tuple[WireStep, ...]
+    patient_dose_ug: int
+    patient_duration_s: int
+    patient_lockout_s: int
+    patient_max_per_day: int
+    low_reservoir_ul: int
+
+
+@_register(MessageType.COMMIT_PRESCRIPTION, Kind.REQUEST, c.Struct("digest" / Digest, c.Terminated))
+@dataclass(slots=True)
+class CommitPrescription(Message):
+    """Step two: apply the staged prescription; the digest proves what the clinician saw."""
+
+    digest: bytes
+
+
+@_register(
+    MessageType.COMMIT_PRESCRIPTION,
+    Kind.REPLY,
+    c.Struct("state" / c.Int8ub, "rate_nl_per_day" / c.Int32ub, c.Terminated),
+)
+@dataclass(slots=True)
+class Committed(Message):
+    state: PumpState
+    rate_nl_per_day: int
+
+
+# -- delivery ------------------------------------------------------------------------------
+
+
+@_register(
+    MessageType.BOLUS,
+    Kind.REQUEST,
+    c.Struct("dose_ug" / c.Int32ub, "duration_s" / c.Int32ub, c.Terminated),
+)
+@dataclass(slots=True)
+class Bolus(Message):
+    dose_ug: int
+    duration_s: int
+
+
+_BOLUS_REPLY = c.Struct(
+    "volume_nl" / c.Int32ub, "rate_nl_per_day" / c.Int32ub, "duration_s" / c.Int32ub, c.Terminated
+)
+
+
+@dataclass(slots=True)
+class BolusStarted(Message):
+    volume_nl: int
+    rate_nl_per_day: int
+    duration_s: int
+
+
+@_register(MessageType.BOLUS, Kind.REPLY, _BOLUS_REPLY)
+@dataclass(slots=True)
+class BolusReply(BolusStarted):
+    pass
+
+
+@_register(MessageType.PRIME, Kind.REQUEST, c.Struct("volume_nl" / c.Int32ub, c.Terminated))
+@dataclass(slots=True)
+class Prime(Message):
+    volume_nl: int = 0  # 0: the catheter volume
+
+
+@_register(MessageType.PRIME, Kind.REPLY, _BOLUS_REPLY)
+@dataclass(slots=True)
+class PrimeReply(BolusStarted):
+    pass
+
+
+@_register(MessageType.PATIENT_BOLUS, Kind.REQUEST, _EMPTY)
+@dataclass(slots=True)
+class PatientBolus(Message):
+    pass
+
+
+@_register(MessageType.PATIENT_BOLUS, Kind.REPLY, _BOLUS_REPLY)
+@dataclass(slots=True)
+class PatientBolusReply(BolusStarted):
+    pass
+
+
+@_register(MessageType.STOP, Kind.REQUEST, c.Struct("confirm" / c.Int32ub, c.Terminated))
+@dataclass(slots=True)
+class Stop(Message):
+    """Stop delivery; ``confirm`` must be STOP_CONFIRMATION (withdrawal risk acknowledged)."""
+
+    confirm: int
+
+
+@_register(MessageType.STOP, Kind.REPLY, c.Struct("state" / c.Int8ub, c.Terminated))
+@dataclass(slots=True)
+class Stopped(Message):
+    state: PumpState
+
+
+@_register(MessageType.START, Kind.REQUEST, _EMPTY)
+@dataclass(slots=True)
+class Start(Message):
+    """Resume the programmed basal after a stop."""
+
+
+@_register(MessageType.START, Kind.REPLY, c.Struct("state" / c.Int8ub, c.Terminated))
+@dataclass(slots=True)
+class Started(Message):
+    state: PumpState
+
+
+@_register(
+    MessageType.REFILL,
+    Kind.REQUEST,
+    c.Struct(
+        "volume_nl" / c.Int32ub,
+        "concentration_ug_per_ml" / c.Int32ub,
+        "measured_nl" / c.Int32ub,
+        "digest" / Digest,
+        "drug" / Text,
+        c.Terminated,
+    ),
+)
+@dataclass(slots=True)
+class Refill(Message):
+    """Withdraw, measure, fill. With a new concentration, ``digest`` names the staged
+    prescription that re-enters the dose; NO_DIGEST (zeros) stages nothing."""
+
+    volume_nl: int
+    concentration_ug_per_ml: int
+    measured_nl: int  # NOT_MEASURED: take the pump's own figure
+    digest: bytes
+    drug: str = "baclofen"
+
+
+@_register(
+    MessageType.REFILL,
+    Kind.REPLY,
+    c.Struct(
+        "expected_nl" / c.Int32ub,
+        "measured_nl" / c.Int32ub,
+        "discrepancy_nl" / c.Int32sb,
+        "state" / c.Int8ub,
+        c.Terminated,
+    ),
+)
+@dataclass(slots=True)
+class RefillReply(Message):
+    expected_nl: int
+    measured_nl: int
+    discrepancy_nl: int
+    state: PumpState
+
+
+# -- alarms, log, clock --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AlarmEntry:
+    alarm: AlarmCode
+    raised_s: int  # pump clock
+    silenced: int  # 1 when acknowledged
+
+
+_ALARMS_REPLY = c.Struct(
+    "alarms"
+    / c.PrefixedArray(
+        c.Int8ub, c.Struct("alarm" / c.Int8ub, "raised_s" / c.Int64ub, "silenced" / c.Int8ub)
+    ),
+    c.Terminated,
+)
+
+
+@_register(MessageType.GET_ALARMS, Kind.REQUEST, _EMPTY)
+@dataclass(slots=True)
+class GetAlarms(Message):
+    pass
+
+
+@dataclass(slots=True)
+class AlarmList(Message):
+    alarms: tuple[AlarmEntry, ...]
+
+
+@_register(MessageType.GET_ALARMS, Kind.REPLY, _ALARMS_REPLY)
+@dataclass(slots=True)
+class AlarmsReply(AlarmList):
+    pass
+
+
+@_register(MessageType.ACK_ALARM, Kind.REQUEST, c.Struct("alarm" / c.Int8ub, c.Terminated))
+@dataclass(slots=True)
+class AckAlarm(Message):
+    alarm: AlarmCode
+
+
+@_register(MessageType.ACK_ALARM, Kind.REPLY, _ALARMS_REPLY)
+@dataclass(slots=True)
+class AckAlarmReply(AlarmList):
+    pass
+
+
+@_register(
+    MessageType.READ_LOG,
+    Kind.REQUEST,
+    c.Struct("first" / c.Int32ub, "max_entries" / c.Int8ub, c.Terminated),
+)
+@dataclass(slots=True)
+class ReadLog(Message):
+    """Entries from absolute index ``first`` on (older ones may have left the ring)."""
+
+    first: int
+    max_entries: int
+
+
+@dataclass(slots=True)
+class LogRecord:
+    index: int
+    t_s: int  # pump clock
+    kind: str
+    detail: str  # "key=value" pairs, space separated
+
+
+@_register(
+    MessageType.READ_LOG,
+    Kind.REPLY,
+    c.Struct(
+        "oldest" / c.Int32ub,
+        "next" / c.Int32ub,
+        "overflowed" / c.Int32ub,
+        "entries"
+        / c.PrefixedArray(
+            c.Int8ub,
+            c.Struct("index" / c.Int32ub, "t_s" / c.Int64ub, "kind" / Text, "detail" / Text),
+        ),
+        c.Terminated,
+    ),
+)
+@dataclass(slots=True)
+class LogPage(Message):
+    oldest: int  # index of the oldest entry still held
+    next: int  # index the next entry written will have
+    overflowed: int  # entries lost from the ring since the pump was made
+    entries: tuple[LogRecord, ...]
+
+
+@_register(MessageType.GET_CLOCK, Kind.REQUEST, _EMPTY)
+@dataclass(slots=True)
+class GetClock(Message):
+    pass
+
+
+_CLOCK = c.Struct("clock_s" / c.Int64ub, c.Terminated)
+
+
+@_register(MessageType.GET_CLOCK, Kind.REPLY, _CLOCK)
+@dataclass(slots=True)
+class ClockReply(Message):
+    clock_s: int  # Unix time, seconds
+
+
+@_register(MessageType.SET_CLOCK, Kind.REQUEST, _CLOCK)
+@dataclass(slots=True)
+class SetClock(Message):
+    clock_s: int
+
+
+@_register(MessageType.SET_CLOCK, Kind.REPLY, _CLOCK)
+@dataclass(slots=True)
+class ClockSet(Message):
     clock_s: int
 
 
 @_register(
-    MessageType.SET_DOSE, Kind.REQUEST, c.Struct("dose_ug_per_day" / c.Int32ub, c.Terminated)
+    MessageType.ALARM_NOTIFICATION,
+    Kind.NOTIFICATION,
+    c.Struct(
+        "alarm" / c.Int8ub,
+        "raised" / c.Int8ub,
+        "at_s" / c.Int64ub,
+        "active" / c.Int16ub,
+        c.Terminated,
+    ),
 )
-@dataclass(frozen=True, slots=True)
-class SetDose(Message):
-    """Program simple continuous delivery at this daily dose, starting now."""
-
-    dose_ug_per_day: int
-
-
-@_register(
-    MessageType.SET_DOSE,
-    Kind.REPLY,
-    c.Struct("dose_ug_per_day" / c.Int32ub, "rate_nl_per_day" / c.Int32ub, c.Terminated),
-)
-@dataclass(frozen=True, slots=True)
-class SetDoseReply(Message):
-    dose_ug_per_day: int
-    rate_nl_per_day: int
+@dataclass(slots=True)
+class AlarmNotification(Message):
+    alarm: AlarmCode
+    raised: int  # 1 raised, 0 cleared
+    at_s: int  # pump clock
+    active: AlarmFlags
 
 
 @_register(
     MessageType.ERROR,
     Kind.REPLY,
-    c.Struct(
-        "reason" / c.Int8ub,
-        "request_type" / c.Int8ub,
-        "message" / Text,
-        c.Terminated,
-    ),
+    c.Struct("reason" / c.Int8ub, "request_type" / c.Int8ub, "message" / Text, c.Terminated),
 )
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ErrorReply(Message):
     """The request (or the frame) was refused; nothing was executed."""
 
@@ -198,7 +729,7 @@ class ErrorReply(Message):
     message: str
 
 
-_DECODE_ERRORS = (c.ConstructError, ValueError, struct.error, OverflowError, TypeError)
+_DECODE_ERRORS = (c.ConstructError, ValueError, struct.error, OverflowError, TypeError, KeyError)
 
 
 def message_class(kind: Kind, msg_type: int) -> type[Message] | None:
@@ -209,39 +740,53 @@ def all_message_classes() -> list[type[Message]]:
     return list(_REGISTRY.values())
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [
+            dataclasses.asdict(item)
+            if dataclasses.is_dataclass(item) and not isinstance(item, type)
+            else item
+            for item in value
+        ]
+    return value
+
+
 def encode_payload(message: Message) -> bytes:
     """Raise ValueError when a field does not fit its wire type (a local programming error)."""
-    fields = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
-    if isinstance(message, ErrorReply):
-        fields["message"] = _fit_text(message.message)
+    cls = type(message)
     try:
-        return bytes(type(message).LAYOUT.build(fields))
+        if cls.FAST is not None:
+            if not cls.FIELDS:
+                return b""
+            values = cls.GETTER(message) if cls.GETTER else (getattr(message, cls.FIELDS[0]),)
+            return cls.FAST.pack(*values)
+        fields = {name: _plain(getattr(message, name)) for name in cls.FIELDS}
+        if isinstance(message, ErrorReply):
+            fields["message"] = _fit_text(message.message)
+        return bytes(cls.LAYOUT.build(fields))
     except _DECODE_ERRORS as exc:
-        raise ValueError(f"{type(message).__name__} does not fit its wire layout: {exc}") from exc
+        raise ValueError(f"{cls.__name__} does not fit its wire layout: {exc}") from exc
 
 
 def decode_message(frame: Frame) -> Message:
     """Raise MessageError for an unknown type or a payload that does not fit the layout."""
-    kind = Kind.of(frame.flags)
-    cls = _REGISTRY.get((kind, frame.msg_type))
+    cls = _BY_DIRECTION.get((frame.flags & DIRECTION_MASK, frame.msg_type))
     if cls is None:
-        raise MessageError(
-            Reason.UNKNOWN_MESSAGE, f"no {kind.value} of type 0x{frame.msg_type:02X}"
-        )
+        kind = Kind.of(frame.flags).value
+        raise MessageError(Reason.UNKNOWN_MESSAGE, f"no {kind} of type 0x{frame.msg_type:02X}")
     payload = frame.payload
-    if cls.FIXED_SIZE is not None and len(payload) != cls.FIXED_SIZE:
-        raise MessageError(
-            Reason.BAD_PAYLOAD, f"{cls.__name__} takes {cls.FIXED_SIZE} bytes, got {len(payload)}"
-        )
     try:
+        fast_decode = cls.FAST_DECODE
+        if fast_decode is not None:
+            return fast_decode(payload)
         parsed = cls.LAYOUT.parse(payload)
-        values = {f.name: parsed[f.name] for f in dataclasses.fields(cls)}
-        for name, enum_type in cls.ENUMS.items():
-            values[name] = enum_type(values[name])
-        message = cls(**values)
+        values = [parsed[name] for name in cls.FIELDS]
+        for index, convert in cls.CONVERT.items():
+            values[index] = convert(values[index])
+        message = cls(*values)
         # Compiled construct does not check short reads of byte strings, so a message with
-        # a length-prefixed field must re-encode to exactly the bytes received.
-        if cls.FIXED_SIZE is None and encode_payload(message) != payload:
+        # a variable-length field must re-encode to exactly the bytes received.
+        if encode_payload(message) != payload:
             raise ValueError("length prefix disagrees with the bytes present")
     except _DECODE_ERRORS as exc:
         raise MessageError(
@@ -250,6 +795,102 @@ def decode_message(frame: Frame) -> Message:
     return message
 
 
+def as_stage_request(message: PrescriptionFields | Staged) -> StagePrescription:
+    """Any message that carries a prescription, as the request that would stage it."""
+    return StagePrescription(
+        message.mode,
+        message.steps,
+        message.patient_dose_ug,
+        message.patient_duration_s,
+        message.patient_lockout_s,
+        message.patient_max_per_day,
+        message.low_reservoir_ul,
+    )
+
+
+def staged_reply(request: StagePrescription) -> Staged:
+    """The pump's read-back of a staged prescription, with the digest a commit must quote."""
+    return Staged(
+        prescription_digest(request),
+        request.mode,
+        request.steps,
+        request.patient_dose_ug,
+        request.patient_duration_s,
+        request.patient_lockout_s,
+        request.patient_max_per_day,
+        request.low_reservoir_ul,
+    )
+
+
+def prescription_digest(message: PrescriptionFields | Staged) -> bytes:
+    """SHA-256 of the canonical prescription bytes, truncated: what a commit must quote."""
+    canonical = encode_payload(as_stage_request(message))
+    return hashlib.sha256(b"ITB1 prescription" + canonical).digest()[:DIGEST_LEN]
+
+
 def _fit_text(text: str) -> str:
     ascii_text = text.encode("ascii", "replace").decode("ascii")
     return ascii_text[:MAX_TEXT_LEN]
+
+
+__all__ = [
+    "DIGEST_LEN",
+    "MAX_TEXT_LEN",
+    "AckAlarm",
+    "AckAlarmReply",
+    "AlarmEntry",
+    "AlarmList",
+    "AlarmNotification",
+    "AlarmsReply",
+    "Bolus",
+    "BolusReply",
+    "BolusStarted",
+    "ClockReply",
+    "ClockSet",
+    "CommitPrescription",
+    "Committed",
+    "ErrorReply",
+    "GetAlarms",
+    "GetClock",
+    "GetPrescription",
+    "GetStatus",
+    "Hello",
+    "HelloReply",
+    "Kind",
+    "LogPage",
+    "LogRecord",
+    "Message",
+    "MessageError",
+    "MessageType",
+    "PatientBolus",
+    "PatientBolusReply",
+    "PrescriptionFields",
+    "PrescriptionReply",
+    "Prime",
+    "PrimeReply",
+    "ReadLog",
+    "Refill",
+    "RefillReply",
+    "SessionAuth",
+    "SessionChallenge",
+    "SessionClose",
+    "SessionClosed",
+    "SessionOpen",
+    "SessionOpened",
+    "SetClock",
+    "StagePrescription",
+    "Staged",
+    "Start",
+    "Started",
+    "StatusReply",
+    "Stop",
+    "Stopped",
+    "WireStep",
+    "all_message_classes",
+    "as_stage_request",
+    "decode_message",
+    "encode_payload",
+    "message_class",
+    "prescription_digest",
+    "staged_reply",
+]

@@ -32,6 +32,18 @@ class Reason(IntEnum):
     DAILY_LIMIT = 0x28
     NO_DRUG = 0x29
     NO_SUCH_ALARM = 0x2A
+    NOTHING_STAGED = 0x2B
+    DIGEST_MISMATCH = 0x2C
+    # Security: the request is refused before it is looked at.
+    NOT_AUTHENTICATED = 0x30
+    UNKNOWN_SESSION = 0x31
+    BAD_TAG = 0x32
+    REPLAYED = 0x33
+    AUTH_FAILED = 0x34
+    RATE_LIMITED = 0x35
+    LOCKED_OUT = 0x36
+    FORBIDDEN = 0x37
+    NO_KEY = 0x38
     # The pump failed to handle a well-formed request; pump state is unchanged.
     INTERNAL_ERROR = 0x7F
 
@@ -62,5 +74,16 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.DAILY_LIMIT: "the patient bolus count over the last 24 h is reached",
     Reason.NO_DRUG: "the reservoir holds no usable drug",
     Reason.NO_SUCH_ALARM: "acknowledging an alarm that is not active",
+    Reason.NOTHING_STAGED: "a commit with no prescription staged in this session",
+    Reason.DIGEST_MISMATCH: "a commit (or refill) quoting a digest other than the staged one",
+    Reason.NOT_AUTHENTICATED: "a request that needs a session, sent without one",
+    Reason.UNKNOWN_SESSION: "a session the pump does not have (closed, expired, replaced)",
+    Reason.BAD_TAG: "the frame's HMAC tag does not match",
+    Reason.REPLAYED: "a counter not above the last accepted one: replayed or reordered",
+    Reason.AUTH_FAILED: "a session proof that does not match the role's key",
+    Reason.RATE_LIMITED: "a session attempt too soon after a failed one",
+    Reason.LOCKED_OUT: "session attempts locked out after repeated failures",
+    Reason.FORBIDDEN: "the session's role may not send this request",
+    Reason.NO_KEY: "the pump holds no key for the requested role",
     Reason.INTERNAL_ERROR: "the pump could not handle the request; nothing was changed",
 }

@@ -14,10 +14,21 @@ from pathlib import Path
 import pytest
 
 from hil_tests.emulator_process import EmulatorProcess
-from protocol import GetStatus, ProgrammerConnection, ReplyReceived, StatusReply
+from protocol import Hello, HelloReply, ProgrammerConnection, ReplyReceived
 
 BIN = Path(sys.executable).parent
 COMMAND_TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="module", autouse=True)
+def config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private ~/.config: the emulator writes its keys there, the programmer finds them."""
+    home = tmp_path_factory.mktemp("config")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(home))
+        patch.delenv("PUMP_PORT", raising=False)
+        patch.delenv("PUMP_KEY_FILE", raising=False)
+        yield home
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -42,9 +53,14 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(tmp_path_factory.mktemp("cli-emulator")) as process:
+def emulator(
+    tmp_path_factory: pytest.TempPathFactory, config_home: Path
+) -> Iterator[EmulatorProcess]:
+    """Started as `make run` starts it: keys generated in the default location."""
+    workdir = tmp_path_factory.mktemp("cli-emulator")
+    with EmulatorProcess(workdir, own_key_file=False) as process:
         yield process
+    assert (config_home / "itb-pump" / "keys" / "EMU000001.json").exists()
 
 
 def test_missing_port_names_the_port() -> None:
@@ -54,8 +70,7 @@ def test_missing_port_names_the_port() -> None:
 
 
 def test_no_port_at_all_is_a_usage_error() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PUMP_PORT"}
-    result = run("pump-programmer", "status", env=env)
+    result = run("pump-programmer", "status")
     assert result.returncode == 2
     assert "--port" in result.stderr
 
@@ -82,9 +97,65 @@ def test_refused_dose_exits_one_with_the_reason(emulator: EmulatorProcess) -> No
 
 
 def test_set_dose_then_status_over_the_command_line(emulator: EmulatorProcess) -> None:
-    assert run("pump-programmer", "--port", emulator.port, "set-dose", "231").returncode == 0
+    changed = run("pump-programmer", "--port", emulator.port, "set-dose", "231")
+    assert changed.returncode == 0, changed.stderr
+    assert "in force" in changed.stdout
+    assert "staged" in changed.stdout
     result = run("pump-programmer", "--json", "--port", emulator.port, "status")
     assert json.loads(result.stdout)["status"]["dose_ug_per_day"] == 231
+
+
+def test_stop_needs_the_confirmation_option(emulator: EmulatorProcess) -> None:
+    result = run("pump-programmer", "--port", emulator.port, "stop")
+    assert_one_line_error(result, "CONFIRMATION_REQUIRED")
+    assert result.returncode == 1
+
+
+def test_patient_role_cannot_program(emulator: EmulatorProcess) -> None:
+    result = run("pump-programmer", "--role", "patient", "--port", emulator.port, "set-dose", "240")
+    assert_one_line_error(result, "FORBIDDEN")
+
+
+def test_missing_key_file_is_named(emulator: EmulatorProcess, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    result = run("pump-programmer", "--key-file", str(missing), "--port", emulator.port, "status")
+    assert_one_line_error(result, str(missing))
+    assert result.returncode == 5
+
+
+def test_hello_needs_no_key(emulator: EmulatorProcess) -> None:
+    empty_config = {**os.environ, "XDG_CONFIG_HOME": "/nonexistent"}
+    result = run("pump-programmer", "--port", emulator.port, "hello", env=empty_config)
+    assert result.returncode == 0, result.stderr
+    assert "EMU000001" in result.stdout
+
+
+def test_log_lists_the_sessions(emulator: EmulatorProcess) -> None:
+    result = run("pump-programmer", "--json", "--port", emulator.port, "log")
+    assert result.returncode == 0, result.stderr
+    kinds = [entry["kind"] for entry in json.loads(result.stdout)]
+    assert "session_opened" in kinds
+
+
+@pytest.mark.parametrize(
+    ("hex_text", "expected"),
+    [
+        ("c001000001010002010151d0c0", '"message": "Hello"'),
+        ("01000001010002010151d0", '"message": "Hello"'),  # delimiters may be left out
+    ],
+)
+def test_decode_prints_json(hex_text: str, expected: str) -> None:
+    result = run("pump-programmer", "decode", hex_text)
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+
+
+@pytest.mark.parametrize("hex_text", ["c001000001010002010151d1c0", "zz", "c0dbc0"])
+def test_decode_refuses_with_a_typed_error(hex_text: str) -> None:
+    result = run("pump-programmer", "decode", hex_text)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("pump-programmer: error:")
 
 
 def test_negative_dose_is_a_usage_error() -> None:
@@ -120,7 +191,7 @@ def test_emulator_serves_on_a_port_given_by_url(tmp_path: Path) -> None:
     try:
         emulator.start()
         programmer = ProgrammerConnection()
-        seq, data = programmer.request(GetStatus())
+        seq, data = programmer.request(Hello())
         os.write(master, data)
         reply = None
         deadline = time.monotonic() + COMMAND_TIMEOUT_S
@@ -131,7 +202,7 @@ def test_emulator_serves_on_a_port_given_by_url(tmp_path: Path) -> None:
                 for event in programmer.events():
                     if isinstance(event, ReplyReceived) and event.seq == seq:
                         reply = event.message
-        assert isinstance(reply, StatusReply)
+        assert isinstance(reply, HelloReply)
     finally:
         emulator.stop()
         os.close(master)

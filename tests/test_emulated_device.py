@@ -1,118 +1,222 @@
 """The emulated device end to end without a port: programmer bytes in, pump bytes out."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
 from emulator.device import EmulatedDevice, Identity
 from firmware_model import Pump
 from firmware_model.units import US_PER_DAY, US_PER_S
 from protocol import (
+    NO_DIGEST,
+    NOT_MEASURED,
+    STOP_CONFIRMATION,
+    AckAlarm,
+    AlarmCode,
     AlarmFlags,
+    AlarmNotification,
+    Bolus,
+    BolusReply,
+    CommitPrescription,
+    Committed,
     ErrorReply,
     GetStatus,
     Hello,
     HelloReply,
+    Keyring,
     Message,
+    Mode,
+    NotificationReceived,
+    PatientBolus,
     ProgrammerConnection,
     PumpState,
+    ReadLog,
     Reason,
+    Refill,
+    RefillReply,
     ReplyReceived,
-    SetDose,
-    SetDoseReply,
+    Role,
+    Staged,
+    StagePrescription,
     StatusReply,
+    Stop,
+    WireStep,
 )
+from tests.protocol.pair import seeded
+
+SERIAL = "T-1"
+KEYS = Keyring.generate(SERIAL, seeded(5))
 
 
-def make_device() -> EmulatedDevice:
+@dataclass
+class Session:
+    device: EmulatedDevice
+    programmer: ProgrammerConnection = field(
+        default_factory=lambda: ProgrammerConnection(first_seq=7, random_bytes=seeded(6))
+    )
+    now_us: int = 0
+    notifications: list[Message] = field(default_factory=list)
+
+    def ask(self, message: Message) -> Message:
+        seq, data = self.programmer.request(message)
+        self.programmer.receive_data(self.device.receive(data, self.now_us, link_now_us=0))
+        replies = []
+        for event in self.programmer.events():
+            if isinstance(event, ReplyReceived) and event.seq == seq:
+                replies.append(event.message)
+            elif isinstance(event, NotificationReceived):
+                self.notifications.append(event.message)
+        assert len(replies) == 1
+        return replies[0]
+
+    def open(self, role: Role = Role.CLINICIAN) -> None:
+        assert isinstance(self.ask(Hello()), HelloReply)
+        challenge = self.ask(self.programmer.begin_session(role, KEYS.keys[role], SERIAL))
+        self.ask(self.programmer.answer_challenge(challenge))  # type: ignore[arg-type]
+        assert self.programmer.session_role is role
+
+    def tick(self, now_us: int) -> None:
+        self.now_us = now_us
+        self.programmer.receive_data(self.device.tick(now_us))
+        for event in self.programmer.events():
+            if isinstance(event, NotificationReceived):
+                self.notifications.append(event.message)
+
+
+def session(role: Role = Role.CLINICIAN) -> Session:
     pump = Pump()
     pump.refill(20_000_000, 500)
     pump.set_dose(200)
-    return EmulatedDevice(pump, Identity(serial_number="T-1"))
+    s = Session(EmulatedDevice(pump, Identity(serial_number=SERIAL), KEYS))
+    s.open(role)
+    return s
 
 
-def ask(device: EmulatedDevice, message: Message, now_us: int = 0) -> Message:
-    programmer = ProgrammerConnection()
-    seq, data = programmer.request(message)
-    programmer.receive_data(device.receive(data, now_us))
-    (event,) = list(programmer.events())
-    assert isinstance(event, ReplyReceived)
-    assert event.seq == seq
-    return event.message
-
-
-def test_hello_reports_identity() -> None:
-    reply = ask(make_device(), Hello())
-    assert reply == HelloReply("ITBP-20", "T-1", "0.1.0", 1)
+def continuous(dose: int, low_ul: int = 2_000) -> StagePrescription:
+    return StagePrescription(Mode.CONTINUOUS, (WireStep(0, dose),), 0, 0, 0, 0, low_ul)
 
 
 def test_status_reflects_the_model_at_the_time_asked() -> None:
-    # shared/domain.md worked example: low-reservoir alarm at 45 days.
-    reply = ask(make_device(), GetStatus(), now_us=45 * US_PER_DAY)
+    s = session()
+    s.now_us = 45 * US_PER_DAY  # shared/domain.md worked example: low reservoir at 45 days
+    reply = s.ask(GetStatus())
     assert isinstance(reply, StatusReply)
     assert reply.state is PumpState.INFUSING
     assert reply.alarms == AlarmFlags.LOW_RESERVOIR
     assert reply.reservoir_ul == 2_000
-    # 18 mL pumped at 500 ug/mL, less the 0.2 mL that filled the unprimed catheter
-    # (domain.md, catheter volume [M]): 17.8 mL reached the spinal fluid.
+    # 18 mL pumped at 500 ug/mL, less 0.2 mL that filled the unprimed catheter [M].
     assert reply.infused_ug == 8_900
-    assert reply.clock_s == 45 * 86_400
 
 
-def test_set_dose_reply_and_refusal_mapping() -> None:
-    device = make_device()
-    assert ask(device, SetDose(250)) == SetDoseReply(250, 500_000)
-    refused = ask(device, SetDose(5_000))
+def test_two_step_programming_commits_only_the_staged_digest() -> None:
+    s = session()
+    staged = s.ask(continuous(250))
+    assert isinstance(staged, Staged)
+    assert s.device.pump.status().dose_ug_per_day == 200  # staging changes nothing
+    wrong = s.ask(CommitPrescription(bytes(16)))
+    assert isinstance(wrong, ErrorReply)
+    assert wrong.reason is Reason.DIGEST_MISMATCH
+    committed = s.ask(CommitPrescription(staged.digest))
+    assert committed == Committed(PumpState.INFUSING, 500_000)
+    again = s.ask(CommitPrescription(staged.digest))
+    assert isinstance(again, ErrorReply)
+    assert again.reason is Reason.NOTHING_STAGED
+
+
+@pytest.mark.parametrize(
+    ("dose", "reason"), [(5_000, Reason.DRUG_LIMIT), (400, Reason.DOSE_CHANGE_LIMIT)]
+)
+def test_staging_refuses_what_commit_would(dose: int, reason: Reason) -> None:
+    s = session()
+    refused = s.ask(continuous(dose))
     assert isinstance(refused, ErrorReply)
-    assert refused.reason is Reason.DRUG_LIMIT
-    assert "5000" in refused.message
-    too_steep = ask(device, SetDose(400))
-    assert isinstance(too_steep, ErrorReply)
-    assert too_steep.reason is Reason.DOSE_CHANGE_LIMIT
-    assert device.pump.status().dose_ug_per_day == 250
+    assert refused.reason is reason
+    assert s.device.pump.status().dose_ug_per_day == 200
 
 
-def test_wrong_state_after_empty_reservoir() -> None:
-    device = make_device()
-    device.tick(60 * US_PER_DAY)
-    refused = ask(device, SetDose(200), now_us=60 * US_PER_DAY)
-    assert isinstance(refused, ErrorReply)
-    assert refused.reason is Reason.WRONG_STATE
-    status = ask(device, GetStatus(), now_us=60 * US_PER_DAY)
-    assert isinstance(status, StatusReply)
-    assert status.state is PumpState.EMPTY
-    assert status.alarms == AlarmFlags.LOW_RESERVOIR | AlarmFlags.EMPTY_RESERVOIR
-
-
-def test_retransmitted_set_dose_is_executed_once() -> None:
-    device = make_device()
-    programmer = ProgrammerConnection()
-    _, data = programmer.request(SetDose(250))
-    first = device.receive(data, 0)
-    log_length = len(device.pump.log)
-    again = device.receive(data, US_PER_S)
+def test_retransmitted_bolus_is_delivered_once() -> None:
+    s = session()
+    seq, data = s.programmer.request(Bolus(50, 1800))
+    first = s.device.receive(data, 0)
+    again = s.device.receive(data, US_PER_S)
     assert again == first
-    assert len(device.pump.log) == log_length
-    assert device.counters.retransmissions == 1
+    starts = [e for e in s.device.pump.log if e.kind == "bolus_started"]
+    assert len(starts) == 1
+    assert s.device.counters.retransmissions == 1
+    del seq
 
 
-def test_garbage_is_refused_and_changes_nothing() -> None:
-    device = make_device()
-    before = device.pump.status()
-    out = device.receive(b"\x00\x13\x37\xff\xfe\x00", 0)
-    programmer = ProgrammerConnection()
-    programmer.receive_data(out)
-    (event,) = list(programmer.events())
-    assert isinstance(event, ReplyReceived)
-    assert event.seq == 0
-    assert isinstance(event.message, ErrorReply)
-    assert device.pump.status() == before
+def test_bolus_reply_figures() -> None:
+    s = session()
+    assert s.ask(Bolus(50, 1800)) == BolusReply(100_000, 4_800_000, 1800)
 
 
-def test_a_bug_in_a_handler_costs_one_reply_not_the_emulator() -> None:
-    device = make_device()
+def test_stop_needs_the_confirmation_word() -> None:
+    s = session()
+    refused = s.ask(Stop(1))
+    assert isinstance(refused, ErrorReply)
+    assert refused.reason is Reason.CONFIRMATION_REQUIRED
+    assert s.device.pump.state == "infusing"
+    s.ask(Stop(STOP_CONFIRMATION))
+    assert s.device.pump.state == "stopped"
 
-    def broken(_: Message) -> Message:
-        raise RuntimeError("boom")
 
-    device._handlers[GetStatus] = broken
-    reply = ask(device, GetStatus())
-    assert isinstance(reply, ErrorReply)
-    assert reply.reason is Reason.INTERNAL_ERROR
-    assert isinstance(ask(device, Hello()), HelloReply)
+def test_refill_with_new_concentration_needs_staged_dose() -> None:
+    s = session()
+    refused = s.ask(Refill(20_000_000, 1000, NOT_MEASURED, NO_DIGEST, "baclofen"))
+    assert isinstance(refused, ErrorReply)
+    assert refused.reason is Reason.DOSE_REENTRY_REQUIRED
+    staged = s.ask(continuous(200))
+    assert isinstance(staged, Staged)
+    reply = s.ask(Refill(20_000_000, 1000, 19_900_000, staged.digest, "baclofen"))
+    assert isinstance(reply, RefillReply)
+    assert reply.expected_nl == 20_000_000
+    assert reply.discrepancy_nl == -100_000
+    status = s.ask(GetStatus())
+    assert isinstance(status, StatusReply)
+    assert (status.concentration_ug_per_ml, status.rate_nl_per_day) == (1000, 200_000)
+
+
+def test_patient_cannot_program_but_can_bolus_within_limits() -> None:
+    s = session(Role.PATIENT)
+    refused = s.ask(continuous(250))
+    assert isinstance(refused, ErrorReply)
+    assert refused.reason is Reason.FORBIDDEN
+    not_permitted = s.ask(PatientBolus())
+    assert isinstance(not_permitted, ErrorReply)
+    assert not_permitted.reason is Reason.NOT_PERMITTED
+    assert s.device.pump.status().dose_ug_per_day == 200
+
+
+def test_alarm_notifications_reach_the_open_session() -> None:
+    s = session()
+    s.tick(45 * US_PER_DAY)
+    assert s.notifications == [
+        AlarmNotification(
+            AlarmCode.LOW_RESERVOIR, 1, s.device.pump.clock_us // US_PER_S, AlarmFlags.LOW_RESERVOIR
+        )
+    ]
+    silenced = s.ask(AckAlarm(AlarmCode.LOW_RESERVOIR))
+    assert [a.silenced for a in silenced.alarms] == [1]  # type: ignore[attr-defined]
+
+
+def test_refusals_of_every_kind_reach_the_audit_log() -> None:
+    s = session()
+    s.device.receive(b"\xc0garbage\xdb\xc0", 0)
+    s.ask(Stop(0))
+    refused = [e.detail for e in s.device.pump.log if e.kind == "refused"]
+    assert {r["reason"] for r in refused} >= {"bad_framing", "confirmation_required"}
+
+
+def test_event_log_pages() -> None:
+    s = session()
+    page = s.ask(ReadLog(0, 3))
+    assert page.entries[0].index == page.oldest  # type: ignore[attr-defined]
+    assert len(page.entries) == 3  # type: ignore[attr-defined]
+
+
+def test_key_file_for_another_pump_is_refused() -> None:
+    with pytest.raises(ValueError, match="key file is for"):
+        EmulatedDevice(Pump(), Identity(serial_number="OTHER"), KEYS)

@@ -12,7 +12,7 @@ from typing import Any
 from firmware_model import state_machine as sm
 from firmware_model.errors import PumpRefusal
 from firmware_model.event_log import LogEntry
-from firmware_model.prescription import PatientLimits
+from firmware_model.prescription import Basal, PatientLimits, Prescription
 from firmware_model.pump import Pump
 from firmware_model.scenario.spec import Scenario, Step
 from firmware_model.units import NG_PER_UG, NL_PER_UL, PPM, QUANTA_PER_NL, US_PER_S
@@ -114,8 +114,13 @@ def _refill(pump: Pump, step: Step) -> None:
         p["concentration_ug_per_ml"],
         drug=p["drug"],
         measured_nl=p["measured_nl"],
-        basal=p["basal"],
+        prescription=None if p["basal"] is None else _with_basal(pump, p["basal"]),
     )
+
+
+def _with_basal(pump: Pump, basal: Basal) -> Prescription:
+    """Re-enter the dose, keeping the patient limits and alarm volume in force."""
+    return Prescription(basal, pump.patient_limits, pump.low_reservoir_nl)
 
 
 def _program(pump: Pump, step: Step) -> None:

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from firmware_model import Alarm, Continuous, Flex, FlexStep, PatientLimits, Pump, PumpRefusal
+from firmware_model import (
+    Alarm,
+    Continuous,
+    Flex,
+    FlexStep,
+    PatientLimits,
+    Prescription,
+    Pump,
+    PumpRefusal,
+)
 from tests.model.helpers import DAY, HOUR, MINUTE, ML
 
 Action = Callable[[Pump], None]
@@ -44,7 +53,9 @@ actions = st.one_of(
     st.tuples(st.integers(1, 20), concentrations, doses).map(
         lambda v: _named(
             f"refill {v}",
-            lambda p: p.refill(v[0] * ML, v[1], basal=Continuous(v[2])),
+            lambda p: p.refill(
+                v[0] * ML, v[1], prescription=Prescription(Continuous(v[2]), None, 2 * ML)
+            ),
         )
     ),
     st.tuples(st.integers(1, 200), st.integers(1, 24 * 60)).map(

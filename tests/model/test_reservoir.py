@@ -2,7 +2,7 @@
 
 import pytest
 
-from firmware_model import Alarm, Continuous, Pump, PumpRefusal, Refusal
+from firmware_model import Alarm, Continuous, Prescription, Pump, PumpRefusal, Refusal
 from tests.model.helpers import DAY, HOUR, ML, first, pump_with_drug
 
 
@@ -55,7 +55,7 @@ def test_new_concentration_needs_the_dose_reentered() -> None:
         pump.refill(20 * ML, 1000)
     assert refused.value.reason is Refusal.DOSE_REENTRY_REQUIRED
     assert pump.status() == before
-    pump.refill(20 * ML, 1000, basal=Continuous(200))
+    pump.refill(20 * ML, 1000, prescription=Prescription(Continuous(200), None, 2 * ML))
     status = pump.status()
     assert (status.concentration_ug_per_ml, status.rate_nl_per_day) == (1000, 200_000)
 

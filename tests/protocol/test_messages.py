@@ -1,46 +1,24 @@
 """Every message survives the wire, and no payload can make decoding raise anything untyped."""
 
-import dataclasses
-from typing import Any
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import (
-    AlarmFlags,
     ErrorReply,
     Flags,
     Frame,
     Kind,
     Message,
     MessageError,
-    PumpState,
     Reason,
+    SessionOpen,
+    StatusReply,
     decode_message,
     encode_payload,
 )
 from protocol.messages import MAX_TEXT_LEN, all_message_classes
-
-U32 = st.integers(0, 0xFFFF_FFFF)
-TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=32)
-FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
-    "state": st.sampled_from(PumpState),
-    "alarms": st.sampled_from(list(AlarmFlags)),
-    "reason": st.sampled_from(Reason),
-    "request_type": st.integers(0, 0xFF),
-    "protocol_version": st.integers(0, 0xFF),
-    "clock_s": st.integers(0, 2**64 - 1),
-    "message": TEXT,
-    "model": TEXT,
-    "serial_number": TEXT,
-    "firmware_version": TEXT,
-}
-
-
-def message_strategy(cls: type[Message]) -> st.SearchStrategy[Message]:
-    fields = {f.name: FIELD_STRATEGIES.get(f.name, U32) for f in dataclasses.fields(cls)}
-    return st.builds(cls, **fields)
+from tests.protocol.strategies import message_strategy
 
 
 def frame_for(message: Message, seq: int = 1) -> Frame:
@@ -71,6 +49,11 @@ def test_arbitrary_payloads_decode_or_raise_message_error(
     assert reason in (None, Reason.BAD_PAYLOAD)
 
 
+def test_fast_path_is_used_for_fixed_layouts_only() -> None:
+    assert StatusReply.FAST is not None
+    assert ErrorReply.FAST is None  # it has a text field
+
+
 def test_unknown_type_is_typed() -> None:
     with pytest.raises(MessageError) as error:
         decode_message(Frame(Flags.NONE, 1, 0x6E, b""))
@@ -86,10 +69,8 @@ def test_error_text_is_cut_to_fit_and_made_ascii() -> None:
 
 
 def test_value_that_does_not_fit_is_a_local_error() -> None:
-    from protocol import SetDose
-
-    with pytest.raises(ValueError, match="SetDose"):
-        encode_payload(SetDose(-1))
+    with pytest.raises(ValueError, match="SessionOpen"):
+        encode_payload(SessionOpen(256, bytes(16)))
 
 
 def test_kinds_map_to_flags_and_back() -> None:

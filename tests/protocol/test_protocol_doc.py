@@ -4,7 +4,7 @@ from pathlib import Path
 
 from protocol import MessageType, Reason
 
-DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 
 
 def test_every_reason_code_is_specified() -> None:

@@ -1,0 +1,135 @@
+"""Keys, proofs and tags: HMAC-SHA256 everywhere, compared in constant time.
+
+Each pump has one 256-bit key per role (clinician, patient, read-only); there is no default
+key. A session is opened by challenge and response (docs/protocol.md, section 4):
+
+    proof_programmer = HMAC(role_key, "ITB1 programmer" | serial | role | session | Np | Nd)[:16]
+    proof_pump       = HMAC(role_key, "ITB1 pump"       | serial | role | session | Np | Nd)[:16]
+    session_key      = HMAC(role_key, "ITB1 session"    | serial | role | session | Np | Nd)
+
+and every frame of the session then carries HMAC(session_key, frame up to the tag)[:8].
+Key bytes never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+from enum import IntEnum
+
+KEY_LEN = 32
+NONCE_LEN = 16
+PROOF_LEN = 16
+TAG_LEN = 8
+_BLOCK = 64
+_CONTEXT = struct.Struct(">BI")
+
+
+class Role(IntEnum):
+    CLINICIAN = 1
+    PATIENT = 2
+    READ_ONLY = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def from_label(cls, label: str) -> Role:
+        return cls[label.upper().replace("-", "_")]
+
+
+class Key:
+    """A secret key; its value is never shown."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != KEY_LEN:
+            raise ValueError(f"a key is {KEY_LEN} bytes, got {len(secret)}")
+        self._secret = bytes(secret)
+
+    @classmethod
+    def from_hex(cls, text: str) -> Key:
+        try:
+            secret = bytes.fromhex(text.strip())
+        except ValueError:
+            raise ValueError("a key is 64 hexadecimal digits") from None
+        return cls(secret)
+
+    def mac(self, message: bytes) -> bytes:
+        return hmac.digest(self._secret, message, "sha256")
+
+    def export_hex(self) -> str:
+        """The secret itself, for writing a key file: the one deliberate way out."""
+        return self._secret.hex()
+
+    def __repr__(self) -> str:
+        return "Key(<secret>)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Key) and hmac.compare_digest(self._secret, other._secret)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+class SessionTagger:
+    """HMAC-SHA256 with the key pads hashed once, so each frame costs three compressions."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, session_key: bytes) -> None:
+        padded = session_key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+
+    def tag(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:TAG_LEN]
+
+    def verify(self, message: bytes, tag: bytes) -> bool:
+        return hmac.compare_digest(self.tag(message), tag)
+
+    def __repr__(self) -> str:
+        return "SessionTagger(<secret>)"
+
+
+def _context(label: bytes, serial: str, role: Role, session_id: int, np: bytes, nd: bytes) -> bytes:
+    serial_bytes = serial.encode("ascii")
+    return (
+        label
+        + bytes([len(serial_bytes)])
+        + serial_bytes
+        + _CONTEXT.pack(int(role), session_id)
+        + np
+        + nd
+    )
+
+
+def programmer_proof(
+    key: Key, serial: str, role: Role, session_id: int, np: bytes, nd: bytes
+) -> bytes:
+    return key.mac(_context(b"ITB1 programmer", serial, role, session_id, np, nd))[:PROOF_LEN]
+
+
+def pump_proof(key: Key, serial: str, role: Role, session_id: int, np: bytes, nd: bytes) -> bytes:
+    return key.mac(_context(b"ITB1 pump", serial, role, session_id, np, nd))[:PROOF_LEN]
+
+
+def session_key(key: Key, serial: str, role: Role, session_id: int, np: bytes, nd: bytes) -> bytes:
+    return key.mac(_context(b"ITB1 session", serial, role, session_id, np, nd))
+
+
+def session_tagger(
+    key: Key, serial: str, role: Role, session_id: int, np: bytes, nd: bytes
+) -> SessionTagger:
+    return SessionTagger(session_key(key, serial, role, session_id, np, nd))
+
+
+def proofs_equal(a: bytes, b: bytes) -> bool:
+    return hmac.compare_digest(a, b)

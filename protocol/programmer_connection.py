@@ -1,0 +1,218 @@
+"""The programmer's end of the link, sans-IO: numbers requests, runs the session handshake,
+signs requests in a session, and checks every authenticated frame from the pump.
+
+Session opening, in three calls::
+
+    seq, data = conn.request(conn.begin_session(Role.CLINICIAN, key, serial))
+    ... reply SessionChallenge ...
+    seq, data = conn.request(conn.answer_challenge(challenge))
+    ... reply SessionOpened: verified here (tag and pump proof), then the session is open.
+
+Frames from the pump that claim the session but fail its tag, counter or proof are dropped
+as ``FrameDropped``; unauthenticated error replies are passed on (they cannot be checked).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from protocol.auth import (
+    NONCE_LEN,
+    Key,
+    Role,
+    SessionTagger,
+    programmer_proof,
+    proofs_equal,
+    pump_proof,
+    session_tagger,
+)
+from protocol.events import FrameDropped, NotificationReceived, ProgrammerEvent, ReplyReceived
+from protocol.frame import (
+    AUTH,
+    NOTIFICATION,
+    SEQ_MODULUS,
+    Frame,
+    FrameDecoder,
+    FrameError,
+    frame_body,
+    seal,
+    signed_frame,
+)
+from protocol.messages import (
+    ErrorReply,
+    HelloReply,
+    Kind,
+    Message,
+    MessageError,
+    SessionAuth,
+    SessionChallenge,
+    SessionClosed,
+    SessionOpen,
+    SessionOpened,
+    decode_message,
+    encode_payload,
+)
+from protocol.reasons import Reason
+from protocol.roles import UNAUTHENTICATED
+
+# Replies a pump sends outside a session; anything else must carry the session's tag.
+_UNSIGNED_REPLIES = (ErrorReply, HelloReply, SessionChallenge)
+
+
+@dataclass(slots=True)
+class _Handshake:
+    role: Role
+    key: Key = field(repr=False)
+    serial_number: str
+    programmer_nonce: bytes
+    session_id: int = 0
+    tagger: SessionTagger | None = field(default=None, repr=False)
+    expected_proof: bytes = field(default=b"", repr=False)
+
+
+@dataclass(slots=True)
+class _Session:
+    session_id: int
+    role: Role
+    tagger: SessionTagger = field(repr=False)
+    tx_counter: int = 0
+    rx_counter: int = 0
+
+
+class ProgrammerConnection:
+    def __init__(
+        self,
+        first_seq: int = 1,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        if not 0 < first_seq < SEQ_MODULUS:
+            raise ValueError(f"first sequence number must be 1..{SEQ_MODULUS - 1}")
+        self._decoder = FrameDecoder()
+        self._ready: list[ProgrammerEvent] = []
+        self._next_seq = first_seq
+        self._random = random_bytes
+        self._handshake: _Handshake | None = None
+        self._session: _Session | None = None
+
+    @property
+    def session_role(self) -> Role | None:
+        return None if self._session is None else self._session.role
+
+    @property
+    def session_id(self) -> int | None:
+        return None if self._session is None else self._session.session_id
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def request(self, message: Message) -> tuple[int, bytes]:
+        """Number (and in a session, sign) a request; resend the very bytes to retransmit."""
+        if message.TYPE in UNAUTHENTICATED or self._session is None:
+            if message.KIND is not Kind.REQUEST:
+                raise ValueError(f"{type(message).__name__} is not a request")
+            seq = self._take_seq()
+            body = frame_body(0, seq, int(message.TYPE), encode_payload(message))
+            return seq, seal(body)
+        session = self._session
+        seq = self._take_seq()
+        session.tx_counter += 1
+        data = signed_frame(
+            AUTH,
+            seq,
+            message.TYPE,
+            encode_payload(message),
+            session.session_id,
+            session.tx_counter,
+            session.tagger.tag,
+        )
+        return seq, data
+
+    def begin_session(self, role: Role, key: Key, serial_number: str) -> SessionOpen:
+        nonce = self._random(NONCE_LEN)
+        self._handshake = _Handshake(role, key, serial_number, nonce)
+        return SessionOpen(int(role), nonce)
+
+    def answer_challenge(self, challenge: SessionChallenge) -> SessionAuth:
+        hs = self._handshake
+        if hs is None:
+            raise ValueError("no session being opened")
+        context = (
+            hs.serial_number,
+            hs.role,
+            challenge.session_id,
+            hs.programmer_nonce,
+            challenge.pump_nonce,
+        )
+        hs.session_id = challenge.session_id
+        hs.tagger = session_tagger(hs.key, *context)
+        hs.expected_proof = pump_proof(hs.key, *context)
+        return SessionAuth(challenge.session_id, programmer_proof(hs.key, *context))
+
+    def forget_session(self) -> None:
+        self._session = None
+        self._handshake = None
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq = seq % (SEQ_MODULUS - 1) + 1
+        return seq
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray) -> None:
+        classify = self._classify
+        self._ready.extend([classify(item) for item in self._decoder.feed(data)])
+
+    def events(self) -> Iterator[ProgrammerEvent]:
+        ready, self._ready = self._ready, []
+        return iter(ready)
+
+    def _classify(self, item: Frame | FrameError) -> ProgrammerEvent:
+        if isinstance(item, FrameError):
+            return FrameDropped(item.reason, item.detail)
+        if item.is_request:
+            return FrameDropped(Reason.WRONG_DIRECTION, "a request frame (our own echo?)")
+        if item.flags & AUTH:
+            return self._authenticated(item)
+        try:
+            message = decode_message(item)
+        except MessageError as exc:
+            return FrameDropped(exc.reason, exc.detail)
+        if item.flags & NOTIFICATION or not isinstance(message, _UNSIGNED_REPLIES):
+            return FrameDropped(Reason.NOT_AUTHENTICATED, f"unsigned {type(message).__name__}")
+        return ReplyReceived(item.seq, message)
+
+    def _authenticated(self, frame: Frame) -> ProgrammerEvent:
+        session = self._session
+        hs = self._handshake
+        if session is not None and frame.session_id == session.session_id:
+            tagger, last = session.tagger, session.rx_counter
+        elif hs is not None and hs.tagger is not None and frame.session_id == hs.session_id:
+            tagger, last = hs.tagger, 0
+        else:
+            return FrameDropped(Reason.UNKNOWN_SESSION, f"session {frame.session_id:08x}")
+        if not tagger.verify(frame.signed, frame.tag):
+            return FrameDropped(Reason.BAD_TAG, "pump frame tag does not match")
+        if frame.counter <= last:
+            return FrameDropped(Reason.REPLAYED, f"pump counter {frame.counter} after {last}")
+        try:
+            message = decode_message(frame)
+        except MessageError as exc:
+            return FrameDropped(exc.reason, exc.detail)
+        if session is None or frame.session_id != session.session_id:
+            assert hs is not None
+            assert hs.tagger is not None
+            if not isinstance(message, SessionOpened) or not proofs_equal(
+                message.proof, hs.expected_proof
+            ):
+                return FrameDropped(Reason.AUTH_FAILED, "the pump did not prove it holds the key")
+            session = _Session(hs.session_id, hs.role, hs.tagger)
+            self._session = session
+            self._handshake = None
+        session.rx_counter = frame.counter
+        if isinstance(message, SessionClosed):
+            self._session = None
+        if frame.flags & NOTIFICATION:
+            return NotificationReceived(message)
+        return ReplyReceived(frame.seq, message, authenticated=True)

@@ -1,0 +1,57 @@
+"""Hypothesis strategies for every message, from the dataclass fields and their wire widths."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum, IntFlag
+from typing import Any, get_args, get_origin, get_type_hints
+
+from hypothesis import strategies as st
+
+from protocol import AlarmFlags, Message
+
+U8 = {
+    "protocol_version", "min_version", "max_version", "role", "request_type",
+    "patient_max_per_day", "max_entries", "raised", "silenced",
+}  # fmt: skip
+U16 = {"idle_timeout_s"}
+U64 = {"clock_s", "at_s", "raised_s", "t_s"}
+I32 = {"discrepancy_nl"}
+BYTES = {"digest": 16, "programmer_nonce": 16, "pump_nonce": 16, "proof": 16}
+TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=24)
+
+
+def _int_strategy(name: str) -> st.SearchStrategy[int]:
+    if name in U8:
+        return st.integers(0, 0xFF)
+    if name in U16:
+        return st.integers(0, 0xFFFF)
+    if name in U64:
+        return st.integers(0, 2**64 - 1)
+    if name in I32:
+        return st.integers(-(2**31), 2**31 - 1)
+    return st.integers(0, 2**32 - 1)
+
+
+def _strategy(name: str, hint: Any) -> st.SearchStrategy[Any]:
+    if isinstance(hint, type) and issubclass(hint, IntFlag):
+        return st.integers(0, 63).map(AlarmFlags)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return st.sampled_from(list(hint))
+    if hint is bytes:
+        return st.binary(min_size=BYTES[name], max_size=BYTES[name])
+    if hint is str:
+        return TEXT
+    if get_origin(hint) is tuple:
+        return st.lists(dataclass_strategy(get_args(hint)[0]), max_size=4).map(tuple)
+    return _int_strategy(name)
+
+
+def dataclass_strategy(cls: type[Any]) -> st.SearchStrategy[Any]:
+    hints = get_type_hints(cls)
+    fields = {f.name: _strategy(f.name, hints[f.name]) for f in dataclasses.fields(cls)}
+    return st.builds(cls, **fields)
+
+
+def message_strategy(cls: type[Message]) -> st.SearchStrategy[Message]:
+    return dataclass_strategy(cls)
