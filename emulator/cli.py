@@ -18,7 +18,8 @@ from emulator.sim_clock import SimClock
 from emulator.simulate import simulate
 from firmware_model import Pump, PumpConfig, PumpRefusal
 from firmware_model.units import ml_to_nl
-from protocol import KeyFileError, default_key_path
+from protocol import KeyFileError, Keyring, default_key_path
+from protocol.keyring import KEYS_ENV
 from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, PtyChannel, SerialChannel
 
 KEY_FILE_ENV = "PUMP_KEY_FILE"
@@ -147,8 +148,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     identity = Identity(model=f"ITBP-{args.reservoir_ml}", serial_number=args.serial_number)
     key_path = args.key_file or Path(default_key_path(identity.serial_number, os.environ))
+    from_env = args.key_file is None and os.environ.get(KEYS_ENV)
     try:
-        keyring, created = load_or_create(key_path, identity.serial_number)
+        if from_env:
+            keyring, created, key_source = Keyring.from_json(from_env), False, f"${KEYS_ENV}"
+        else:
+            keyring, created = load_or_create(key_path, identity.serial_number)
+            key_source = str(key_path)
         device = EmulatedDevice(pump, identity, keyring)
     except (KeyFileError, ValueError, OSError) as exc:
         print(f"pump-emulator: error: {exc}", file=sys.stderr)
@@ -188,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     keys_from = "new random keys written to" if created else "keys from"
-    print(f"pump-emulator: {keys_from} {key_path}", flush=True)
+    print(f"pump-emulator: {keys_from} {key_source}", flush=True)
     print(f"pump-emulator: serving on {channel.description}", flush=True)
     hint = programmer_hint(port_path, None if args.key_file is None else key_path)
     print(f"\nIn a second terminal:\n    {hint}\n\nCtrl-C to stop.", flush=True)

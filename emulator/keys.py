@@ -18,8 +18,8 @@ def load_or_create(path: Path, serial_number: str) -> tuple[Keyring, bool]:
     """The keyring at ``path``; created with random keys when the file does not exist."""
     if path.exists():
         try:
-            keyring = Keyring.from_plain(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyFileError) as exc:
+            keyring = Keyring.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, KeyFileError) as exc:
             raise KeyFileError(f"key file {path}: {exc}") from None
         return keyring, False
     keyring = Keyring.generate(serial_number)

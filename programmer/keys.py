@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from programmer.errors import KeyProblem
 from protocol import KeyFileError, Keyring, default_key_path
+from protocol.keyring import KEYS_ENV
 
 KEY_FILE_ENV = "PUMP_KEY_FILE"
 
@@ -22,6 +22,12 @@ def key_path_for(serial_number: str, key_file: Path | None) -> Path:
 
 
 def load_keyring(serial_number: str, key_file: Path | None = None) -> Keyring:
+    from_env = os.environ.get(KEYS_ENV)
+    if key_file is None and not os.environ.get(KEY_FILE_ENV) and from_env:
+        try:
+            return _for_pump(Keyring.from_json(from_env), serial_number, f"${KEYS_ENV}")
+        except KeyFileError as exc:
+            raise KeyProblem(f"${KEYS_ENV}: {exc}") from None
     path = key_path_for(serial_number, key_file)
     try:
         text = path.read_text(encoding="utf-8")
@@ -32,11 +38,13 @@ def load_keyring(serial_number: str, key_file: Path | None = None) -> Keyring:
     except OSError as exc:
         raise KeyProblem(f"cannot read key file {path}: {exc.strerror}") from None
     try:
-        keyring = Keyring.from_plain(json.loads(text))
-    except (ValueError, KeyFileError) as exc:
+        keyring = Keyring.from_json(text)
+    except KeyFileError as exc:
         raise KeyProblem(f"key file {path}: {exc}") from None
+    return _for_pump(keyring, serial_number, f"key file {path}")
+
+
+def _for_pump(keyring: Keyring, serial_number: str, source: str) -> Keyring:
     if keyring.serial_number != serial_number:
-        raise KeyProblem(
-            f"key file {path} is for pump {keyring.serial_number}, not {serial_number}"
-        )
+        raise KeyProblem(f"{source} is for pump {keyring.serial_number}, not {serial_number}")
     return keyring

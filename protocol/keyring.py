@@ -6,11 +6,13 @@ Key file (JSON)::
      "keys": {"clinician": "<64 hex digits>", "patient": "...", "read-only": "..."}}
 
 A role may be missing (that role then cannot open sessions). There is no default key: the
-emulator generates a file of random keys when it is given none.
+emulator generates a file of random keys when it is given none. The same JSON may be given
+in the environment variable ``PUMP_KEYS`` instead of a file (for CI secrets).
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -58,6 +60,14 @@ class Keyring:
             raise KeyFileError("no keys")
         return cls(serial, keys)
 
+    @classmethod
+    def from_json(cls, text: str) -> Keyring:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise KeyFileError(f"not JSON: {exc.args[0]}") from None
+        return cls.from_plain(data)
+
     def to_plain(self) -> dict[str, Any]:
         return {
             "serial_number": self.serial_number,
@@ -66,6 +76,9 @@ class Keyring:
 
     def __repr__(self) -> str:
         return f"Keyring({self.serial_number!r}, roles={[r.label for r in self.keys]})"
+
+
+KEYS_ENV = "PUMP_KEYS"
 
 
 def default_key_path(serial_number: str, environ: Mapping[str, str]) -> PurePosixPath:

@@ -44,6 +44,8 @@ from protocol import (
     Stop,
     WireStep,
 )
+from protocol.frame import frame_body, seal
+from protocol.messages import encode_payload
 from tests.protocol.pair import seeded
 
 SERIAL = "T-1"
@@ -220,3 +222,20 @@ def test_event_log_pages() -> None:
 def test_key_file_for_another_pump_is_refused() -> None:
     with pytest.raises(ValueError, match="key file is for"):
         EmulatedDevice(Pump(), Identity(serial_number="OTHER"), KEYS)
+
+
+def test_attacks_and_noise_never_change_or_pause_delivery() -> None:
+    quiet = session()
+    noisy = session()
+    hour = 3_600 * US_PER_S
+    replayed = noisy.programmer.request(GetStatus())[1]
+    noisy.ask(GetStatus())
+    # An unsigned, confirmed stop: what an attacker without the key would send.
+    forged_stop = seal(frame_body(0, 5, Stop.TYPE, encode_payload(Stop(STOP_CONFIRMATION))))
+    for n in range(1, 49):
+        noisy.device.receive(b"\xc0" + bytes(range(256)) * 3 + b"\xdb\xc0", n * hour, 0)
+        noisy.device.receive(replayed, n * hour + 1, 0)  # a replay, refused every time
+        noisy.device.receive(forged_stop, n * hour + 2, 0)
+        quiet.tick(n * hour + 2)
+    assert noisy.device.pump.accounts() == quiet.device.pump.accounts()
+    assert noisy.device.pump.state == quiet.device.pump.state == "infusing"

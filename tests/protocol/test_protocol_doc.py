@@ -1,5 +1,6 @@
 """docs/protocol.md is the specification: its tables must name what the code does."""
 
+import re
 from pathlib import Path
 
 from protocol import MessageType, Reason
@@ -19,3 +20,14 @@ def test_every_message_type_is_specified() -> None:
 
 def test_crc_check_value_is_stated() -> None:
     assert "`0x29B1`" in DOC
+
+
+def test_roles_table_matches_the_permissions() -> None:
+    from protocol import PERMITTED, Role
+
+    for role in Role:
+        row = next(line for line in DOC.splitlines() if line.startswith(f"| {role.label} |"))
+        if role is Role.CLINICIAN:
+            assert "every request" in row
+            continue
+        assert {t.name for t in PERMITTED[role]} == set(re.findall(r"`([A-Z_]+)`", row))
