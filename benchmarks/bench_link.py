@@ -15,7 +15,7 @@ def bench_pty_round_trip() -> str:
     with (
         tempfile.TemporaryDirectory() as tmp,
         EmulatorProcess(Path(tmp)) as emulator,
-        Programmer.open(emulator.port) as programmer,
+        Programmer.open(emulator.port, key_file=emulator.key_file) as programmer,
     ):
         latencies = []
         started = time.perf_counter()
