@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import hashlib
 import hmac
 import json
@@ -14,27 +12,13 @@ import pytest
 
 from protocol import Frame, FrameDecoder, FrameError, Kind, MessageError, Reason, decode_message
 from protocol.messages import all_message_classes, encode_payload
-from protocol.vectors.generate import build
+from protocol.vectors.generate import build, plain
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = json.loads((ROOT / "protocol" / "vectors" / "v1.json").read_text())
 VECTORS: list[dict[str, Any]] = DOCUMENT["vectors"]
 VALID = [v for v in VECTORS if v["valid"]]
 SESSION = DOCUMENT["session"]
-
-
-def plain(value: object) -> object:
-    if isinstance(value, enum.Flag):
-        return [member.name for member in type(value) if member.value and member in value]
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, tuple):
-        return [plain(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    return value
 
 
 def only_event(hex_text: str) -> Frame | FrameError:
