@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from hmac import compare_digest
 
 from protocol.auth import (
     NONCE_LEN,
@@ -31,6 +32,7 @@ from protocol.auth import (
 from protocol.events import FrameDropped, NotificationReceived, ProgrammerEvent, ReplyReceived
 from protocol.frame import (
     AUTH,
+    DIRECTION_MASK,
     NOTIFICATION,
     SEQ_MODULUS,
     Frame,
@@ -171,9 +173,10 @@ class ProgrammerConnection:
     def _classify(self, item: Frame | FrameError) -> ProgrammerEvent:
         if isinstance(item, FrameError):
             return FrameDropped(item.reason, item.detail)
-        if item.is_request:
+        flags = item.flags
+        if not flags & DIRECTION_MASK:
             return FrameDropped(Reason.WRONG_DIRECTION, "a request frame (our own echo?)")
-        if item.flags & AUTH:
+        if flags & AUTH:
             return self._authenticated(item)
         try:
             message = decode_message(item)
@@ -192,7 +195,7 @@ class ProgrammerConnection:
             tagger, last = hs.tagger, 0
         else:
             return FrameDropped(Reason.UNKNOWN_SESSION, f"session {frame.session_id:08x}")
-        if not tagger.verify(frame.signed, frame.tag):
+        if not compare_digest(tagger.tag(frame.signed), frame.tag):
             return FrameDropped(Reason.BAD_TAG, "pump frame tag does not match")
         if frame.counter <= last:
             return FrameDropped(Reason.REPLAYED, f"pump counter {frame.counter} after {last}")
