@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from emulator import wire_map
+from emulator.audit import RefusalAudit
 from emulator.refusal import DeviceRefusal
 from emulator.wire_map import ALARM_CODES, STATE_CODES, alarm_flags, refusal_reason
 from firmware_model import LogEntry, Prescription, Pump, PumpRefusal
@@ -124,6 +125,10 @@ class EmulatedDevice:
             SetClock: self._set_clock,
         }
         self._session_id = 0
+        self._audit = RefusalAudit(
+            lambda reason, detail: pump.record_refused("link", reason, detail),
+            lambda counts: pump.record_event("link_refusals_suppressed", **counts),
+        )
         pump.log.listeners.append(self._on_log)
 
     # -- the two calls the shell makes ---------------------------------------------------
@@ -138,14 +143,15 @@ class EmulatedDevice:
         and lockouts, which are about people at a programmer (default: the simulated time)."""
         self.pump.advance_to(now_us)
         connection = self.connection
-        connection.receive_data(data, now_us if link_now_us is None else link_now_us)
+        link_us = now_us if link_now_us is None else link_now_us
+        connection.receive_data(data, link_us)
         for event in connection.events():
             if isinstance(event, RequestReceived):
                 self._execute(event)
             elif isinstance(event, Refused):
                 self.counters.refused += 1
                 log.info("refused frame: %s (%s)", event.reason.name, event.detail)
-                self.pump.record_refused("link", event.reason.name.lower(), event.detail)
+                self._audit.refused(event.reason.name.lower(), event.detail, link_us)
             elif isinstance(event, Retransmitted):
                 self.counters.retransmissions += 1
             elif isinstance(event, SessionStarted):

@@ -208,3 +208,34 @@ def test_emulator_serves_on_a_port_given_by_url(tmp_path: Path) -> None:
         os.close(master)
         os.close(slave)
     assert emulator.returncode == 0, emulator.log_tail()
+
+
+def test_emulator_prints_its_pty_and_the_command_to_type() -> None:
+    """What `make run` shows a new user: a /dev/pts/N path, and a command that works."""
+    process = subprocess.Popen(
+        [str(BIN / "pump-emulator"), "--pty"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    try:
+        deadline = time.monotonic() + COMMAND_TIMEOUT_S
+        output = b""
+        command = ""
+        while not command and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if ready:  # raw reads: a buffered reader would hide lines from select()
+                output += os.read(process.stdout.fileno(), 4096)
+            for line in output.decode(errors="replace").splitlines():
+                if "pump-programmer --port /dev/pts/" in line:
+                    command = line.strip()
+        assert command, f"no programmer command printed: {output!r}"
+        program, *arguments = command.split()
+        result = run(Path(program).name, *arguments)
+        assert result.returncode == 0, result.stderr
+        assert "State" in result.stdout
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert process.returncode == 0
