@@ -31,3 +31,12 @@ def test_roles_table_matches_the_permissions() -> None:
             assert "every request" in row
             continue
         assert {t.name for t in PERMITTED[role]} == set(re.findall(r"`([A-Z_]+)`", row))
+
+
+def test_stated_payload_sizes_match_the_layouts() -> None:
+    from protocol import StatusReply
+    from protocol.frame import MAX_PAYLOAD_LEN
+
+    assert StatusReply.FAST is not None
+    assert f"`StatusReply` ({StatusReply.FAST.size} bytes)" in DOC
+    assert f"0 to {MAX_PAYLOAD_LEN}" in DOC
