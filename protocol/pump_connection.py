@@ -341,12 +341,16 @@ class PumpConnection:
 
     # -- replies ---------------------------------------------------------------------------
 
-    def _answer(self, frame: Frame, session_id: int, message: Message) -> None:
+    def _answer(
+        self, frame: Frame, session_id: int, message: Message, remember: bool = True
+    ) -> None:
+        """Reply, and remember the reply for a retransmission, unless told not to."""
         session = self._session
         if session_id and session is not None and session.session_id == session_id:
             data = self._sealed(_REPLY_AUTH, frame.seq, message, session)
-            session.answered = frame.signed + frame.tag
-            session.answer = data
+            if remember:
+                session.answered = frame.signed + frame.tag
+                session.answer = data
         else:
             data = seal(
                 frame_body(Kind.REPLY.flags, frame.seq, int(message.TYPE), encode_payload(message))
@@ -368,7 +372,11 @@ class PumpConnection:
         )
 
     def _refuse_session(self, frame: Frame, session: _Session, reason: Reason, detail: str) -> None:
-        self._answer(frame, session.session_id, ErrorReply(reason, frame.msg_type, detail))
+        # A replay is not an exchange of this session: it must not displace the cached reply
+        # that a genuine retransmission of the last request is owed.
+        remember = reason is not Reason.REPLAYED
+        error = ErrorReply(reason, frame.msg_type, detail)
+        self._answer(frame, session.session_id, error, remember)
         self._events.append(Refused(reason, detail, frame.msg_type))
 
     def _refuse_plain(

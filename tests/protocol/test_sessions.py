@@ -142,6 +142,18 @@ def test_every_replayed_frame_is_refused() -> None:
     assert len(pair.executed) == executed
 
 
+def test_a_replay_does_not_cost_the_genuine_retransmission_its_cached_reply() -> None:
+    pair = Pair()
+    pair.open_session()
+    old = pair.programmer.request(GetStatus())[1]
+    pair.deliver_to_pump(old)
+    _, last = pair.programmer.request(PatientBolus())
+    first = pair.deliver_to_pump(last)
+    pair.deliver_to_pump(old)  # an attacker replays an old frame
+    assert pair.deliver_to_pump(last) == first  # our lost reply, resent from the cache
+    assert pair.executed.count(PatientBolus()) == 1
+
+
 def test_reordered_frames_are_refused() -> None:
     pair = Pair()
     pair.open_session()
