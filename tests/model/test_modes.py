@@ -183,3 +183,27 @@ def test_drug_library_limit_can_be_configured() -> None:
 def test_first_programming_of_the_day_is_logged() -> None:
     pump = pump_with_drug()
     assert first(pump, "programmed") == 0
+
+
+def test_flex_follows_the_pump_clock_when_it_is_set() -> None:
+    pump = pump_with_drug(dose=None)
+    pump.program(Flex((FlexStep(0, 100), FlexStep(8 * 3600, 300))))
+    assert pump.status().dose_ug_per_day == 100  # model time 0 is midnight
+    pump.set_clock(7 * HOUR + 59 * MINUTE + 59 * 1_000_000)  # 07:59:59 on 1 January 1970
+    assert pump.status().dose_ug_per_day == 100
+    pump.advance_to(pump.t_us + 1_000_000)
+    assert pump.status().dose_ug_per_day == 300
+    assert first(pump, "clock_set") == 0
+
+
+def test_end_of_service_cancels_a_running_bolus() -> None:
+    pump = pump_with_drug(config=PumpConfig(initial_battery_ppm=30_000))  # past ERI already
+    assert first(pump, "alarm", alarm="battery_eri") == 0
+    eos_us = 90 * DAY  # [S] Medtronic: end of service 90 days after ERI
+    pump.advance_to(40 * DAY)
+    pump.refill(20 * ML, 500)
+    pump.advance_to(eos_us - HOUR)
+    pump.clinician_bolus(50, 2 * HOUR)
+    pump.advance_to(eos_us)
+    assert pump.state == "end_of_service"
+    assert "bolus_cancelled" in kinds(pump)
