@@ -13,7 +13,7 @@ from firmware_model import (
     Refusal,
 )
 from firmware_model.units import QUANTA_PER_NL
-from tests.model.helpers import DAY, HOUR, MINUTE, first, kinds, pump_with_drug
+from tests.model.helpers import DAY, HOUR, MINUTE, ML, first, kinds, pump_with_drug
 
 
 def pumped_nl(pump: Pump) -> int:
@@ -197,11 +197,10 @@ def test_flex_follows_the_pump_clock_when_it_is_set() -> None:
 
 
 def test_end_of_service_cancels_a_running_bolus() -> None:
-    pump = pump_with_drug(config=PumpConfig(initial_battery_ppm=30_000))  # past ERI already
+    config = PumpConfig(reservoir_capacity_nl=40 * ML, initial_battery_ppm=30_000)  # past ERI
+    pump = pump_with_drug(40 * ML, config=config)  # 40 mL at 0.4 mL/day outlasts 90 days
     assert first(pump, "alarm", alarm="battery_eri") == 0
     eos_us = 90 * DAY  # [S] Medtronic: end of service 90 days after ERI
-    pump.advance_to(40 * DAY)
-    pump.refill(20 * ML, 500)
     pump.advance_to(eos_us - HOUR)
     pump.clinician_bolus(50, 2 * HOUR)
     pump.advance_to(eos_us)
