@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 
 from hil_tests.emulator_process import EmulatorProcess
+from hil_tests.link_log import LinkLog
 from programmer import Programmer
+from programmer.link import Trace
 from protocol import Role
 
 URL_ENV = "PUMP_DEVICE_URL"
+LINK_LOG = pytest.StashKey[LinkLog]()
 KEY_ENV = "PUMP_KEY_FILE"
 # Generous: a reply takes under a millisecond, but a loaded 2-core CI machine can stall.
 DEFAULT_REPLY_TIMEOUT_S = 3.0
@@ -34,7 +37,9 @@ class DeviceUnderTest:
     key_file: Path | None
     emulator: EmulatorProcess | None = None
 
-    def programmer(self, role: Role = Role.CLINICIAN, *, session: bool = True) -> Programmer:
+    def programmer(
+        self, role: Role = Role.CLINICIAN, *, session: bool = True, trace: Trace | None = None
+    ) -> Programmer:
         return Programmer.open(
             self.url,
             role=role,
@@ -42,6 +47,7 @@ class DeviceUnderTest:
             session=session,
             baudrate=self.baudrate,
             timeout_s=self.reply_timeout_s,
+            trace=trace,
         )
 
 
@@ -59,6 +65,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"key file of the pump under test (default ${KEY_ENV}, else by its serial)",
     )
     group.addoption("--device-baud", type=int, default=115_200, help="baud rate of the device")
+    group.addoption(
+        "--link-log-dir",
+        type=Path,
+        default=None,
+        help="where each test's link log goes (default: a directory under pytest's tmp path)",
+    )
     group.addoption(
         "--device-timeout",
         type=float,
@@ -98,36 +110,58 @@ def _skip_if_emulator_only(request: pytest.FixtureRequest, device: DeviceUnderTe
         pytest.skip("needs the emulator")
 
 
-def _check_alive(device: DeviceUnderTest) -> None:
+@pytest.fixture(scope="session")
+def link_log_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    configured: Path | None = request.config.getoption("link_log_dir")
+    return configured if configured is not None else Path(tmp_path_factory.mktemp("link-logs"))
+
+
+@pytest.fixture
+def link_log(request: pytest.FixtureRequest, link_log_dir: Path) -> Iterator[LinkLog]:
+    """This test's record of the link; the failure report names it."""
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in request.node.nodeid)
+    log = LinkLog(link_log_dir / f"{name}.log")
+    request.node.stash[LINK_LOG] = log
+    yield log
+    log.close()
+
+
+def _connected(
+    request: pytest.FixtureRequest,
+    device: DeviceUnderTest,
+    log: LinkLog,
+    role: Role = Role.CLINICIAN,
+    session: bool = True,
+) -> Iterator[Programmer]:
+    _skip_if_emulator_only(request, device)
+    with device.programmer(role, session=session, trace=log.trace) as programmer:
+        yield programmer
     if device.emulator is not None and not device.emulator.running:
         pytest.fail(f"the emulator died during the test; log {device.emulator.log_path}")
 
 
 @pytest.fixture
-def pump(device: DeviceUnderTest, request: pytest.FixtureRequest) -> Iterator[Programmer]:
+def pump(
+    device: DeviceUnderTest, request: pytest.FixtureRequest, link_log: LinkLog
+) -> Iterator[Programmer]:
     """A programmer in a clinician session with the device under test."""
-    _skip_if_emulator_only(request, device)
-    with device.programmer() as programmer:
-        yield programmer
-    _check_alive(device)
+    yield from _connected(request, device, link_log)
 
 
 @pytest.fixture
-def patient(device: DeviceUnderTest, request: pytest.FixtureRequest) -> Iterator[Programmer]:
+def patient(
+    device: DeviceUnderTest, request: pytest.FixtureRequest, link_log: LinkLog
+) -> Iterator[Programmer]:
     """A programmer in a patient session (it replaces any clinician session)."""
-    _skip_if_emulator_only(request, device)
-    with device.programmer(Role.PATIENT) as programmer:
-        yield programmer
-    _check_alive(device)
+    yield from _connected(request, device, link_log, Role.PATIENT)
 
 
 @pytest.fixture
-def link(device: DeviceUnderTest, request: pytest.FixtureRequest) -> Iterator[Programmer]:
+def link(
+    device: DeviceUnderTest, request: pytest.FixtureRequest, link_log: LinkLog
+) -> Iterator[Programmer]:
     """A programmer that has only said hello: no session, for raw-frame tests."""
-    _skip_if_emulator_only(request, device)
-    with device.programmer(session=False) as programmer:
-        yield programmer
-    _check_alive(device)
+    yield from _connected(request, device, link_log, session=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -135,7 +169,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if report.failed and "device" in getattr(item, "fixturenames", ()):
+    if not report.failed:
+        return report
+    log = item.stash.get(LINK_LOG, None)
+    if log is not None:
+        report.sections.append((f"link log ({log.path})", log.tail()))
+    if "device" in getattr(item, "fixturenames", ()):
         dut = item.funcargs.get("device") if hasattr(item, "funcargs") else None
         if isinstance(dut, DeviceUnderTest) and dut.emulator is not None:
             report.sections.append(

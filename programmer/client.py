@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from programmer.errors import KeyProblem, UnexpectedReply
 from programmer.keys import load_keyring
-from programmer.link import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Link
+from programmer.link import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Link, Trace
 from protocol import (
     NO_DIGEST,
     NOT_MEASURED,
@@ -95,9 +95,10 @@ class Programmer:
         baudrate: int = DEFAULT_BAUDRATE,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
+        trace: Trace | None = None,
     ) -> Programmer:
         """Open the port, greet the pump and (unless told not to) open a session."""
-        link = Link.open(url, baudrate=baudrate, timeout_s=timeout_s, retries=retries)
+        link = Link.open(url, baudrate=baudrate, timeout_s=timeout_s, retries=retries, trace=trace)
         programmer = cls(link)
         try:
             hello = programmer.hello()

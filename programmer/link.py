@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from programmer.errors import DeviceRefused, LinkTimeout, PortError, UnexpectedReply
@@ -28,6 +29,8 @@ from protocol import (
 )
 from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, SerialChannel
 
+Trace = Callable[[str, bytes], None]  # ("tx" or "rx", bytes): a record of the link, for logs
+
 DEFAULT_TIMEOUT_S = 1.0
 DEFAULT_RETRIES = 2
 MAX_UNCLAIMED = 64
@@ -41,8 +44,10 @@ class Link:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         first_seq: int | None = None,
+        trace: Trace | None = None,
     ) -> None:
         self.channel = channel
+        self.trace = trace
         self.timeout_s = timeout_s
         self.retries = retries
         # A fresh random start keeps our numbers apart from an earlier programmer's.
@@ -60,12 +65,13 @@ class Link:
         baudrate: int = DEFAULT_BAUDRATE,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
+        trace: Trace | None = None,
     ) -> Link:
         try:
             channel = SerialChannel(url, baudrate=baudrate)
         except PortOpenError as exc:
             raise PortError(str(exc)) from exc
-        return cls(channel, timeout_s=timeout_s, retries=retries)
+        return cls(channel, timeout_s=timeout_s, retries=retries, trace=trace)
 
     def close(self) -> None:
         self.channel.close()
@@ -122,6 +128,8 @@ class Link:
         Replies nobody claimed before a new send are stale (the link is half duplex).
         """
         self._unclaimed.clear()
+        if self.trace is not None:
+            self.trace("tx", data)
         try:
             self.channel.write(data)
         except OSError as exc:
@@ -148,6 +156,8 @@ class Link:
             raise PortError(f"port {self.channel.description} failed: {exc}") from exc
         if not data:
             return []
+        if self.trace is not None:
+            self.trace("rx", data)
         self.connection.receive_data(data)
         replies: list[ReplyReceived] = []
         for event in self.connection.events():
