@@ -53,13 +53,6 @@ def format_clock(clock_s: int) -> str:
     return f"{when} ({clock_s} s)"
 
 
-def format_duration(seconds: int) -> str:
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    return f"{days}d {hours:02d}:{minutes:02d}:{secs:02d}"
-
-
 def format_status(status: StatusReply) -> str:
     alarms = ", ".join(alarm_names(status.alarms)) or "none"
     silenced = alarm_names(status.silenced)

@@ -732,10 +732,6 @@ class ErrorReply(Message):
 _DECODE_ERRORS = (c.ConstructError, ValueError, struct.error, OverflowError, TypeError, KeyError)
 
 
-def message_class(kind: Kind, msg_type: int) -> type[Message] | None:
-    return _REGISTRY.get((kind, msg_type))
-
-
 def all_message_classes() -> list[type[Message]]:
     return list(_REGISTRY.values())
 
@@ -890,7 +886,6 @@ __all__ = [
     "as_stage_request",
     "decode_message",
     "encode_payload",
-    "message_class",
     "prescription_digest",
     "staged_reply",
 ]
