@@ -61,6 +61,11 @@ class Key:
     def mac(self, message: bytes) -> bytes:
         return hmac.digest(self._secret, message, "sha256")
 
+    def distinct_byte_values(self) -> int:
+        """How many different byte values the secret holds: tells a random key from a typed-in
+        one while giving away nothing an attacker could use."""
+        return len(set(self._secret))
+
     def export_hex(self) -> str:
         """The secret itself, for writing a key file: the one deliberate way out."""
         return self._secret.hex()
