@@ -12,14 +12,13 @@ from pathlib import Path
 from types import FrameType
 
 from emulator.device import DEFAULT_SERIAL_NUMBER, EmulatedDevice, Identity
-from emulator.keys import load_or_create
+from emulator.keys import find_keys
 from emulator.server import serve
 from emulator.sim_clock import SimClock
 from emulator.simulate import simulate
 from firmware_model import Pump, PumpConfig, PumpRefusal
 from firmware_model.units import ml_to_nl
-from protocol import KeyFileError, Keyring, default_key_path
-from protocol.keyring import KEYS_ENV
+from protocol import KeyFileError
 from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, PtyChannel, SerialChannel
 
 KEY_FILE_ENV = "PUMP_KEY_FILE"
@@ -75,9 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--key-file",
         type=Path,
+        metavar="PATH",
         default=os.environ.get(KEY_FILE_ENV) or None,
-        help=f"the pump's keys (JSON; created with random keys if missing). Default: "
-        f"${KEY_FILE_ENV}, else ~/.config/itb-pump/keys/SERIAL.json",
+        help=f"the pump's keys (JSON, mode 0600; refused if missing, unless --new-keys). "
+        f"Default: ${KEY_FILE_ENV}, else $PUMP_KEYS, else "
+        "~/.config/itb-pump/keys/SERIAL.json (created on the first run)",
+    )
+    parser.add_argument(
+        "--new-keys",
+        action="store_true",
+        help="create the --key-file with random keys (mode 0600) if it does not exist; an "
+        "existing file is used as is, and a missing folder is not created",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every refused frame")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -147,16 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pump-emulator: error: {refusal.message}", file=sys.stderr)
         return EXIT_USAGE
     identity = Identity(model=f"ITBP-{args.reservoir_ml}", serial_number=args.serial_number)
-    key_path = args.key_file or Path(default_key_path(identity.serial_number, os.environ))
-    from_env = args.key_file is None and os.environ.get(KEYS_ENV)
     try:
-        if from_env:
-            keyring, created, key_source = Keyring.from_json(from_env), False, f"${KEYS_ENV}"
-        else:
-            keyring, created = load_or_create(key_path, identity.serial_number)
-            key_source = str(key_path)
-        device = EmulatedDevice(pump, identity, keyring)
-    except (KeyFileError, ValueError, OSError) as exc:
+        keys = find_keys(identity.serial_number, args.key_file, args.new_keys, os.environ)
+        device = EmulatedDevice(pump, identity, keys.keyring)
+    except (KeyFileError, ValueError) as exc:
         print(f"pump-emulator: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -193,10 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         f"at {status.dose_ug_per_day} ug/day; time x{args.speed:g}",
         flush=True,
     )
-    keys_from = "new random keys written to" if created else "keys from"
-    print(f"pump-emulator: {keys_from} {key_source}", flush=True)
+    keys_from = "new random keys written to" if keys.created else "keys from"
+    print(f"pump-emulator: {keys_from} {keys.source}", flush=True)
     print(f"pump-emulator: serving on {channel.description}", flush=True)
-    hint = programmer_hint(port_path, None if args.key_file is None else key_path)
+    hint = programmer_hint(port_path, args.key_file)
     print(f"\nIn a second terminal:\n    {hint}\n\nCtrl-C to stop.", flush=True)
     if args.port_file:
         tmp = args.port_file.with_name(args.port_file.name + ".tmp")

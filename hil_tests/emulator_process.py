@@ -32,7 +32,8 @@ class EmulatorProcess:
     ) -> None:
         self.workdir = workdir
         self.log_path = workdir / "emulator.log"
-        # The emulator writes random keys here; without one it uses the default location.
+        # The emulator writes random keys here (--new-keys); without one it uses the default
+        # location.
         self.key_file: Path | None = workdir / "keys.json" if own_key_file else None
         self._env = env
         self._port_file = workdir / "port"
@@ -50,7 +51,7 @@ class EmulatorProcess:
             "--verbose",
             "--port-file",
             str(self._port_file),
-            *(["--key-file", str(self.key_file)] if self.key_file else []),
+            *(["--key-file", str(self.key_file), "--new-keys"] if self.key_file else []),
             *self._extra_args,
         ]
         with self.log_path.open("wb") as log:

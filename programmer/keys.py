@@ -1,4 +1,9 @@
-"""Finding and reading the key file for a pump (never printing a key)."""
+"""Finding and reading the key file for a pump (never printing a key).
+
+A key file is handled as SSH handles a private key: refused when group or others may read
+it, when it is malformed, or when its keys cannot be random. Every refusal is a KeyProblem
+(exit 5) naming the file, or ``$PUMP_KEYS``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 
 from programmer.errors import KeyProblem
 from protocol import KeyFileError, Keyring, default_key_path
-from protocol.keyring import KEYS_ENV
+from protocol.keyring import KEYS_ENV, mode_problem
 
 KEY_FILE_ENV = "PUMP_KEY_FILE"
 
@@ -29,19 +34,33 @@ def load_keyring(serial_number: str, key_file: Path | None = None) -> Keyring:
         except KeyFileError as exc:
             raise KeyProblem(f"${KEYS_ENV}: {exc}") from None
     path = key_path_for(serial_number, key_file)
+    text = _read_private(path, serial_number)
     try:
-        text = path.read_text(encoding="utf-8")
+        keyring = Keyring.from_json(text)
+    except KeyFileError as exc:
+        raise KeyProblem(f"key file {path}: {exc}") from None
+    return _for_pump(keyring, serial_number, f"key file {path}")
+
+
+def _read_private(path: Path, serial_number: str) -> str:
+    """The file's text, once its mode shows that only its owner can use it."""
+    try:
+        handle = path.open("rb")
     except FileNotFoundError:
         raise KeyProblem(
             f"no key file for pump {serial_number} at {path} (give --key-file or ${KEY_FILE_ENV})"
         ) from None
     except OSError as exc:
         raise KeyProblem(f"cannot read key file {path}: {exc.strerror}") from None
-    try:
-        keyring = Keyring.from_json(text)
-    except KeyFileError as exc:
-        raise KeyProblem(f"key file {path}: {exc}") from None
-    return _for_pump(keyring, serial_number, f"key file {path}")
+    with handle:
+        problem = mode_problem(os.fstat(handle.fileno()).st_mode, str(path))
+        if problem is not None:
+            raise KeyProblem(str(problem))
+        try:
+            data = handle.read()
+        except OSError as exc:
+            raise KeyProblem(f"cannot read key file {path}: {exc.strerror}") from None
+    return data.decode("utf-8", errors="replace")
 
 
 def _for_pump(keyring: Keyring, serial_number: str, source: str) -> Keyring:
