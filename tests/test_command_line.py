@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 
 from hil_tests.emulator_process import EmulatorProcess
-from protocol import Hello, HelloReply, ProgrammerConnection, ReplyReceived
+from protocol import Hello, HelloReply, Keyring, ProgrammerConnection, ReplyReceived
+from tests.key_files import GOOD_KEYS, WEAK_KEYS, key_json, write_key_file
 
 BIN = Path(sys.executable).parent
 COMMAND_TIMEOUT_S = 60
+SERIAL = "EMU000001"
+NO_SUCH_PORT = "/dev/ttyNOSUCHPORT"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -239,3 +242,150 @@ def test_emulator_prints_its_pty_and_the_command_to_type() -> None:
         process.terminate()
         process.wait(10)
     assert process.returncode == 0
+
+
+def emulator_keys(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The emulator on a port that does not exist. It reads its keys before it opens the port,
+    so exit 3 (the port) means the keys were accepted, and exit 2 that they were refused."""
+    return run("pump-emulator", "--port", NO_SUCH_PORT, *args, env=env)
+
+
+def no_key_file(path: Path) -> str:
+    """The emulator's whole stderr for a key file that is not there: a contract."""
+    return f"pump-emulator: error: no key file {path} (add --new-keys to create one)\n"
+
+
+def emulator_key_file(config_home: Path) -> Path:
+    return config_home / "itb-pump" / "keys" / f"{SERIAL}.json"
+
+
+def test_emulator_help_documents_new_keys() -> None:
+    result = run("pump-emulator", "--help")
+    assert result.returncode == 0
+    assert "--new-keys" in result.stdout
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o666], ids=oct)
+def test_emulator_refuses_a_key_file_others_can_read(tmp_path: Path, mode: int) -> None:
+    path = write_key_file(tmp_path / "keys.json", key_json(GOOD_KEYS, SERIAL), mode)
+    result = emulator_keys("--key-file", str(path))
+    assert_one_line_error(result, str(path), f"{mode:04o}")
+    assert result.returncode == 2
+
+
+def test_emulator_uses_a_private_key_file(tmp_path: Path) -> None:
+    path = write_key_file(tmp_path / "keys.json", key_json(GOOD_KEYS, SERIAL))
+    result = emulator_keys("--key-file", str(path))
+    assert result.returncode == 3, result.stderr
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o666], ids=oct)
+def test_programmer_refuses_a_key_file_others_can_read(
+    emulator: EmulatorProcess, config_home: Path, tmp_path: Path, mode: int
+) -> None:
+    keys = emulator_key_file(config_home).read_text()
+    path = write_key_file(tmp_path / "keys.json", keys, mode)
+    result = run("pump-programmer", "--key-file", str(path), "--port", emulator.port, "status")
+    assert_one_line_error(result, str(path), f"{mode:04o}")
+    assert result.returncode == 5
+
+
+def test_programmer_uses_a_private_key_file(
+    emulator: EmulatorProcess, config_home: Path, tmp_path: Path
+) -> None:
+    path = write_key_file(tmp_path / "keys.json", emulator_key_file(config_home).read_text())
+    result = run("pump-programmer", "--key-file", str(path), "--port", emulator.port, "status")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("case", WEAK_KEYS)
+def test_emulator_refuses_weak_keys(tmp_path: Path, case: str) -> None:
+    text = key_json(WEAK_KEYS[case][0], SERIAL)
+    path = write_key_file(tmp_path / "keys.json", text)
+    from_file = emulator_keys("--key-file", str(path))
+    assert_one_line_error(from_file, str(path))
+    from_env = emulator_keys(env={**os.environ, "PUMP_KEYS": text})
+    assert_one_line_error(from_env, "$PUMP_KEYS")
+    for result in (from_file, from_env):
+        assert result.returncode == 2
+        assert not any(key in result.stderr for key in WEAK_KEYS[case][0].values())
+
+
+@pytest.mark.parametrize("case", WEAK_KEYS)
+def test_programmer_refuses_weak_keys(emulator: EmulatorProcess, tmp_path: Path, case: str) -> None:
+    text = key_json(WEAK_KEYS[case][0], SERIAL)
+    path = write_key_file(tmp_path / "keys.json", text)
+    from_file = run("pump-programmer", "--key-file", str(path), "--port", emulator.port, "status")
+    assert_one_line_error(from_file, str(path))
+    env = {**os.environ, "PUMP_KEYS": text}
+    from_env = run("pump-programmer", "--port", emulator.port, "status", env=env)
+    assert_one_line_error(from_env, "$PUMP_KEYS")
+    for result in (from_file, from_env):
+        assert result.returncode == 5
+        assert not any(key in result.stderr for key in WEAK_KEYS[case][0].values())
+
+
+def test_emulator_refuses_a_missing_key_file(tmp_path: Path) -> None:
+    """A typo in --key-file must not make a pump with new keys."""
+    path = tmp_path / "keys.jsn"
+    result = emulator_keys("--key-file", str(path))
+    assert result.returncode == 2
+    assert result.stderr == no_key_file(path)
+    assert not path.exists()
+
+
+def test_a_key_file_from_the_environment_is_explicit(tmp_path: Path) -> None:
+    path = tmp_path / "keys.jsn"
+    result = emulator_keys(env={**os.environ, "PUMP_KEY_FILE": str(path)})
+    assert result.returncode == 2
+    assert result.stderr == no_key_file(path)
+    assert not path.exists()
+
+
+def test_new_keys_creates_a_private_key_file(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    result = emulator_keys("--key-file", str(path), "--new-keys")
+    assert result.returncode == 3, result.stderr
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert Keyring.from_json(path.read_text()).serial_number == SERIAL
+
+
+def test_new_keys_leaves_an_existing_key_file_alone(tmp_path: Path) -> None:
+    path = write_key_file(tmp_path / "keys.json", key_json(GOOD_KEYS, SERIAL))
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    before = path.read_bytes(), path.stat().st_mtime_ns
+    result = emulator_keys("--key-file", str(path), "--new-keys")
+    assert result.returncode == 3, result.stderr
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+def test_new_keys_checks_an_existing_key_file(tmp_path: Path) -> None:
+    path = write_key_file(tmp_path / "keys.json", key_json(GOOD_KEYS, SERIAL), 0o644)
+    result = emulator_keys("--key-file", str(path), "--new-keys")
+    assert_one_line_error(result, str(path))
+    assert result.returncode == 2
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_new_keys_never_creates_the_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "kyes"
+    result = emulator_keys("--key-file", str(folder / "keys.json"), "--new-keys")
+    assert_one_line_error(result, str(folder))
+    assert result.returncode == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_key_file_is_created_on_the_first_run(tmp_path: Path) -> None:
+    unset = {"XDG_CONFIG_HOME", "PUMP_KEYS", "PUMP_KEY_FILE"}
+    env = {name: value for name, value in os.environ.items() if name not in unset}
+    env["HOME"] = str(tmp_path)
+    first = emulator_keys(env=env)
+    assert first.returncode == 3, first.stderr
+    path = tmp_path / ".config" / "itb-pump" / "keys" / f"{SERIAL}.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    created = path.read_bytes()
+    again = emulator_keys(env=env)
+    assert again.returncode == 3, again.stderr
+    assert path.read_bytes() == created
