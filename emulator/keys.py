@@ -120,7 +120,7 @@ def create(path: Path, serial_number: str) -> Keyring:
     except FileNotFoundError:
         raise NoKeyFolder(path) from None
     except FileExistsError:
-        raise
+        raise  # not a failure: load_or_create then reads the file that is there
     except OSError as exc:
         raise KeyFileError(f"cannot create key file {path}: {exc.strerror}") from None
     try:

@@ -6,8 +6,9 @@ Key file (JSON)::
      "keys": {"clinician": "<64 hex digits>", "patient": "...", "read-only": "..."}}
 
 A role may be missing (that role then cannot open sessions). There is no default key: the
-emulator generates a file of random keys when it is given none. The same JSON may be given
-in the environment variable ``PUMP_KEYS`` instead of a file (for CI secrets).
+emulator writes a file of random keys at the default location on its first run, or at an
+explicit path when told to (``--new-keys``). The same JSON may be given in the environment
+variable ``PUMP_KEYS`` instead of a file (for CI secrets).
 
 Keys are handled as SSH handles private keys: a key file that group or others may read is
 refused (:func:`mode_problem`, the shells do the ``stat``), and so is a keyring whose keys
