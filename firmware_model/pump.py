@@ -133,7 +133,7 @@ class Pump:
         self._t = t_us
         self._fsm = sm.StateHolder()
         self._machine = sm.build_machine(self._fsm)
-        self.log = EventLog(cfg.event_log_capacity)
+        self.log = EventLog(cfg.event_log_capacity, cfg.link_log_capacity)
         self._alarms = AlarmPanel()
         self._timers: dict[str, int] = {}
         # Reservoir and catheter, in quanta (firmware_model/units.py).
