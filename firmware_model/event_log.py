@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -76,6 +77,7 @@ class EventLog:
     def __init__(self, capacity: int, link_capacity: int) -> None:
         self._rings = {LogClass.CLINICAL: _Ring(capacity), LogClass.LINK: _Ring(link_capacity)}
         self._written = 0
+        self._context: dict[str, object] = {}
         self.listeners: list[Callable[[LogEntry], None]] = []
 
     @classmethod
@@ -152,10 +154,30 @@ class EventLog:
     # -- writing -------------------------------------------------------------------------
 
     def append(self, entry: LogEntry) -> None:
-        self._rings[_class_of(entry.kind)].append(self._written, entry)
+        log_class = _class_of(entry.kind)
+        context = self._context
+        if context and log_class is LogClass.CLINICAL:
+            extra = {k: v for k, v in context.items() if k not in entry.detail}
+            entry = LogEntry(entry.t_us, entry.kind, {**entry.detail, **extra})
+        self._rings[log_class].append(self._written, entry)
         self._written += 1
         for listener in self.listeners:
             listener(entry)
+
+    @contextmanager
+    def context(self, **stamp: object) -> Iterator[None]:
+        """Add ``stamp`` to the detail of every clinical entry written inside the block.
+
+        For the audit trail: the emulator stamps who is programming onto what they caused.
+        Nested blocks add to the outer stamp; leaving a block restores the one before. An
+        entry's own detail wins over a stamp key of the same name.
+        """
+        previous = self._context
+        self._context = {**previous, **stamp}
+        try:
+            yield
+        finally:
+            self._context = previous
 
     # -- reading -------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_model import EventLog, LogEntry
+from firmware_model import Continuous, EventLog, LogEntry, Pump
 from firmware_model.log_kinds import CLINICAL, KINDS, LINK, LogClass, class_of
 from tests.model.helpers import HOUR, pump_with_drug
 
@@ -121,6 +121,69 @@ def test_an_empty_log() -> None:
 def test_capacities_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         EventLog(4, 0)
+
+
+# -- operator context -------------------------------------------------------------------
+
+
+def test_the_context_stamps_clinical_entries_only() -> None:
+    log = EventLog(8, 8)
+    seen: list[LogEntry] = []
+    log.listeners.append(seen.append)
+    with log.context(by="alice@ward3"):
+        log.append(LogEntry(0, "refill", {"added_nl": 1}))
+        log.append(LogEntry(0, "session_opened", {"role": "clinician"}))
+        log.append(LogEntry(0, "alarm_acknowledged", {"alarm": "low_reservoir"}))
+    log.append(LogEntry(1, "refill", {"added_nl": 2}))
+    assert [e.detail for e in log] == [
+        {"added_nl": 1, "by": "alice@ward3"},
+        {"role": "clinician"},
+        {"alarm": "low_reservoir", "by": "alice@ward3"},
+        {"added_nl": 2},
+    ]
+    assert seen == list(log)
+
+
+def test_nested_and_repeated_contexts_restore_the_one_before() -> None:
+    log = EventLog(8, 8)
+
+    def stamp() -> dict[str, object]:
+        log.append(LogEntry(0, "programmed"))
+        return list(log)[-1].detail
+
+    with log.context(by="alice"):
+        with log.context(session=7):
+            assert stamp() == {"by": "alice", "session": 7}
+            with log.context(by="bob"):
+                assert stamp() == {"by": "bob", "session": 7}
+            assert stamp() == {"by": "alice", "session": 7}
+        assert stamp() == {"by": "alice"}
+    with pytest.raises(RuntimeError), log.context(by="carol"):
+        raise RuntimeError
+    assert stamp() == {}
+    with log.context(by="dave"):
+        assert stamp() == {"by": "dave"}
+    assert stamp() == {}
+
+
+def test_an_entry_own_detail_wins_over_the_context() -> None:
+    log = EventLog(8, 8)
+    with log.context(reason="visit", by="alice"):
+        log.append(LogEntry(0, "bolus_cancelled", {"bolus": "clinician", "reason": "stopped"}))
+    assert next(iter(log)).detail == {"bolus": "clinician", "reason": "stopped", "by": "alice"}
+
+
+def test_the_pump_stamps_what_a_session_caused() -> None:
+    pump = Pump()
+    with pump.log.context(by="alice"):
+        pump.refill(20_000_000, 500)
+        pump.interrogate()
+        pump.program(Continuous(200))
+    stamped = [(e.kind, e.detail.get("by")) for e in pump.log]
+    assert ("refill", "alice") in stamped
+    assert ("programmed", "alice") in stamped
+    assert ("interrogation", None) in stamped
+    assert all((by == "alice") == (class_of(kind) is CLINICAL) for kind, by in stamped)
 
 
 # -- property -----------------------------------------------------------------------------
