@@ -59,8 +59,11 @@ class PumpConfig:
     battery_us_per_session: int = 6 * US_PER_HOUR
     # Battery left at start, in parts per million of a new battery.
     initial_battery_ppm: int = 1_000_000
-    # [M] event log ring size: years of weekly visits and daily alarms.
+    # [M] clinical event log ring size: years of weekly visits and daily alarms.
     event_log_capacity: int = 4_096
+    # [M] link log ring size (sessions, interrogations, refused frames): some 340 sessions.
+    # A ring of its own, so link traffic never pushes the clinical history out.
+    link_log_capacity: int = 1_024
     drug_library: tuple[DrugLimits, ...] = tuple(DEFAULT_LIBRARY.values())
 
     def __post_init__(self) -> None:
@@ -103,6 +106,8 @@ class PumpConfig:
             problems.append("initial battery must lie between 0 and 1 000 000 ppm")
         if self.event_log_capacity <= 0:
             problems.append("event log capacity must be positive")
+        if self.link_log_capacity <= 0:
+            problems.append("link log capacity must be positive")
         if not self.drug_library:
             problems.append("the drug library cannot be empty")
         return problems

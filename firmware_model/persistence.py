@@ -3,6 +3,9 @@
 Everything is integers, strings, booleans, lists and dicts, so ``json.dumps`` round-trips it
 unchanged; a pump restored from it behaves, microsecond for microsecond, as the original.
 Derived values (flow, next event) are recomputed on load rather than stored.
+
+Version 2 keeps the event log as two rings, clinical and link, in one index space. A
+version-1 state (one ring) is migrated on load, its entries classified by kind.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from firmware_model import state_machine as sm
 from firmware_model.alarms import ActiveAlarm, Alarm
 from firmware_model.config import PumpConfig
 from firmware_model.drug_library import DrugLimits
-from firmware_model.event_log import LogEntry
+from firmware_model.event_log import EventLog, LogEntry
 from firmware_model.heat import flow_multiplier_ppb
+from firmware_model.log_kinds import CLINICAL, LINK, LogClass, class_of
 from firmware_model.prescription import Basal, Continuous, Flex, FlexStep, PatientLimits
 from firmware_model.pump import BolusInfo, Pump
 
 FORMAT = "itb-pump-state"
-VERSION = 1
+VERSION = 2
 
 
 class StateFormatError(ValueError):
@@ -80,21 +84,21 @@ def to_plain(pump: Pump) -> dict[str, Any]:
             for alarm, entry in p._alarms.active.items()
         ],
         "timers": dict(p._timers),
-        "log": {
-            "overflowed": p.log.overflowed,
-            "written": p.log.written,
-            "entries": [[e.t_us, e.kind, e.detail] for e in p.log],
-        },
+        "log": _log_to_plain(p.log),
     }
 
 
 def from_plain(data: dict[str, Any]) -> Pump:
     if data.get("format") != FORMAT:
         raise StateFormatError(f"not a pump state: format {data.get('format')!r}")
-    if data.get("version") != VERSION:
-        raise StateFormatError(f"pump state version {data.get('version')!r}, expected {VERSION}")
+    version = data.get("version")
+    if version not in (1, VERSION) or isinstance(version, bool):
+        raise StateFormatError(
+            f"pump state version {version!r}: this model reads version {VERSION}"
+            " and migrates version 1"
+        )
     try:
-        return _restore(data)
+        return _restore(data if version == VERSION else _migrate_v1(data))
     except (KeyError, TypeError, ValueError) as exc:
         raise StateFormatError(f"damaged pump state: {type(exc).__name__}: {exc}") from exc
 
@@ -142,16 +146,58 @@ def _restore(data: dict[str, Any]) -> Pump:
         Alarm(a["alarm"]): ActiveAlarm(a["raised_us"], bool(a["silenced"])) for a in data["alarms"]
     }
     p._timers = {str(k): int(v) for k, v in data["timers"].items()}
-    log = data["log"]
-    p.log = type(p.log)(p.config.event_log_capacity)
-    for t_us, kind, detail in log["entries"]:
-        p.log.append(LogEntry(t_us, kind, detail))
-    p.log.overflowed = log["overflowed"]
-    p.log.written = log["written"]
+    p.log = _log_from_plain(data["log"], p.config)
     if p._fsm.state not in sm.STATES:
         raise ValueError(f"unknown state {p._fsm.state!r}")
     p._plan()
     return pump
+
+
+def _log_to_plain(log: EventLog) -> dict[str, Any]:
+    return {
+        "written": log.written,
+        "clinical_lost": log.clinical_lost,
+        "link_lost": log.link_lost,
+        "clinical": [[i, e.t_us, e.kind, dict(e.detail)] for i, e in log.held(CLINICAL)],
+        "link": [[i, e.t_us, e.kind, dict(e.detail)] for i, e in log.held(LINK)],
+    }
+
+
+def _log_from_plain(plain: dict[str, Any], config: PumpConfig) -> EventLog:
+    def held(entries: list[list[Any]]) -> list[tuple[int, LogEntry]]:
+        return [
+            (int(i), LogEntry(int(t_us), str(kind), dict(detail)))
+            for i, t_us, kind, detail in entries
+        ]
+
+    return EventLog.restored(
+        config.event_log_capacity,
+        config.link_log_capacity,
+        written=int(plain["written"]),
+        held={CLINICAL: held(plain["clinical"]), LINK: held(plain["link"])},
+        lost={CLINICAL: int(plain["clinical_lost"]), LINK: int(plain["link_lost"])},
+    )
+
+
+def _migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 held one ring. Its entries are classified by kind and given the consecutive
+    indices that end at ``written``; what it lost counts as clinical, and link entries beyond
+    the link ring's capacity are dropped and counted as link losses."""
+    log = data["log"]
+    entries, written = log["entries"], log["written"]
+    config = _config_from_plain(data["config"])
+    held: dict[LogClass, list[list[Any]]] = {CLINICAL: [], LINK: []}
+    for index, (t_us, kind, detail) in enumerate(entries, start=written - len(entries)):
+        held[class_of(kind)].append([index, t_us, kind, detail])
+    link_excess = max(0, len(held[LINK]) - config.link_log_capacity)
+    migrated = {
+        "written": written,
+        "clinical_lost": log["overflowed"],
+        "link_lost": link_excess,
+        "clinical": held[CLINICAL],
+        "link": held[LINK][link_excess:],
+    }
+    return {**data, "version": VERSION, "log": migrated}
 
 
 def _config_to_plain(config: PumpConfig) -> dict[str, Any]:

@@ -133,7 +133,7 @@ class Pump:
         self._t = t_us
         self._fsm = sm.StateHolder()
         self._machine = sm.build_machine(self._fsm)
-        self.log = EventLog(cfg.event_log_capacity)
+        self.log = EventLog(cfg.event_log_capacity, cfg.link_log_capacity)
         self._alarms = AlarmPanel()
         self._timers: dict[str, int] = {}
         # Reservoir and catheter, in quanta (firmware_model/units.py).
@@ -544,7 +544,9 @@ class Pump:
         self._settle()
 
     def record_refused(self, request: str, reason: str, message: str) -> None:
-        """Audit a request refused before it reached the pump (by the link, say)."""
+        """Audit an authenticated request refused before it reached the pump (by the device,
+        say): a clinical entry. A frame nobody authenticated is the link's business: write it
+        as ``record_event("link_refused", reason=..., message=...)``, a link entry."""
         self._record("refused", request=request, reason=reason, message=message)
 
     @request("stop")

@@ -119,6 +119,35 @@ def test_repeated_steps_and_run_until_end_of_service() -> None:
     assert 0 < len(exposures) < 400  # the run stopped at end of service
 
 
+def test_summary_counts_what_each_log_ring_lost() -> None:
+    records = run_text(
+        """
+        [pump]
+        event_log_capacity = 3
+        link_log_capacity = 2
+        [[step]]
+        at = 0
+        refill = { volume_ml = 20, concentration_ug_per_ml = 500 }
+        [[step]]
+        at = 0
+        program = { mode = "continuous", dose_ug_per_day = 200 }
+        [[step]]
+        at = "1h"
+        every = "1h"
+        count = 5
+        interrogate = {}
+        """
+    )
+    summary = records[-1]
+    # refill, programmed, state: 3 clinical entries, all held; 5 interrogations, 2 held.
+    assert (summary["log_entries"], summary["log_clinical_lost"], summary["log_link_lost"]) == (
+        5,
+        0,
+        3,
+    )
+    assert summary["log_overflowed"] == 3
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [
@@ -146,6 +175,7 @@ def test_repeated_steps_and_run_until_end_of_service() -> None:
         ("[[step]]\nat = '2d'\ninterrogate = {}\n[run]\nuntil = '1d'", "run.until"),
         ("[[step]\nat = 0", "line 1"),
         ("[pump]\nheat_coefficient_per_c = 0.00000001", "heat_coefficient_per_c"),
+        ("[pump]\nlink_log_capacity = 0", "pump.link_log_capacity"),
     ],
 )
 def test_malformed_scenarios_are_refused_naming_the_key(text: str, named: str) -> None:

@@ -86,6 +86,7 @@ def _pump_config(table: Mapping[str, Any]) -> PumpConfig:
         "mri_recovery_delay": ("mri_recovery_delay_us", parse_duration_us),
         "battery_fraction": ("initial_battery_ppm", _fraction_to_ppm),
         "event_log_capacity": ("event_log_capacity", _positive_int),
+        "link_log_capacity": ("link_log_capacity", _positive_int),
     }
     _known_keys(table, set(converters), "[pump]")
     values = {}

@@ -99,6 +99,8 @@ def summary(pump: Pump) -> Record:
         "battery_fraction": status.battery_ppm / PPM,
         "log_entries": len(pump.log),
         "log_overflowed": pump.log.overflowed,
+        "log_clinical_lost": pump.log.clinical_lost,
+        "log_link_lost": pump.log.link_lost,
     }
 
 

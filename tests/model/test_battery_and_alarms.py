@@ -90,11 +90,12 @@ def test_alarm_priorities() -> None:
     assert {a for a in Alarm if not a.critical} == {Alarm.LOW_RESERVOIR, Alarm.BATTERY_ERI}
 
 
-def test_event_log_is_a_ring_that_counts_its_losses() -> None:
-    pump = pump_with_drug(config=PumpConfig(event_log_capacity=8))
+def test_event_log_rings_count_their_losses() -> None:
+    pump = pump_with_drug(config=PumpConfig(event_log_capacity=8, link_log_capacity=8))
+    clinical = len(pump.log)
     for hour in range(1, 20):
         pump.advance_to(hour * HOUR)
         pump.interrogate()
-    assert len(pump.log) == 8
-    assert pump.log.overflowed > 0
+    assert len(pump.log) == clinical + 8
+    assert (pump.log.clinical_lost, pump.log.link_lost, pump.log.overflowed) == (0, 11, 11)
     assert [e.kind for e in pump.log][-1] == "interrogation"

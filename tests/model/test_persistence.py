@@ -1,10 +1,12 @@
 """Saved state: versioned, plain, exact."""
 
 import json
+from typing import Any
 
 import pytest
 
 from firmware_model import PatientLimits, Pump, PumpConfig
+from firmware_model.log_kinds import CLINICAL, LINK
 from firmware_model.persistence import VERSION, StateFormatError, from_plain, to_plain
 from tests.model.helpers import DAY, HOUR, MINUTE, pump_with_drug
 
@@ -48,4 +50,105 @@ def test_plain_form_is_versioned_json() -> None:
 def test_foreign_or_damaged_state_is_refused(change: dict[str, object], message: str) -> None:
     plain = {**to_plain(busy_pump()), **change}
     with pytest.raises(StateFormatError, match=message):
+        from_plain(plain)
+
+
+def flooded_pump() -> Pump:
+    """Both rings full and both lossy: 6 clinical slots, 4 link slots."""
+    pump = pump_with_drug(config=PumpConfig(event_log_capacity=6, link_log_capacity=4))
+    for hour in range(1, 5):
+        pump.advance_to(hour * HOUR)
+        pump.interrogate()
+        pump.record_event("session_opened", role="clinician")
+        pump.set_low_reservoir_alarm(2_000_000 + hour)
+    return pump
+
+
+def test_round_trip_keeps_both_rings_indices_and_losses() -> None:
+    original = flooded_pump().log
+    assert original.clinical_lost > 0
+    assert original.link_lost > 0
+    restored = from_plain(json.loads(json.dumps(to_plain(flooded_pump())))).log
+    for log_class in (CLINICAL, LINK):
+        assert restored.held(log_class) == original.held(log_class)
+    assert (restored.written, restored.clinical_lost, restored.link_lost) == (
+        original.written,
+        original.clinical_lost,
+        original.link_lost,
+    )
+    assert restored.page(0, 100) == original.page(0, 100)
+    assert (restored.capacity, restored.link_capacity) == (6, 4)
+
+
+def as_version_1(plain: dict[str, Any], entries: list[list[Any]], overflowed: int) -> Any:
+    """The state as version 1 saved it: one ring, no link capacity in the config."""
+    config = {k: v for k, v in plain["config"].items() if k != "link_log_capacity"}
+    log = {"overflowed": overflowed, "written": overflowed + len(entries), "entries": entries}
+    return json.loads(json.dumps({**plain, "version": 1, "config": config, "log": log}))
+
+
+def test_a_version_1_state_is_migrated() -> None:
+    plain = to_plain(pump_with_drug())
+    entries = [
+        [0, "refill", {"added_nl": 20_000_000}],
+        [5, "session_opened", {"role": "clinician"}],
+        [5, "interrogation", {}],
+        [9, "programmed", {"mode": "continuous", "dose_ug_per_day": 200}],
+        [9, "refused", {"request": "link", "reason": "bad_crc", "message": "x"}],
+    ]
+    log = from_plain(as_version_1(plain, entries, overflowed=10)).log
+    assert log.written == 15
+    assert [(i, e.kind) for i, e in log.held(CLINICAL)] == [
+        (10, "refill"),
+        (13, "programmed"),
+        (14, "refused"),  # classified by kind: version 1 did not tell link refusals apart
+    ]
+    assert [(i, e.kind) for i, e in log.held(LINK)] == [
+        (11, "session_opened"),
+        (12, "interrogation"),
+    ]
+    assert (log.clinical_lost, log.link_lost, log.oldest_index) == (10, 0, 10)
+    assert log.link_capacity == PumpConfig().link_log_capacity
+    assert next(iter(log)).detail == {"added_nl": 20_000_000}
+    saved_again = to_plain(from_plain(as_version_1(plain, entries, overflowed=10)))
+    assert saved_again["version"] == VERSION
+    assert to_plain(from_plain(saved_again)) == saved_again
+
+
+def test_migration_drops_link_entries_the_link_ring_cannot_hold() -> None:
+    # Version 1 held up to 4,096 entries of any kind; the link ring holds 1,024.
+    entries = [[t, "interrogation", {}] for t in range(1_100)] + [[1_100, "programmed", {}]]
+    log = from_plain(as_version_1(to_plain(Pump()), entries, overflowed=3)).log
+    assert [i for i, _ in log.held(LINK)] == list(range(3 + 76, 3 + 1_100))
+    assert [i for i, _ in log.held(CLINICAL)] == [3 + 1_100]
+    assert (log.clinical_lost, log.link_lost, log.written) == (3, 76, 1_104)
+
+
+@pytest.mark.parametrize("version", [0, 3, "2", True, None])
+def test_other_versions_are_refused_naming_both(version: object) -> None:
+    plain = {**to_plain(busy_pump()), "version": version}
+    with pytest.raises(StateFormatError, match="reads version 2 and migrates version 1"):
+        from_plain(plain)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ({"written": 3}, "indices not increasing within"),
+        ({"written": 10_000}, "10000 written, but"),
+        ({"clinical_lost": -1}, "negative"),
+    ],
+)
+def test_a_damaged_log_is_refused(damage: dict[str, object], message: str) -> None:
+    plain = to_plain(flooded_pump())
+    plain["log"] = {**plain["log"], **damage}
+    with pytest.raises(StateFormatError, match=rf"damaged.*{message}"):
+        from_plain(plain)
+
+
+def test_an_index_held_in_both_rings_is_refused() -> None:
+    plain = to_plain(flooded_pump())
+    log = plain["log"]
+    log["link"][0][0] = log["clinical"][1][0]
+    with pytest.raises(StateFormatError, match=r"damaged.*both rings"):
         from_plain(plain)
