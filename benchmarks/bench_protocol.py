@@ -65,7 +65,7 @@ def _session() -> tuple[PumpConnection, ProgrammerConnection, RequestReceived]:
 
     ask(Hello())
     challenge, _ = ask(
-        programmer.begin_session(Role.CLINICIAN, keyring.keys[Role.CLINICIAN], SERIAL)
+        programmer.begin_session(Role.CLINICIAN, keyring.keys[Role.CLINICIAN], SERIAL, "bench")
     )
     ask(programmer.answer_challenge(challenge))  # type: ignore[arg-type]
     _, request = ask(GetStatus())

@@ -9,15 +9,28 @@ changes nothing in the pump but its audit log.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from emulator import wire_map
 from emulator.audit import RefusalAudit
 from emulator.refusal import DeviceRefusal
-from emulator.wire_map import ALARM_CODES, STATE_CODES, alarm_flags, refusal_reason
+from emulator.wire_map import (
+    ALARM_CODES,
+    LOG_CLASSES,
+    STATE_CODES,
+    alarm_flags,
+    refusal_reason,
+)
 from firmware_model import LogEntry, Prescription, Pump, PumpRefusal
-from firmware_model.units import US_PER_S
+from firmware_model.interlocks import (
+    MAX_PATIENT_BOLUSES_PER_DAY,
+    low_reservoir_range_nl,
+)
+from firmware_model.prescription import MAX_FLEX_STEPS
+from firmware_model.pump import MAX_CLOCK_S, MIN_CLOCK_S
+from firmware_model.units import NL_PER_ML, NL_PER_UL, US_PER_S
 from protocol import (
     NO_DIGEST,
     NOT_MEASURED,
@@ -34,16 +47,21 @@ from protocol import (
     ClockSet,
     CommitPrescription,
     Committed,
+    DrugEntry,
     GetAlarms,
     GetClock,
+    GetLimits,
     GetPrescription,
     GetStatus,
     Hello,
     HelloReply,
     Keyring,
+    LimitsReply,
     LogPage,
     LogRecord,
     Message,
+    MessageType,
+    OutcomeMemory,
     PatientBolus,
     PatientBolusReply,
     Prime,
@@ -60,11 +78,13 @@ from protocol import (
     SessionStarted,
     SetClock,
     StagePrescription,
+    StaleRequest,
     Start,
     Started,
     StatusReply,
     Stop,
     Stopped,
+    VerificationBudget,
     staged_reply,
 )
 from protocol.frame import MAX_PAYLOAD_LEN
@@ -73,8 +93,8 @@ log = logging.getLogger(__name__)
 
 U32_MAX = 0xFFFF_FFFF
 MAX_LOG_PAGE = 8  # entries per READ_LOG reply, at most; fewer when they are long
-LOG_PAGE_OVERHEAD = 13  # oldest, next, overflowed, count
-LOG_RECORD_OVERHEAD = 14  # index, t_s, two length bytes
+LOG_PAGE_OVERHEAD = 17  # oldest, next, clinical_lost, link_lost, count
+LOG_RECORD_OVERHEAD = 15  # index, t_s, class, two length bytes
 
 
 DEFAULT_SERIAL_NUMBER = "EMU000001"
@@ -96,14 +116,29 @@ class LinkCounters:
 
 
 class EmulatedDevice:
-    def __init__(self, pump: Pump, identity: Identity, keyring: Keyring) -> None:
+    def __init__(
+        self,
+        pump: Pump,
+        identity: Identity,
+        keyring: Keyring,
+        *,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        budget: VerificationBudget | None = None,
+        outcomes: OutcomeMemory | None = None,
+    ) -> None:
         if keyring.serial_number != identity.serial_number:
             raise ValueError(
                 f"key file is for {keyring.serial_number}, this pump is {identity.serial_number}"
             )
         self.pump = pump
         self.identity = identity
-        self.connection = PumpConnection(identity.serial_number, keyring.keys)
+        self.connection = PumpConnection(
+            identity.serial_number,
+            keyring.keys,
+            random_bytes=random_bytes,
+            budget=budget,
+            outcomes=outcomes,
+        )
         self.counters = LinkCounters()
         self._staged: tuple[int, bytes, Prescription] | None = None  # session, digest, what
         self._handlers: dict[type[Message], Callable[[Message], Message]] = {
@@ -123,10 +158,12 @@ class EmulatedDevice:
             ReadLog: self._read_log,
             GetClock: self._clock,
             SetClock: self._set_clock,
+            GetLimits: self._limits,
         }
         self._session_id = 0
+        self._link_us = 0
         self._audit = RefusalAudit(
-            lambda reason, detail: pump.record_refused("link", reason, detail),
+            lambda reason, detail: pump.record_event("link_refused", reason=reason, message=detail),
             lambda counts: pump.record_event("link_refusals_suppressed", **counts),
         )
         pump.log.listeners.append(self._on_log)
@@ -139,11 +176,13 @@ class EmulatedDevice:
         return self.connection.data_to_send()
 
     def receive(self, data: bytes, now_us: int, link_now_us: int | None = None) -> bytes:
-        """``now_us`` is simulated time; ``link_now_us`` is real time, for session idle timeouts
-        and lockouts, which are about people at a programmer (default: the simulated time)."""
+        """``now_us`` is simulated time; ``link_now_us`` is real time, for session idle
+        timeouts and the key-verification budget, which are about people at a programmer
+        (default: the simulated time)."""
         self.pump.advance_to(now_us)
         connection = self.connection
         link_us = now_us if link_now_us is None else link_now_us
+        self._link_us = link_us
         connection.receive_data(data, link_us)
         for event in connection.events():
             if isinstance(event, RequestReceived):
@@ -151,18 +190,38 @@ class EmulatedDevice:
             elif isinstance(event, Refused):
                 self.counters.refused += 1
                 log.info("refused frame: %s (%s)", event.reason.name, event.detail)
-                self._audit.refused(event.reason.name.lower(), event.detail, link_us)
+                if event.signed:  # a key holder's request: part of the clinical record
+                    self.pump.record_refused(
+                        _type_name(event.msg_type), event.reason.name.lower(), event.detail
+                    )
+                else:  # anyone's noise: throttled, in the link records
+                    self._audit.refused(event.reason.name.lower(), event.detail, link_us)
+            elif isinstance(event, StaleRequest):
+                self.counters.refused += 1
+                self._audit.refused("stale_request", event.detail, link_us)
             elif isinstance(event, Retransmitted):
                 self.counters.retransmissions += 1
             elif isinstance(event, SessionStarted):
                 self.counters.sessions += 1
                 self._session_id = event.session_id
+                log.info("session %08x opened: %s", event.session_id, event.role.label)
                 self.pump.interrogate()  # a telemetry session: battery, and the MRI hold
-                self.pump.record_event("session_opened", role=event.role.label)
+                self.pump.record_event(
+                    "session_opened",
+                    role=event.role.label,
+                    by=event.operator,
+                    session=f"{event.session_id:08x}",
+                )
             elif isinstance(event, SessionEnded):
                 self._staged = None
                 self._session_id = 0
-                self.pump.record_event("session_closed", role=event.role.label, why=event.why)
+                log.info("session %08x ended: %s", event.session_id, event.why)
+                self.pump.record_event(
+                    "session_closed",
+                    role=event.role.label,
+                    why=event.why,
+                    session=f"{event.session_id:08x}",
+                )
         return connection.data_to_send()
 
     # -- requests ------------------------------------------------------------------------
@@ -174,33 +233,47 @@ class EmulatedDevice:
             self.counters.refused += 1
             self.connection.refuse(request, Reason.UNKNOWN_MESSAGE)
             return
+        name = type(request.message).__name__
+        signed = request.role is not None
+        # Who did it, and under which request: on every clinical record the request causes.
+        stamp = {"by": request.operator, "req": _request_id(request)} if signed else {}
         try:
-            self.connection.reply(request, handler(request.message))
+            with self.pump.log.context(**stamp):
+                reply = handler(request.message)
+            self.connection.reply(request, reply)
         except PumpRefusal as refusal:
             self.counters.refused += 1
-            log.info("refused %s: %s", type(request.message).__name__, refusal.message)
+            log.info("refused %s: %s", name, refusal.message)
             self.connection.refuse(request, refusal_reason(refusal), refusal.message)
-            return
         except DeviceRefusal as refusal:
             self.counters.refused += 1
             reason = refusal.reason
-            name = type(request.message).__name__
-            self.pump.record_refused(name, reason.name.lower(), refusal.detail)
+            log.info("refused %s: %s", name, refusal.detail)
+            if signed:
+                with self.pump.log.context(**stamp):
+                    self.pump.record_refused(name, reason.name.lower(), refusal.detail)
+            else:
+                self._audit.refused(reason.name.lower(), refusal.detail, self._link_us)
             self.connection.refuse(request, reason, refusal.detail)
-            return
         except Exception:  # a bug must cost one reply, never the therapy or the emulator
             self.counters.refused += 1
-            log.exception("internal error handling %s", type(request.message).__name__)
+            log.exception("internal error handling %s", name)
             self.connection.refuse(request, Reason.INTERNAL_ERROR)
 
     def _hello(self, message: Message) -> Message:
         assert isinstance(message, Hello)
+        if message.min_version > message.max_version:
+            raise DeviceRefusal(
+                Reason.VALUE_OUT_OF_RANGE,
+                f"min_version {message.min_version} above max_version {message.max_version}",
+            )
         version = self.connection.negotiate(message)
         if version is None:
             raise DeviceRefusal(
                 Reason.UNSUPPORTED_VERSION,
-                f"versions {message.min_version}..{message.max_version}; "
-                f"this pump speaks {PROTOCOL_VERSION}",
+                f"asked for versions {message.min_version}..{message.max_version}; this pump "
+                f"speaks protocol version {PROTOCOL_VERSION} only "
+                f"({PROTOCOL_VERSION}..{PROTOCOL_VERSION})",
             )
         return HelloReply(
             self.identity.model,
@@ -322,17 +395,26 @@ class EmulatedDevice:
 
     def _read_log(self, message: Message) -> Message:
         assert isinstance(message, ReadLog)
+        if not message.max_entries:
+            raise DeviceRefusal(Reason.VALUE_OUT_OF_RANGE, "max_entries 0 outside 1..255")
         log_ = self.pump.log
         records: list[LogRecord] = []
         size = LOG_PAGE_OVERHEAD
-        for index, entry in log_.page(message.first, min(message.max_entries, MAX_LOG_PAGE)):
-            t_s = (entry.t_us + self._offset()) // US_PER_S
-            record = LogRecord(index, t_s, entry.kind[:40], _detail_text(entry))
+        offset = self._offset()
+        for index, log_class, entry in log_.classified_page(
+            message.first, min(message.max_entries, MAX_LOG_PAGE)
+        ):
+            t_s = (entry.t_us + offset) // US_PER_S
+            record = LogRecord(
+                index, t_s, LOG_CLASSES[log_class], entry.kind[:40], _detail_text(entry)
+            )
             size += LOG_RECORD_OVERHEAD + len(record.kind) + len(record.detail)
             if size > MAX_PAYLOAD_LEN and records:
                 break  # the rest on the next page
             records.append(record)
-        return LogPage(log_.oldest_index, log_.written, log_.overflowed, tuple(records))
+        return LogPage(
+            log_.oldest_index, log_.written, log_.clinical_lost, log_.link_lost, tuple(records)
+        )
 
     def _clock(self, _: Message) -> Message:
         return ClockReply(self.pump.clock_us // US_PER_S)
@@ -341,6 +423,39 @@ class EmulatedDevice:
         assert isinstance(message, SetClock)
         self.pump.set_clock(message.clock_s * US_PER_S)
         return ClockSet(self.pump.clock_us // US_PER_S)
+
+    def _limits(self, _: Message) -> Message:
+        config = self.pump.config
+        low_nl, high_nl = low_reservoir_range_nl(config)
+        drugs = []
+        for drug in config.drug_library:
+            limits = config.drug(drug.name) or drug
+            drugs.append(
+                DrugEntry(
+                    limits.name,
+                    limits.max_dose_ug_per_day,
+                    limits.max_bolus_ug,
+                    limits.min_concentration_ug_per_ml,
+                    limits.max_concentration_ug_per_ml,
+                )
+            )
+        return LimitsReply(
+            reservoir_capacity_ul=config.reservoir_capacity_nl // NL_PER_UL,
+            low_reservoir_min_ul=-(-low_nl // NL_PER_UL),
+            low_reservoir_max_ul=high_nl // NL_PER_UL,
+            min_rate_nl_per_day=config.min_rate_nl_per_day,
+            max_rate_nl_per_day=config.max_rate_nl_per_day,
+            min_bolus_duration_s=-(-config.min_bolus_duration_us // US_PER_S),
+            max_bolus_duration_s=config.max_bolus_duration_us // US_PER_S,
+            max_prime_nl=NL_PER_ML,
+            catheter_volume_nl=config.catheter_volume_nl,
+            max_dose_increase_pct=config.max_dose_increase_pct or 0,
+            max_flex_steps=MAX_FLEX_STEPS,
+            max_patient_boluses_per_day=MAX_PATIENT_BOLUSES_PER_DAY,
+            min_clock_s=MIN_CLOCK_S,
+            max_clock_s=MAX_CLOCK_S,
+            drugs=tuple(drugs),
+        )
 
     def _offset(self) -> int:
         return self.pump.clock_us - self.pump.t_us
@@ -351,14 +466,28 @@ class EmulatedDevice:
         if entry.kind not in ("alarm", "alarm_cleared"):
             return
         code = wire_map.alarm_code_by_name(str(entry.detail["alarm"]))
-        self.connection.notify(
-            AlarmNotification(
-                code,
-                1 if entry.kind == "alarm" else 0,
-                (entry.t_us + self._offset()) // US_PER_S,
-                alarm_flags(self.pump.status().alarms),
-            )
+        notification = AlarmNotification(
+            code,
+            1 if entry.kind == "alarm" else 0,
+            (entry.t_us + self._offset()) // US_PER_S,
+            alarm_flags(self.pump.status().alarms),
         )
+        try:
+            self.connection.notify(notification)
+        except ValueError:  # a value that does not fit the wire: a bug, but never a crash
+            log.error("alarm notification not sent: %r", notification)
+
+
+def _request_id(request: RequestReceived) -> str:
+    """A request's name in the log: its session and its counter in it (as GET_OUTCOME)."""
+    return f"{request.session_id:08x}:{request.frame.counter}"
+
+
+def _type_name(msg_type: int) -> str:
+    try:
+        return MessageType(msg_type).name
+    except ValueError:
+        return f"0x{msg_type:02X}"
 
 
 def _detail_text(entry: LogEntry) -> str:

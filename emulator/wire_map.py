@@ -12,12 +12,14 @@ from firmware_model import (
     Prescription,
     PumpRefusal,
     Refusal,
+    log_kinds,
 )
 from firmware_model import state_machine as sm
 from firmware_model.units import NL_PER_UL, S_PER_DAY, US_PER_S
 from protocol import (
     AlarmCode,
     AlarmFlags,
+    LogClass,
     Mode,
     PrescriptionFields,
     PrescriptionReply,
@@ -47,6 +49,11 @@ ALARM_CODES: dict[Alarm, AlarmCode] = {
 }
 _ALARMS_BY_CODE = {code: alarm for alarm, code in ALARM_CODES.items()}
 _CODES_BY_NAME = {alarm.value: code for alarm, code in ALARM_CODES.items()}
+
+LOG_CLASSES: dict[log_kinds.LogClass, LogClass] = {
+    log_kinds.LogClass.CLINICAL: LogClass.CLINICAL,
+    log_kinds.LogClass.LINK: LogClass.LINK,
+}
 
 MODE_CODES = {"none": Mode.NONE, "continuous": Mode.CONTINUOUS, "flex": Mode.FLEX}
 
@@ -93,15 +100,32 @@ def prescription_from_wire(message: PrescriptionFields) -> Prescription:
     steps = message.steps
     if message.mode == Mode.CONTINUOUS:
         if len(steps) != 1 or steps[0].start_s != 0:
-            raise DeviceRefusal(Reason.BAD_PAYLOAD, "continuous takes exactly one step at 00:00")
+            raise DeviceRefusal(
+                Reason.VALUE_OUT_OF_RANGE,
+                f"continuous takes exactly 1 step, at 00:00; got {len(steps)}"
+                + (f" starting at {steps[0].start_s} s" if steps else ""),
+            )
         basal: Continuous | Flex = Continuous(steps[0].dose_ug_per_day)
     elif message.mode == Mode.FLEX:
-        if any(step.start_s >= S_PER_DAY for step in steps):
-            raise DeviceRefusal(Reason.VALUE_OUT_OF_RANGE, "a flex step starts after 23:59:59")
+        late = [step.start_s for step in steps if step.start_s >= S_PER_DAY]
+        if late:
+            raise DeviceRefusal(
+                Reason.VALUE_OUT_OF_RANGE,
+                f"flex step start {late[0]} s outside 0..{S_PER_DAY - 1} s (UTC time of day)",
+            )
         basal = Flex(tuple(FlexStep(step.start_s, step.dose_ug_per_day) for step in steps))
     else:
-        raise DeviceRefusal(Reason.VALUE_OUT_OF_RANGE, "mode must be continuous or flex")
+        raise DeviceRefusal(
+            Reason.VALUE_OUT_OF_RANGE, f"mode {int(message.mode)} outside 1..2 (continuous, flex)"
+        )
     patient = None
+    if not message.patient_dose_ug and (
+        message.patient_duration_s or message.patient_lockout_s or message.patient_max_per_day
+    ):
+        raise DeviceRefusal(
+            Reason.VALUE_OUT_OF_RANGE,
+            "patient_dose_ug 0 (no patient boluses) needs the other patient fields 0 too",
+        )
     if message.patient_dose_ug:
         patient = PatientLimits(
             message.patient_dose_ug,

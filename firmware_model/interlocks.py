@@ -22,6 +22,9 @@ from firmware_model.units import (
 )
 
 MAX_PATIENT_BOLUSES_PER_DAY = 24  # [M]
+# [M] the patient-bolus history the pump keeps is 24 h, so a longer lockout could not be
+# enforced: it is refused instead.
+MAX_PATIENT_LOCKOUT_US = S_PER_DAY * US_PER_S
 
 
 def refuse(reason: Refusal, message: str) -> NoReturn:
@@ -39,7 +42,8 @@ def rate_for_dose(dose_ug_per_day: int, concentration_ug_per_ml: int) -> int:
 def drug_limits(config: PumpConfig, drug: str) -> DrugLimits:
     limits = config.drug(drug)
     if limits is None:
-        refuse(Refusal.OUT_OF_RANGE, f"{drug!r} is not in the drug library")
+        names = ", ".join(d.name for d in config.drug_library)
+        refuse(Refusal.OUT_OF_RANGE, f"drug {drug!r} is not one of the library's: {names}")
     return limits
 
 
@@ -73,12 +77,18 @@ def check_basal(
     if isinstance(basal, Flex):
         starts = [step.start_s for step in basal.steps]
         if not 0 < len(starts) <= MAX_FLEX_STEPS:
-            refuse(Refusal.OUT_OF_RANGE, f"flex needs 1..{MAX_FLEX_STEPS} steps")
+            refuse(Refusal.OUT_OF_RANGE, f"flex has {len(starts)} steps, outside 1..{MAX_FLEX_STEPS}")
         if starts != sorted(set(starts)) or starts[0] < 0 or starts[-1] >= S_PER_DAY:
-            refuse(Refusal.OUT_OF_RANGE, "flex steps must start at distinct times of day")
+            refuse(
+                Refusal.OUT_OF_RANGE,
+                f"flex step starts must increase strictly within 0..{S_PER_DAY - 1} s: {starts}",
+            )
     for dose in basal.doses:
         if dose <= 0:
-            refuse(Refusal.OUT_OF_RANGE, f"dose {dose} ug/day must be positive")
+            refuse(
+                Refusal.OUT_OF_RANGE,
+                f"dose {dose} ug/day outside 1..{limits.max_dose_ug_per_day} ug/day",
+            )
         if dose > limits.max_dose_ug_per_day:
             refuse(
                 Refusal.DRUG_LIMIT,
@@ -143,24 +153,43 @@ def bolus_rate(config: PumpConfig, dose_ug: int, duration_us: int, concentration
 
 
 def check_patient_limits(
-    config: PumpConfig, patient: PatientLimits, limits: DrugLimits, basal: Basal | None
+    config: PumpConfig,
+    patient: PatientLimits,
+    limits: DrugLimits,
+    basal: Basal | None,
+    concentration: int,
 ) -> None:
+    """What every press of the patient's button will be checked against, checked now: a
+    limit the pump would refuse at each press is refused when it is programmed."""
     check_bolus_dose(limits, patient.dose_ug, "patient bolus")
     check_bolus_duration(config, patient.duration_us)
-    if patient.lockout_us < patient.duration_us:
-        refuse(Refusal.OUT_OF_RANGE, "lockout shorter than the bolus")
+    if not patient.duration_us <= patient.lockout_us <= MAX_PATIENT_LOCKOUT_US:
+        refuse(
+            Refusal.OUT_OF_RANGE,
+            f"lockout {patient.lockout_us / US_PER_S:g} s outside "
+            f"{patient.duration_us / US_PER_S:g}..{MAX_PATIENT_LOCKOUT_US // US_PER_S} s "
+            "(at least the bolus, at most 24 h)",
+        )
     if not 0 < patient.max_per_day <= MAX_PATIENT_BOLUSES_PER_DAY:
         refuse(
             Refusal.OUT_OF_RANGE,
             f"max per day {patient.max_per_day} outside 1..{MAX_PATIENT_BOLUSES_PER_DAY}",
         )
     check_daily_total(basal, patient, limits)
+    if concentration:
+        rate = bolus_rate(config, patient.dose_ug, patient.duration_us, concentration)
+        doses = basal.doses if basal is not None else (0,)
+        highest_basal = max(rate_for_dose(dose, concentration) for dose in doses)
+        check_rate(config, highest_basal + rate, "basal plus patient bolus")
+
+
+def low_reservoir_range_nl(config: PumpConfig) -> tuple[int, int]:
+    """The low-reservoir alarm volume is programmable [S]: 1 mL to capacity - 1 mL [U]."""
+    return max(NL_PER_ML, config.empty_nl + 1), config.reservoir_capacity_nl - NL_PER_ML
 
 
 def check_low_reservoir(config: PumpConfig, volume_nl: int) -> None:
-    """The low-reservoir alarm volume is programmable [S]: 1 mL to capacity - 1 mL [U]."""
-    low = max(NL_PER_ML, config.empty_nl + 1)
-    high = config.reservoir_capacity_nl - NL_PER_ML
+    low, high = low_reservoir_range_nl(config)
     if not low <= volume_nl <= high:
         refuse(
             Refusal.OUT_OF_RANGE,
@@ -177,6 +206,8 @@ def check_prescription(
 ) -> None:
     """All of a programming transaction, checked together before any of it is applied."""
     if prescription.patient is not None:
-        check_patient_limits(config, prescription.patient, limits, prescription.basal)
+        check_patient_limits(
+            config, prescription.patient, limits, prescription.basal, concentration
+        )
     check_basal(config, prescription.basal, concentration, limits, current, prescription.patient)
     check_low_reservoir(config, prescription.low_reservoir_nl)

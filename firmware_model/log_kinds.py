@@ -103,17 +103,25 @@ KINDS: Mapping[str, Kind] = MappingProxyType(
         "interrogation": Kind(
             LINK, (), "telemetry session interrogated the pump (battery; ends an MRI hold)"
         ),
-        "session_opened": Kind(LINK, ("role",), "authenticated session opened"),
-        "session_closed": Kind(LINK, ("role", "why"), "session closed, and why"),
+        "session_opened": Kind(
+            LINK,
+            ("role", "by", "session"),
+            "authenticated session opened: role, operator, session id (hex)",
+        ),
+        "session_closed": Kind(
+            LINK, ("role", "why", "session"), "session ended: closed, idle or replaced"
+        ),
         "link_refused": Kind(
-            LINK, ("reason", "message"), "unauthenticated or malformed frame refused"
+            LINK,
+            ("reason", "message"),
+            "a frame nobody authenticated refused, or a stale copy of an old request dropped "
+            "(reason stale_request)",
         ),
         "link_refusals_suppressed": Kind(
             LINK,
             ("<reason>",),
             "link refusals counted, not written one by one: a count per reason",
         ),
-        "stale_request": Kind(LINK, ("request",), "request from a session no longer current"),
     }
 )
 

@@ -52,6 +52,10 @@ NEVER = 1 << 80
 MAX_EVENTS_PER_INSTANT = 64  # a guard: more at one microsecond would be a model bug
 MIN_TEMPERATURE_MC = 20_000  # [M] plausible pump-body temperatures: 20 to 50 °C
 MAX_TEMPERATURE_MC = 50_000
+# [M] the pump clock is settable from 2000-01-01 to the end of 2099 (UTC): any real date of a
+# pump's service, and far enough inside u64 seconds that nothing it computes can overflow.
+MIN_CLOCK_S = 946_684_800
+MAX_CLOCK_S = 4_102_444_799
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,8 +436,11 @@ class Pump:
         capacity = self.config.reservoir_capacity_nl
         if not 0 < volume_nl <= capacity:
             refuse(Refusal.OUT_OF_RANGE, f"volume {volume_nl} nL outside 1..{capacity} nL")
-        if measured_nl is not None and measured_nl < 0:
-            refuse(Refusal.OUT_OF_RANGE, "measured volume cannot be negative")
+        if measured_nl is not None and not 0 <= measured_nl <= capacity:
+            refuse(
+                Refusal.OUT_OF_RANGE,
+                f"measured volume {measured_nl} nL outside 0..{capacity} nL (the reservoir)",
+            )
         changes_concentration = concentration_ug_per_ml != self._concentration or drug != self._drug
         if changes_concentration and self._basal is not None and prescription is None:
             refuse(
@@ -535,8 +542,12 @@ class Pump:
     @request("set_clock")
     def set_clock(self, clock_us: int) -> None:
         self._require("set_clock")
-        if clock_us < 0:
-            refuse(Refusal.OUT_OF_RANGE, "clock cannot be before 1970")
+        if not MIN_CLOCK_S * US_PER_S <= clock_us <= MAX_CLOCK_S * US_PER_S:
+            refuse(
+                Refusal.OUT_OF_RANGE,
+                f"clock {clock_us // US_PER_S} s outside {MIN_CLOCK_S}..{MAX_CLOCK_S} s "
+                "(2000-01-01 to 2099-12-31 UTC)",
+            )
         before = self.clock_us
         self._clock_offset_us = clock_us - self._t
         self._record("clock_set", previous_s=before // US_PER_S, clock_s=clock_us // US_PER_S)
@@ -592,7 +603,7 @@ class Pump:
     def set_patient_limits(self, limits: PatientLimits) -> None:
         self._require("set_limits")
         drug = interlocks.drug_limits(self.config, self._drug or "baclofen")
-        interlocks.check_patient_limits(self.config, limits, drug, self._basal)
+        interlocks.check_patient_limits(self.config, limits, drug, self._basal, self._concentration)
         self._limits = limits
         self._record_limits()
         self._settle()

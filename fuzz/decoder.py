@@ -52,7 +52,9 @@ def _open_session() -> tuple[PumpConnection, ProgrammerConnection]:
         replies = [e for e in programmer.events() if isinstance(e, ReplyReceived)]
         return replies[0].message
 
-    challenge = ask(programmer.begin_session(Role.CLINICIAN, KEYS.keys[Role.CLINICIAN], SERIAL))
+    challenge = ask(
+        programmer.begin_session(Role.CLINICIAN, KEYS.keys[Role.CLINICIAN], SERIAL, "fuzz")
+    )
     ask(programmer.answer_challenge(challenge))  # type: ignore[arg-type]
     return pump, programmer
 

@@ -1,8 +1,9 @@
 """``pump-programmer``: interrogate and program a pump on any port URL.
 
 Every failure is one line on stderr and a non-zero exit code (see programmer.errors):
-1 the pump refused (or a frame to decode is invalid), 2 bad usage, 3 the port,
-4 no valid answer on the link, 5 no usable key.
+1 the pump refused, or said it never ran the command (or a frame to decode is invalid),
+2 bad usage, 3 the port, 4 no valid answer on the link, 5 no usable key, 6 the outcome of a
+changing command is unknown (interrogate the pump before retrying).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from programmer.formatting import (
     format_status,
     plain,
 )
-from programmer.link import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
+from programmer.link import DEFAULT_BUDGET_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
+from programmer.operator import OPERATOR_ENV, clean_operator, default_operator
 from protocol import AlarmCode, Role, WireStep
 from transport import DEFAULT_BAUDRATE
 
@@ -98,6 +100,13 @@ def _clock_value(text: str) -> int:
     return int(time.time()) if text == "now" else _u32(text)
 
 
+def _operator(text: str) -> str:
+    cleaned = clean_operator(text)
+    if not cleaned:
+        raise argparse.ArgumentTypeError("an operator is 1 to 32 printable characters")
+    return cleaned
+
+
 def _role(text: str) -> Role:
     try:
         return Role.from_label(text)
@@ -107,7 +116,11 @@ def _role(text: str) -> Role:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pump-programmer", description="Clinician programmer for the intrathecal pump."
+        prog="pump-programmer",
+        description="Clinician programmer for the intrathecal pump.",
+        epilog="Exit codes: 0 done; 1 the pump refused, or says it never ran the command; "
+        "2 bad usage; 3 the port cannot be opened or failed; 4 no valid reply; 5 no usable "
+        "key; 6 outcome unknown: interrogate the pump before retrying.",
     )
     parser.add_argument(
         "--port",
@@ -124,7 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--retries",
         type=_retries,
         default=DEFAULT_RETRIES,
-        help=f"retransmissions before giving up (default {DEFAULT_RETRIES})",
+        help=f"retransmissions of a read-only request before giving up (default {DEFAULT_RETRIES})",
+    )
+    parser.add_argument(
+        "--budget-s",
+        type=_positive_float,
+        default=DEFAULT_BUDGET_S,
+        metavar="S",
+        help=f"how long a changing command (program, bolus, stop, refill...) is retransmitted "
+        f"before the programmer reopens the session to ask the pump what became of it "
+        f"(default {DEFAULT_BUDGET_S:g} s)",
+    )
+    parser.add_argument(
+        "--operator",
+        type=_operator,
+        default=None,
+        help=f"who is programming, written with every change in the pump's log "
+        f"(default ${OPERATOR_ENV}, else user@host; at most 32 characters)",
     )
     parser.add_argument(
         "--role", type=_role, default=Role.CLINICIAN, help="clinician (default), patient, read-only"
@@ -235,7 +264,22 @@ def _refill(p: Programmer, args: argparse.Namespace) -> Result:
 
 def _log(p: Programmer, args: argparse.Namespace) -> Result:
     records = list(p.log_entries(args.first))
-    return [plain(r) for r in records], "\n".join(format_log_record(r) for r in records)
+    last = p.last_log_page
+    lost = (
+        {"clinical_lost": 0, "link_lost": 0}
+        if last is None
+        else {
+            "clinical_lost": last.clinical_lost,
+            "link_lost": last.link_lost,
+        }
+    )
+    text = "\n".join(format_log_record(r) for r in records)
+    summary = (
+        f"{len(records)} entries; lost from the log since the pump was made: "
+        f"{lost['clinical_lost']} clinical, {lost['link_lost']} link"
+    )
+    data = {"entries": [plain(r) for r in records], **lost}
+    return data, f"{text}\n{summary}" if text else summary
 
 
 def _clock(p: Programmer, args: argparse.Namespace) -> Result:
@@ -273,6 +317,10 @@ COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Result]] = {
 }
 
 
+def _notice(text: str) -> None:
+    print(f"pump-programmer: {text}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -289,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
             baudrate=args.baud,
             timeout_s=args.timeout,
             retries=args.retries,
+            budget_s=args.budget_s,
+            operator=args.operator or default_operator(),
+            notice=_notice,
         ) as programmer:
             data, text = COMMANDS[args.command](programmer, args)
     except ProgrammerError as exc:

@@ -16,8 +16,17 @@ from typing import TypeVar
 
 from programmer.errors import KeyProblem, UnexpectedReply
 from programmer.keys import load_keyring
-from programmer.link import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Link, Trace
+from programmer.link import (
+    DEFAULT_BUDGET_S,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    Link,
+    Notice,
+    Trace,
+)
+from programmer.operator import default_operator
 from protocol import (
+    CHANGING,
     NO_DIGEST,
     NOT_MEASURED,
     STOP_CONFIRMATION,
@@ -33,11 +42,13 @@ from protocol import (
     Committed,
     GetAlarms,
     GetClock,
+    GetLimits,
     GetPrescription,
     GetStatus,
     Hello,
     HelloReply,
     Keyring,
+    LimitsReply,
     LogPage,
     LogRecord,
     Message,
@@ -79,9 +90,11 @@ class Change:
 
 
 class Programmer:
-    def __init__(self, link: Link) -> None:
+    def __init__(self, link: Link, operator: str | None = None) -> None:
         self.link = link
+        self.operator = operator or default_operator()
         self.identity: HelloReply | None = None
+        self.last_log_page: LogPage | None = None
 
     @classmethod
     def open(
@@ -95,11 +108,22 @@ class Programmer:
         baudrate: int = DEFAULT_BAUDRATE,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
+        budget_s: float = DEFAULT_BUDGET_S,
+        operator: str | None = None,
         trace: Trace | None = None,
+        notice: Notice | None = None,
     ) -> Programmer:
         """Open the port, greet the pump and (unless told not to) open a session."""
-        link = Link.open(url, baudrate=baudrate, timeout_s=timeout_s, retries=retries, trace=trace)
-        programmer = cls(link)
+        link = Link.open(
+            url,
+            baudrate=baudrate,
+            timeout_s=timeout_s,
+            retries=retries,
+            budget_s=budget_s,
+            trace=trace,
+            notice=notice,
+        )
+        programmer = cls(link, operator)
         try:
             hello = programmer.hello()
             if session:
@@ -116,7 +140,7 @@ class Programmer:
         if key is None:
             raise KeyProblem(f"the key file holds no {role.label} key")
         serial = self.identity.serial_number if self.identity else keyring.serial_number
-        self.link.open_session(role, key, serial)
+        self.link.open_session(role, key, serial, self.operator)
 
     def close(self) -> None:
         try:
@@ -153,7 +177,9 @@ class Programmer:
         return self._call(GetAlarms(), AlarmsReply)
 
     def read_log(self, first: int = 0, max_entries: int = LOG_PAGE) -> LogPage:
-        return self._call(ReadLog(first, max_entries), LogPage)
+        page = self._call(ReadLog(first, max_entries), LogPage)
+        self.last_log_page = page
+        return page
 
     def log_entries(self, first: int = 0) -> Iterator[LogRecord]:
         """Every entry from ``first`` (or the oldest still held) to the newest, page by page."""
@@ -166,6 +192,10 @@ class Programmer:
 
     def clock(self) -> int:
         return self._call(GetClock(), ClockReply).clock_s
+
+    def limits(self) -> LimitsReply:
+        """The pump's limits, signed: what a request is checked against before it is sent."""
+        return self._call(GetLimits(), LimitsReply)
 
     # -- two-step programming ------------------------------------------------------------
 
@@ -269,7 +299,15 @@ class Programmer:
         return self._call(SetClock(clock_s), ClockSet).clock_s
 
     def _call(self, request: Message, expected: type[R]) -> R:
-        reply = self.link.transact(request)
+        if request.TYPE in CHANGING:
+            # A commit, or a refill quoting a digest, needs what was staged in the session
+            # it was sent in: after the session is lost it cannot simply be sent again.
+            staged = isinstance(request, CommitPrescription) or (
+                isinstance(request, Refill) and request.digest != NO_DIGEST
+            )
+            reply = self.link.transact_changing(request, resend_if_not_received=not staged)
+        else:
+            reply = self.link.transact(request)
         if not isinstance(reply, expected):
             raise UnexpectedReply(
                 f"{type(request).__name__} answered with {type(reply).__name__}, "

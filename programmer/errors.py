@@ -1,4 +1,9 @@
-"""What can go wrong when programming a pump, each with the exit code the CLI returns."""
+"""What can go wrong when programming a pump, each with the exit code the CLI returns.
+
+A changing command ends in exactly one of three ways: done (a verified reply), not done
+(``DeviceRefused`` or ``NotExecuted``: signed word from the pump that nothing ran), or
+``OutcomeUnknown``. Nothing unsigned ever decides between them.
+"""
 
 from protocol import Reason
 
@@ -8,7 +13,7 @@ class ProgrammerError(Exception):
 
 
 class DeviceRefused(ProgrammerError):
-    """The pump answered with an error reply; nothing was executed."""
+    """The pump refused the request (signed, inside a session): nothing was executed."""
 
     exit_code = 1
 
@@ -16,6 +21,12 @@ class DeviceRefused(ProgrammerError):
         super().__init__(f"pump refused: {reason.name}: {message}")
         self.reason = reason
         self.message = message
+
+
+class NotExecuted(ProgrammerError):
+    """The pump says, signed, that it never ran the request and never will: safe to resend."""
+
+    exit_code = 1
 
 
 class PortError(ProgrammerError):
@@ -42,3 +53,18 @@ class KeyProblem(ProgrammerError):
     """No usable key for this pump and role: missing, unreadable or for another pump."""
 
     exit_code = 5
+
+
+class OutcomeUnknown(ProgrammerError):
+    """A changing request may or may not have run, and the pump could not be asked.
+
+    Retrying blindly could deliver a dose twice: interrogate the pump (status, event log)
+    before sending it again.
+    """
+
+    exit_code = 6
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"outcome unknown: interrogate the pump before retrying ({what}: {why})")
+        self.what = what
+        self.why = why

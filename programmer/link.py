@@ -1,39 +1,107 @@
-"""One request, one reply, over any port: numbering, signing, retransmission and matching.
+"""One request, one reply, over any port: numbering, signing, retransmission and matching,
+and for a changing request, an outcome that is never a guess.
 
-A reply is matched to its request by sequence number; anything else that arrives meanwhile
-(stale replies, error replies to line noise, notifications) is set aside. When no reply comes
-in time the very same bytes are sent again; the pump answers a retransmission from its
-cache, so a retried command is never executed twice.
+A reply is matched to its request by sequence number. Inside a session only a signed reply
+is an answer: an unsigned frame is at most a hint (an unsigned BAD_CRC: retransmit at once;
+an unsigned UNKNOWN_SESSION: the session is gone, find out what became of the request). A
+retransmission is the very same bytes; the pump answers it from its cache, so nothing runs
+twice.
+
+A changing request (``protocol.CHANGING``) ends in exactly one of: done (a signed reply),
+not done (a signed refusal, or the pump's signed word that it never ran), or
+``OutcomeUnknown``. The link retransmits for up to ``budget_s``; then it opens a new session
+(which ends the old one, so the request can no longer arrive and run) and asks the pump with
+GET_OUTCOME what became of it. Only if even that fails is the outcome unknown.
+
+Time is injected (``clock``, ``sleep``), so all of this runs deterministically against a
+simulated line in tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+import re
+import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
 from types import TracebackType
 
-from programmer.errors import DeviceRefused, LinkTimeout, PortError, UnexpectedReply
+from programmer.errors import (
+    DeviceRefused,
+    LinkTimeout,
+    NotExecuted,
+    OutcomeUnknown,
+    PortError,
+    ProgrammerError,
+    UnexpectedReply,
+)
 from protocol import (
     ErrorReply,
     FrameDropped,
+    GetOutcome,
     Key,
     Message,
+    MessageError,
     NotificationReceived,
+    OutcomeReply,
+    OutcomeStatus,
+    Outgoing,
     ProgrammerConnection,
+    Reason,
     ReplyReceived,
     Role,
     SessionChallenge,
     SessionClose,
     SessionOpened,
 )
-from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, SerialChannel
+from protocol.messages import decode_attached_reply
+from transport import (
+    DEFAULT_BAUDRATE,
+    POLL_INTERVAL_S,
+    ByteChannel,
+    PortOpenError,
+    SerialChannel,
+)
 
 Trace = Callable[[str, bytes], None]  # ("tx" or "rx", bytes): a record of the link, for logs
+Notice = Callable[[str], None]  # what the link tells its user while it works (waits, retries)
 
 DEFAULT_TIMEOUT_S = 1.0
 DEFAULT_RETRIES = 2
+DEFAULT_BUDGET_S = 10.0
+MAX_RATE_LIMIT_WAIT_S = 60.0  # a RATE_LIMITED refusal is unsigned: never wait longer on it
 MAX_UNCLAIMED = 64
+HANDSHAKE_TRIES = 4
+# Frame-level refusals: the pump could not read what it got, most likely our request.
+_RESEND_AT_ONCE = frozenset(
+    {
+        Reason.BAD_CRC,
+        Reason.BAD_FRAMING,
+        Reason.FRAME_TOO_SHORT,
+        Reason.FRAME_TOO_LONG,
+        Reason.BAD_LENGTH,
+    }
+)
+_SESSION_GONE = frozenset({Reason.UNKNOWN_SESSION, Reason.NOT_AUTHENTICATED})
+_WAIT_S = re.compile(r"\s*(\d+) s\b")
+
+
+class _Result(Enum):
+    REPLY = "reply"
+    TIMEOUT = "timeout"
+    RESEND = "resend"  # an unsigned frame-level refusal: retransmit now
+    SESSION_LOST = "session lost"  # an unsigned UNKNOWN_SESSION for our request
+
+
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    role: Role
+    key: Key = field(repr=False)
+    serial_number: str
+    operator: str
 
 
 class Link:
@@ -43,19 +111,37 @@ class Link:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
+        budget_s: float = DEFAULT_BUDGET_S,
         first_seq: int | None = None,
         trace: Trace | None = None,
+        notice: Notice | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        reopen: Callable[[], ByteChannel] | None = None,
+        on_changing_request: Callable[[Outgoing], None] | None = None,
     ) -> None:
         self.channel = channel
         self.trace = trace
+        self.notice = notice
         self.timeout_s = timeout_s
         self.retries = retries
+        self.budget_s = budget_s
+        self._clock = clock
+        self._sleep = sleep
+        self._reopen = reopen
+        self.on_changing_request = on_changing_request  # each one sent, by its name
         # A fresh random start keeps our numbers apart from an earlier programmer's.
-        self.connection = ProgrammerConnection(first_seq or random.randint(1, 0xFFFF))
+        first = first_seq or random.Random(random_bytes(8)).randint(1, 0xFFFF)
+        self.connection = ProgrammerConnection(first, random_bytes)
         self.notifications: list[NotificationReceived] = []
         self._unclaimed: dict[int, Message] = {}  # replies read while waiting for another
         self.dropped: list[FrameDropped] = []
+        self.hints: list[ErrorReply] = []  # unsigned refusals seen inside a session, not believed
         self.retransmissions = 0
+        self.reconnections = 0
+        self._credentials: _Credentials | None = None
+        self._reply: Message | None = None
 
     @classmethod
     def open(
@@ -65,13 +151,25 @@ class Link:
         baudrate: int = DEFAULT_BAUDRATE,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
+        budget_s: float = DEFAULT_BUDGET_S,
         trace: Trace | None = None,
+        notice: Notice | None = None,
     ) -> Link:
-        try:
-            channel = SerialChannel(url, baudrate=baudrate)
-        except PortOpenError as exc:
-            raise PortError(str(exc)) from exc
-        return cls(channel, timeout_s=timeout_s, retries=retries, trace=trace)
+        def connect() -> ByteChannel:
+            try:
+                return SerialChannel(url, baudrate=baudrate)
+            except PortOpenError as exc:
+                raise PortError(str(exc)) from exc
+
+        return cls(
+            connect(),
+            timeout_s=timeout_s,
+            retries=retries,
+            budget_s=budget_s,
+            trace=trace,
+            notice=notice,
+            reopen=connect,
+        )
 
     def close(self) -> None:
         self.channel.close()
@@ -87,27 +185,145 @@ class Link:
     ) -> None:
         self.close()
 
-    def transact(self, request: Message) -> Message:
-        """Send a request and return its reply; raise DeviceRefused for an error reply."""
-        seq, data = self.connection.request(request)
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.retransmissions += 1
-            self.send_raw(data)
-            reply = self.wait_for_reply(seq)
-            if reply is None:
-                continue
-            if isinstance(reply, ErrorReply):
-                raise DeviceRefused(reply.reason, reply.message)
-            return reply
-        raise LinkTimeout(
-            f"no reply from {self.channel.description} to {type(request).__name__} "
-            f"after {self.retries + 1} attempts of {self.timeout_s:g} s"
-        )
+    @property
+    def in_session(self) -> bool:
+        return self.connection.session_role is not None
 
-    def open_session(self, role: Role, key: Key, serial_number: str) -> SessionOpened:
-        """Challenge, proof, and the pump's proof back: then every request is signed."""
-        challenge = self.transact(self.connection.begin_session(role, key, serial_number))
+    # -- requests that change nothing ------------------------------------------------------
+
+    def transact(self, request: Message) -> Message:
+        """Send a request and return its reply; raise DeviceRefused for an error reply.
+
+        Up to ``retries`` retransmissions of ``timeout_s`` each. Inside a session only a
+        signed reply counts; a lost session is reopened once (the request changes nothing,
+        so sending it again in the new session is safe).
+        """
+        outgoing = self.connection.prepare(request)
+        reopened = False
+        attempt = 0
+        while True:
+            self.send_raw(outgoing.data)
+            result = self._await(outgoing.seq, self.timeout_s)
+            if result is _Result.REPLY:
+                return self._answer()
+            if result is _Result.SESSION_LOST and not reopened and self._credentials:
+                reopened = True
+                self._reopen_session(self._clock() + self.budget_s)
+                outgoing = self.connection.prepare(request)
+                continue
+            attempt += 1
+            if attempt > self.retries:
+                raise LinkTimeout(
+                    f"no reply from {self.channel.description} to {type(request).__name__} "
+                    f"after {self.retries + 1} attempts of {self.timeout_s:g} s"
+                )
+            self.retransmissions += 1
+
+    # -- requests that change the pump -----------------------------------------------------
+
+    def transact_changing(
+        self, request: Message, *, resend_if_not_received: bool = True
+    ) -> Message:
+        """Done (the reply), not done (DeviceRefused, NotExecuted) or OutcomeUnknown."""
+        if not self.in_session:
+            return self.transact(request)  # the pump refuses it unsigned: nothing ran
+        name = type(request).__name__
+        outgoing = self.connection.prepare(request)
+        if self.on_changing_request is not None:
+            self.on_changing_request(outgoing)
+        budget_end = self._clock() + self.budget_s
+        while True:
+            try:
+                self.send_raw(outgoing.data)
+                result = self._await(outgoing.seq, min(self.timeout_s, self._left(budget_end)))
+            except PortError as exc:
+                self._say(f"port failed while sending {name}: {exc}; reconnecting")
+                if not self._recover_port(budget_end):
+                    break
+                continue
+            if result is _Result.REPLY:
+                return self._answer()
+            if result is _Result.SESSION_LOST or self._clock() >= budget_end:
+                break
+            self.retransmissions += 1
+        outcome = self._resolve(name, outgoing)
+        if outcome is not None:
+            return outcome
+        if not resend_if_not_received:
+            raise NotExecuted(
+                f"not done: the pump never received {name} before its session ended; "
+                "nothing changed, and it is safe to send again"
+            )
+        self._say(f"the pump never received {name}: sending it again in the new session")
+        return self.transact_changing(request, resend_if_not_received=False)
+
+    def _resolve(self, name: str, outgoing: Outgoing) -> Message | None:
+        """What became of a request whose reply never came: the reply, a refusal raised,
+        or None when the pump never ran it (and, its session ended, never will)."""
+        self._say(f"no verified reply to {name}: reopening the session to ask what became of it")
+        deadline = self._clock() + self.budget_s
+        query = GetOutcome(outgoing.session_id, outgoing.counter, outgoing.tag)
+        try:
+            try:
+                self._reopen_session(deadline)
+            except PortError:
+                if not self._recover_port(deadline):
+                    raise
+                self._reopen_session(deadline)
+            answer = self.transact(query)
+        except ProgrammerError as exc:
+            raise OutcomeUnknown(name, f"could not ask the pump: {exc}") from exc
+        if not isinstance(answer, OutcomeReply):
+            raise OutcomeUnknown(name, f"GET_OUTCOME answered with {type(answer).__name__}")
+        if answer.status is OutcomeStatus.NOT_RECEIVED:
+            return None
+        if answer.status is OutcomeStatus.UNKNOWN:
+            raise OutcomeUnknown(name, "the pump no longer remembers that request")
+        try:
+            reply = decode_attached_reply(answer.reply_type, answer.reply)
+        except MessageError as exc:
+            raise OutcomeUnknown(name, f"the remembered reply does not decode: {exc}") from exc
+        if isinstance(reply, ErrorReply):
+            raise DeviceRefused(reply.reason, reply.message)
+        if answer.request_type != outgoing.msg_type:
+            raise OutcomeUnknown(name, "the pump remembers another request under that name")
+        self._say(f"{name} had been executed; its reply was lost")
+        return reply
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def open_session(
+        self, role: Role, key: Key, serial_number: str, operator: str
+    ) -> SessionOpened:
+        """Challenge, proof, and the pump's proof back: then every request is signed.
+
+        Waits out RATE_LIMITED (at most 60 s in all, since the refusal is unsigned) and
+        starts again when the pump no longer holds our challenge.
+        """
+        self._credentials = _Credentials(role, key, serial_number, operator)
+        waited_s = 0.0
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return self._handshake(role, key, serial_number, operator)
+            except DeviceRefused as refusal:
+                if refusal.reason is Reason.RATE_LIMITED:
+                    left_s = MAX_RATE_LIMIT_WAIT_S - waited_s
+                    if left_s <= 0:
+                        raise
+                    wait_s = min(_wait_of(refusal.message), left_s)
+                    self._say(f"the pump limits key verifications: waiting {wait_s:g} s")
+                    self._sleep(wait_s)
+                    waited_s += wait_s
+                    continue
+                if refusal.reason is Reason.UNKNOWN_CHALLENGE and tries < HANDSHAKE_TRIES:
+                    continue  # another party's SESSION_OPENs evicted ours: ask again
+                raise
+
+    def _handshake(self, role: Role, key: Key, serial_number: str, operator: str) -> SessionOpened:
+        self.connection.forget_session()
+        challenge = self.transact(self.connection.begin_session(role, key, serial_number, operator))
         if not isinstance(challenge, SessionChallenge):
             raise UnexpectedReply(f"session open answered with {type(challenge).__name__}")
         opened = self.transact(self.connection.answer_challenge(challenge))
@@ -115,12 +331,34 @@ class Link:
             raise UnexpectedReply("the pump did not confirm the session")
         return opened
 
+    def _reopen_session(self, deadline: float) -> None:
+        credentials = self._credentials
+        if credentials is None:
+            raise UnexpectedReply("no session to reopen")
+        self.reconnections += 1
+        last: ProgrammerError | None = None
+        while True:
+            try:
+                self.open_session(
+                    credentials.role,
+                    credentials.key,
+                    credentials.serial_number,
+                    credentials.operator,
+                )
+                return
+            except LinkTimeout as exc:
+                last = exc
+            if self._clock() >= deadline:
+                raise last
+
     def close_session(self) -> None:
-        if self.connection.session_role is not None:
+        if self.in_session:
             try:
                 self.transact(SessionClose())
             finally:
                 self.connection.forget_session()
+
+    # -- bytes ---------------------------------------------------------------------------
 
     def send_raw(self, data: bytes) -> None:
         """Write bytes as they are: for tests that need to send what no programmer would.
@@ -136,22 +374,60 @@ class Link:
             raise PortError(f"port {self.channel.description} failed: {exc}") from exc
 
     def wait_for_reply(self, seq: int, timeout_s: float | None = None) -> Message | None:
-        """The reply numbered ``seq`` (0: a reply to an unreadable frame), or None in time."""
+        """The reply numbered ``seq`` (0: a reply to an unreadable frame), signed or not, or
+        None in time: for tests that look at exactly what came back."""
         if seq in self._unclaimed:
             return self._unclaimed.pop(seq)
-        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
-        while time.monotonic() < deadline:
-            for reply in self._poll():
+        deadline = self._clock() + (self.timeout_s if timeout_s is None else timeout_s)
+        while True:
+            left = deadline - self._clock()
+            if left <= 0:
+                return None
+            for reply in self._poll(left):
                 self._unclaimed[reply.seq] = reply.message
             if seq in self._unclaimed:
                 return self._unclaimed.pop(seq)
             while len(self._unclaimed) > MAX_UNCLAIMED:
                 del self._unclaimed[next(iter(self._unclaimed))]
-        return None
 
-    def _poll(self) -> list[ReplyReceived]:
+    def _await(self, seq: int, timeout_s: float) -> _Result:
+        """Wait for the answer to request ``seq``; the reply itself is left in ``_reply``."""
+        deadline = self._clock() + timeout_s
+        in_session = self.in_session
+        while True:
+            left = deadline - self._clock()
+            if left <= 0:
+                return _Result.TIMEOUT
+            resend = lost = False
+            for event in self._poll(left):
+                message = event.message
+                if event.seq == seq and (event.authenticated or not in_session):
+                    self._reply = message
+                    return _Result.REPLY
+                if event.authenticated or not isinstance(message, ErrorReply):
+                    continue  # a stale signed reply, or an unsigned non-error: not ours
+                if in_session:
+                    self.hints.append(message)
+                if event.seq == seq and message.reason in _SESSION_GONE:
+                    lost = True
+                elif event.seq == 0 and message.reason in _RESEND_AT_ONCE:
+                    resend = True
+            if lost:
+                return _Result.SESSION_LOST
+            if resend:
+                return _Result.RESEND
+
+    def _answer(self) -> Message:
+        reply = self._reply
+        self._reply = None
+        assert reply is not None
+        if isinstance(reply, ErrorReply):
+            raise DeviceRefused(reply.reason, reply.message)
+        return reply
+
+    def _poll(self, left_s: float) -> list[ReplyReceived]:
         try:
-            data = self.channel.read_some()
+            data = self.channel.read_some(min(POLL_INTERVAL_S, left_s))
         except OSError as exc:
             raise PortError(f"port {self.channel.description} failed: {exc}") from exc
         if not data:
@@ -168,3 +444,30 @@ class Link:
             else:
                 self.dropped.append(event)
         return replies
+
+    def _recover_port(self, deadline: float) -> bool:
+        """Open the port again (a dongle pulled and put back); False when it stays gone."""
+        if self._reopen is None:
+            return False
+        while self._clock() < deadline:
+            with contextlib.suppress(OSError):
+                self.channel.close()
+            try:
+                self.channel = self._reopen()
+                return True
+            except PortError:
+                self._sleep(min(0.5, self._left(deadline)))
+        return False
+
+    def _left(self, deadline: float) -> float:
+        return max(0.0, deadline - self._clock())
+
+    def _say(self, text: str) -> None:
+        if self.notice is not None:
+            self.notice(text)
+
+
+def _wait_of(message: str) -> float:
+    """RATE_LIMITED messages begin with the whole seconds to wait (docs/protocol.md §4)."""
+    match = _WAIT_S.match(message)
+    return float(match.group(1)) if match else 1.0

@@ -3,14 +3,16 @@
 Knows nothing of ports, threads, clocks or the pump model; see docs/protocol.md.
 """
 
-from protocol.auth import Key, Role, SessionTagger
+from protocol.auth import Key, Role, SessionContext, SessionTagger
 from protocol.codes import (
     NO_DIGEST,
     NOT_MEASURED,
     STOP_CONFIRMATION,
     AlarmCode,
     AlarmFlags,
+    LogClass,
     Mode,
+    OutcomeStatus,
     PumpState,
 )
 from protocol.events import (
@@ -24,8 +26,10 @@ from protocol.events import (
     Retransmitted,
     SessionEnded,
     SessionStarted,
+    StaleRequest,
 )
 from protocol.frame import (
+    HELLO_VERSION,
     MAX_FRAME_LEN,
     PROTOCOL_VERSION,
     Flags,
@@ -38,12 +42,16 @@ from protocol.frame import (
 from protocol.keyring import KeyFileError, Keyring, default_key_path
 from protocol.messages import *  # noqa: F403  (the message catalogue is the public API)
 from protocol.messages import __all__ as _messages_all
-from protocol.programmer_connection import ProgrammerConnection
+from protocol.outcomes import OutcomeMemory
+from protocol.programmer_connection import Outgoing, ProgrammerConnection
 from protocol.pump_connection import PumpConnection
 from protocol.reasons import Reason
-from protocol.roles import PERMITTED, UNAUTHENTICATED, permitted
+from protocol.roles import CHANGING, PERMITTED, UNAUTHENTICATED, permitted
+from protocol.verification_budget import VerificationBudget
 
 __all__ = [
+    "CHANGING",
+    "HELLO_VERSION",
     "MAX_FRAME_LEN",
     "NOT_MEASURED",
     "NO_DIGEST",
@@ -61,8 +69,12 @@ __all__ = [
     "Key",
     "KeyFileError",
     "Keyring",
+    "LogClass",
     "Mode",
     "NotificationReceived",
+    "OutcomeMemory",
+    "OutcomeStatus",
+    "Outgoing",
     "ProgrammerConnection",
     "ProgrammerEvent",
     "PumpConnection",
@@ -74,9 +86,12 @@ __all__ = [
     "RequestReceived",
     "Retransmitted",
     "Role",
+    "SessionContext",
     "SessionEnded",
     "SessionStarted",
     "SessionTagger",
+    "StaleRequest",
+    "VerificationBudget",
     "decode_body",
     "default_key_path",
     "encode_frame",

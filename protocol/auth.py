@@ -3,9 +3,10 @@
 Each pump has one 256-bit key per role (clinician, patient, read-only); there is no default
 key. A session is opened by challenge and response (docs/protocol.md, section 4):
 
-    proof_programmer = HMAC(role_key, "ITB1 programmer" | serial | role | session | Np | Nd)[:16]
-    proof_pump       = HMAC(role_key, "ITB1 pump"       | serial | role | session | Np | Nd)[:16]
-    session_key      = HMAC(role_key, "ITB1 session"    | serial | role | session | Np | Nd)
+    ctx              = serial | role | session | Np | Nd | operator   (serial, operator: u8 length)
+    proof_programmer = HMAC(role_key, "ITB2 programmer" | ctx)[:16]
+    proof_pump       = HMAC(role_key, "ITB2 pump"       | ctx)[:16]
+    session_key      = HMAC(role_key, "ITB2 session"    | ctx)
 
 and every frame of the session then carries HMAC(session_key, frame up to the tag)[:8].
 Key bytes never appear in a repr, a log line or an error message.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from dataclasses import dataclass
 from enum import IntEnum
 
 KEY_LEN = 32
@@ -104,36 +106,46 @@ class SessionTagger:
         return "SessionTagger(<secret>)"
 
 
-def _context(label: bytes, serial: str, role: Role, session_id: int, np: bytes, nd: bytes) -> bytes:
-    serial_bytes = serial.encode("ascii")
-    return (
-        label
-        + bytes([len(serial_bytes)])
-        + serial_bytes
-        + _CONTEXT.pack(int(role), session_id)
-        + np
-        + nd
-    )
+@dataclass(frozen=True, slots=True)
+class SessionContext:
+    """Everything both ends bind a session to: neither end can be talked into another."""
+
+    serial_number: str
+    role: Role
+    session_id: int
+    programmer_nonce: bytes
+    pump_nonce: bytes
+    operator: str
+
+    def encode(self, label: bytes) -> bytes:
+        serial = self.serial_number.encode("ascii")
+        operator = self.operator.encode("ascii")
+        return (
+            label
+            + bytes([len(serial)])
+            + serial
+            + _CONTEXT.pack(int(self.role), self.session_id)
+            + self.programmer_nonce
+            + self.pump_nonce
+            + bytes([len(operator)])
+            + operator
+        )
 
 
-def programmer_proof(
-    key: Key, serial: str, role: Role, session_id: int, np: bytes, nd: bytes
-) -> bytes:
-    return key.mac(_context(b"ITB1 programmer", serial, role, session_id, np, nd))[:PROOF_LEN]
+def programmer_proof(key: Key, ctx: SessionContext) -> bytes:
+    return key.mac(ctx.encode(b"ITB2 programmer"))[:PROOF_LEN]
 
 
-def pump_proof(key: Key, serial: str, role: Role, session_id: int, np: bytes, nd: bytes) -> bytes:
-    return key.mac(_context(b"ITB1 pump", serial, role, session_id, np, nd))[:PROOF_LEN]
+def pump_proof(key: Key, ctx: SessionContext) -> bytes:
+    return key.mac(ctx.encode(b"ITB2 pump"))[:PROOF_LEN]
 
 
-def session_key(key: Key, serial: str, role: Role, session_id: int, np: bytes, nd: bytes) -> bytes:
-    return key.mac(_context(b"ITB1 session", serial, role, session_id, np, nd))
+def session_key(key: Key, ctx: SessionContext) -> bytes:
+    return key.mac(ctx.encode(b"ITB2 session"))
 
 
-def session_tagger(
-    key: Key, serial: str, role: Role, session_id: int, np: bytes, nd: bytes
-) -> SessionTagger:
-    return SessionTagger(session_key(key, serial, role, session_id, np, nd))
+def session_tagger(key: Key, ctx: SessionContext) -> SessionTagger:
+    return SessionTagger(session_key(key, ctx))
 
 
 def proofs_equal(a: bytes, b: bytes) -> bool:

@@ -44,6 +44,22 @@ class AlarmFlags(IntFlag):
     OVER_INFUSION = 1 << 5
 
 
+class LogClass(IntEnum):
+    """Which ring an event-log record lives in: link traffic never evicts clinical records."""
+
+    CLINICAL = 0
+    LINK = 1
+
+
+class OutcomeStatus(IntEnum):
+    """What the pump remembers of a changing request of an ended session (GET_OUTCOME)."""
+
+    NOT_RECEIVED = 0  # nothing was executed under that counter, and never will be
+    DONE = 1  # executed; the reply it was sent is attached
+    NOT_DONE = 2  # refused; the signed refusal it was sent is attached
+    UNKNOWN = 3  # forgotten, another role's, or a different frame under that counter
+
+
 STOP_CONFIRMATION = 0x53544F50  # ASCII "STOP": no single corrupted bit can confirm a stop
 NOT_MEASURED = 0xFFFF_FFFF
 NO_DIGEST = bytes(16)

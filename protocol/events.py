@@ -19,6 +19,7 @@ class RequestReceived:
     role: Role | None  # None: outside a session (identity only)
     frame: Frame = field(repr=False)
     session_id: int = 0
+    operator: str = ""  # who opened the session: for the audit trail
 
 
 @dataclass(slots=True)
@@ -29,19 +30,34 @@ class Refused:
     detail: str
     msg_type: int = 0
     answered: bool = True
+    signed: bool = False  # a signed request of the open session: a key holder's, not noise
 
 
 @dataclass(slots=True)
 class Retransmitted:
-    """A request already executed arrived again; its cached reply went out again."""
+    """A copy of one of the session's last requests arrived: its reply went out again from
+    the cache, or (``pending``) will go out once the application gives it. Never executed
+    twice, never logged."""
 
     seq: int
+    pending: bool = False
+
+
+@dataclass(slots=True)
+class StaleRequest:
+    """A signed request older than the retransmission window: dropped without a reply (it
+    may be a copy of one that ran, so no refusal may be signed for it). A link record."""
+
+    seq: int
+    counter: int
+    detail: str
 
 
 @dataclass(slots=True)
 class SessionStarted:
     session_id: int
     role: Role
+    operator: str = ""
 
 
 @dataclass(slots=True)
@@ -71,5 +87,5 @@ class NotificationReceived:
     message: Message
 
 
-PumpEvent = RequestReceived | Refused | Retransmitted | SessionStarted | SessionEnded
+PumpEvent = RequestReceived | Refused | Retransmitted | StaleRequest | SessionStarted | SessionEnded
 ProgrammerEvent = ReplyReceived | NotificationReceived | FrameDropped

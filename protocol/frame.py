@@ -5,6 +5,7 @@ Wire form of one frame (docs/protocol.md, section 2)::
     0xC0 | stuff( header | [session | counter] | payload | [tag] | crc ) | 0xC0
 
     header  = version:u8  flags:u8  seq:u16  type:u8  length:u16      (big-endian)
+    version = 2; 1 only for HELLO and the reply to a version-1 request (docs/protocol.md §2)
     session = u32, counter = u32, tag = 8 bytes: present when flags has AUTH
     crc     = CRC-16/CCITT-FALSE over everything before it
 
@@ -24,7 +25,9 @@ from typing import NamedTuple
 from protocol.reasons import Reason
 from protocol.stuffing import END_BYTE, StuffingError, stuff, unstuff
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+HELLO_VERSION = 1  # HELLO travels in version 1 so that any pump, old or new, can answer it
+KNOWN_VERSIONS = frozenset({HELLO_VERSION, PROTOCOL_VERSION})
 HEADER = struct.Struct(">BBHBH")
 AUTH_HEADER = struct.Struct(">II")
 HEADER_LEN = HEADER.size  # 7
@@ -66,6 +69,7 @@ class Frame(NamedTuple):
     counter: int = 0
     tag: bytes = b""
     signed: bytes = b""  # decoded frames: header to end of payload (what a tag covers)
+    version: int = PROTOCOL_VERSION
 
     @property
     def is_request(self) -> bool:
@@ -96,11 +100,12 @@ def frame_body(
     payload: bytes,
     session_id: int = 0,
     counter: int = 0,
+    version: int = PROTOCOL_VERSION,
 ) -> bytes:
     """The bytes a tag covers; append the tag (if any) and seal with ``seal``."""
     if len(payload) > MAX_PAYLOAD_LEN:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_LEN}")
-    header = HEADER.pack(PROTOCOL_VERSION, flags, seq, msg_type, len(payload))
+    header = HEADER.pack(version, flags, seq, msg_type, len(payload))
     if flags & AUTH:
         return header + AUTH_HEADER.pack(session_id, counter) + payload
     return header + payload
@@ -137,7 +142,13 @@ def signed_frame(
 def encode_frame(frame: Frame) -> bytes:
     """A frame as given (tag included as is): for tests and tools."""
     body = frame_body(
-        frame.flags, frame.seq, frame.msg_type, frame.payload, frame.session_id, frame.counter
+        frame.flags,
+        frame.seq,
+        frame.msg_type,
+        frame.payload,
+        frame.session_id,
+        frame.counter,
+        frame.version,
     )
     return seal(body + frame.tag)
 
@@ -165,10 +176,11 @@ def decode_body(chunk: bytes) -> Frame | FrameError:
         version, flags, seq, msg_type, length, session_id, counter = _FULL_HEADER.unpack_from(body)
     else:
         version, flags, seq, msg_type, length = HEADER.unpack_from(body)
-    if version != PROTOCOL_VERSION:
+    if version not in KNOWN_VERSIONS:
         return FrameError(
             Reason.UNSUPPORTED_VERSION,
-            f"version {version}, this end speaks {PROTOCOL_VERSION}",
+            f"header version {version}; this end speaks {PROTOCOL_VERSION} "
+            f"(and {HELLO_VERSION} for HELLO)",
             seq,
             msg_type,
         )
@@ -190,12 +202,15 @@ def decode_body(chunk: bytes) -> Frame | FrameError:
             counter,
             body[end : end + TAG_LEN],
             body[:end],
+            version,
         )
     if size != length + MIN_FRAME_LEN:
         return FrameError(
             Reason.BAD_LENGTH, f"length field {length}, frame {size} bytes", seq, msg_type
         )
-    return Frame(flags, seq, msg_type, body[HEADER_LEN:-CRC_LEN], 0, 0, b"", body[:-CRC_LEN])
+    return Frame(
+        flags, seq, msg_type, body[HEADER_LEN:-CRC_LEN], 0, 0, b"", body[:-CRC_LEN], version
+    )
 
 
 class FrameDecoder:

@@ -22,12 +22,13 @@ from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
 import construct as c
 
-from protocol.codes import AlarmCode, AlarmFlags, Mode, PumpState
-from protocol.frame import DIRECTION_MASK, NOTIFICATION, REPLY, Flags, Frame
+from protocol.codes import AlarmCode, AlarmFlags, LogClass, Mode, OutcomeStatus, PumpState
+from protocol.frame import DIRECTION_MASK, NOTIFICATION, PROTOCOL_VERSION, REPLY, Flags, Frame
 from protocol.reasons import Reason
 
 MAX_TEXT_LEN = 160
 DIGEST_LEN = 16
+MAX_OPERATOR_LEN = 32
 
 
 class MessageType(IntEnum):
@@ -50,6 +51,8 @@ class MessageType(IntEnum):
     READ_LOG = 0x1C
     GET_CLOCK = 0x1D
     SET_CLOCK = 0x1E
+    GET_LIMITS = 0x1F
+    GET_OUTCOME = 0x20
     ALARM_NOTIFICATION = 0x40
     ERROR = 0x7F
 
@@ -79,6 +82,10 @@ _KIND_OF_DIRECTION = {
     NOTIFICATION: Kind.NOTIFICATION,
     REPLY | NOTIFICATION: Kind.NOTIFICATION,
 }
+
+
+class _UnknownCode(ValueError):
+    """A code outside its enumeration: a value error, not a layout error."""
 
 
 class MessageError(Exception):
@@ -167,7 +174,10 @@ def _enum_converter(enum_type: type[Enum]) -> Any:
 
     def convert(value: int) -> Enum:
         member = members.get(value)
-        return member if member is not None else enum_type(value)
+        if member is None:
+            codes = ", ".join(str(m.value) for m in enum_type)
+            raise _UnknownCode(f"{enum_type.__name__} {value} is not one of {codes}")
+        return member
 
     return convert
 
@@ -232,8 +242,8 @@ def _register(msg_type: MessageType, kind: Kind, layout: Any) -> Any:
 class Hello(Message):
     """Who are you, and which protocol versions do we share?"""
 
-    min_version: int = 1
-    max_version: int = 1
+    min_version: int = PROTOCOL_VERSION
+    max_version: int = PROTOCOL_VERSION
 
 
 @_register(
@@ -262,12 +272,16 @@ class HelloReply(Message):
 @_register(
     MessageType.SESSION_OPEN,
     Kind.REQUEST,
-    c.Struct("role" / c.Int8ub, "programmer_nonce" / Nonce, c.Terminated),
+    c.Struct("role" / c.Int8ub, "programmer_nonce" / Nonce, "operator" / Text, c.Terminated),
 )
 @dataclass(slots=True)
 class SessionOpen(Message):
+    """``operator`` names who is programming (1-32 characters); it is bound into the proofs
+    and written with every clinical record of the session."""
+
     role: int
     programmer_nonce: bytes
+    operator: str
 
 
 @_register(
@@ -642,6 +656,7 @@ class ReadLog(Message):
 class LogRecord:
     index: int
     t_s: int  # pump clock
+    log_class: LogClass
     kind: str
     detail: str  # "key=value" pairs, space separated
 
@@ -652,21 +667,29 @@ class LogRecord:
     c.Struct(
         "oldest" / c.Int32ub,
         "next" / c.Int32ub,
-        "overflowed" / c.Int32ub,
+        "clinical_lost" / c.Int32ub,
+        "link_lost" / c.Int32ub,
         "entries"
         / c.PrefixedArray(
             c.Int8ub,
-            c.Struct("index" / c.Int32ub, "t_s" / c.Int64ub, "kind" / Text, "detail" / Text),
+            c.Struct(
+                "index" / c.Int32ub,
+                "t_s" / c.Int64ub,
+                "log_class" / c.Int8ub,
+                "kind" / Text,
+                "detail" / Text,
+            ),
         ),
         c.Terminated,
     ),
 )
 @dataclass(slots=True)
 class LogPage(Message):
-    oldest: int  # index of the oldest entry still held
+    oldest: int  # index of the oldest entry still held, of either class
     next: int  # index the next entry written will have
-    overflowed: int  # entries lost from the ring since the pump was made
-    entries: tuple[LogRecord, ...]
+    clinical_lost: int  # clinical records pushed out of their ring since the pump was made
+    link_lost: int  # link records pushed out of theirs
+    entries: tuple[LogRecord, ...]  # held entries with index >= first, in index order
 
 
 @_register(MessageType.GET_CLOCK, Kind.REQUEST, _EMPTY)
@@ -694,6 +717,106 @@ class SetClock(Message):
 @dataclass(slots=True)
 class ClockSet(Message):
     clock_s: int
+
+
+@_register(MessageType.GET_LIMITS, Kind.REQUEST, _EMPTY)
+@dataclass(slots=True)
+class GetLimits(Message):
+    """What a programmer needs to pre-validate a request, signed (never only in HELLO)."""
+
+
+@dataclass(slots=True)
+class DrugEntry:
+    name: str
+    max_dose_ug_per_day: int
+    max_bolus_ug: int
+    min_concentration_ug_per_ml: int
+    max_concentration_ug_per_ml: int
+
+
+@_register(
+    MessageType.GET_LIMITS,
+    Kind.REPLY,
+    c.Struct(
+        "reservoir_capacity_ul" / c.Int32ub,
+        "low_reservoir_min_ul" / c.Int32ub,
+        "low_reservoir_max_ul" / c.Int32ub,
+        "min_rate_nl_per_day" / c.Int32ub,
+        "max_rate_nl_per_day" / c.Int32ub,
+        "min_bolus_duration_s" / c.Int32ub,
+        "max_bolus_duration_s" / c.Int32ub,
+        "max_prime_nl" / c.Int32ub,
+        "catheter_volume_nl" / c.Int32ub,
+        "max_dose_increase_pct" / c.Int16ub,
+        "max_flex_steps" / c.Int8ub,
+        "max_patient_boluses_per_day" / c.Int8ub,
+        "min_clock_s" / c.Int64ub,
+        "max_clock_s" / c.Int64ub,
+        "drugs"
+        / c.PrefixedArray(
+            c.Int8ub,
+            c.Struct(
+                "name" / Text,
+                "max_dose_ug_per_day" / c.Int32ub,
+                "max_bolus_ug" / c.Int32ub,
+                "min_concentration_ug_per_ml" / c.Int32ub,
+                "max_concentration_ug_per_ml" / c.Int32ub,
+            ),
+        ),
+        c.Terminated,
+    ),
+)
+@dataclass(slots=True)
+class LimitsReply(Message):
+    reservoir_capacity_ul: int
+    low_reservoir_min_ul: int
+    low_reservoir_max_ul: int
+    min_rate_nl_per_day: int
+    max_rate_nl_per_day: int
+    min_bolus_duration_s: int
+    max_bolus_duration_s: int
+    max_prime_nl: int
+    catheter_volume_nl: int
+    max_dose_increase_pct: int  # 0: no cap
+    max_flex_steps: int
+    max_patient_boluses_per_day: int
+    min_clock_s: int
+    max_clock_s: int
+    drugs: tuple[DrugEntry, ...]
+
+
+@_register(
+    MessageType.GET_OUTCOME,
+    Kind.REQUEST,
+    c.Struct("session_id" / c.Int32ub, "counter" / c.Int32ub, "tag" / c.Bytes(8), c.Terminated),
+)
+@dataclass(slots=True)
+class GetOutcome(Message):
+    """What became of a changing request of an ended session: named by the session, the
+    request's counter in it and the request frame's tag (an idempotency key)."""
+
+    session_id: int
+    counter: int
+    tag: bytes
+
+
+@_register(
+    MessageType.GET_OUTCOME,
+    Kind.REPLY,
+    c.Struct(
+        "status" / c.Int8ub,
+        "request_type" / c.Int8ub,
+        "reply_type" / c.Int8ub,
+        "reply" / c.Prefixed(c.Int16ub, c.GreedyBytes),
+        c.Terminated,
+    ),
+)
+@dataclass(slots=True)
+class OutcomeReply(Message):
+    status: OutcomeStatus
+    request_type: int  # 0 unless DONE or NOT_DONE
+    reply_type: int  # the type of the reply attached: the request's, or ERROR
+    reply: bytes  # that reply's payload, exactly as it was sent
 
 
 @_register(
@@ -765,7 +888,12 @@ def encode_payload(message: Message) -> bytes:
 
 
 def decode_message(frame: Frame) -> Message:
-    """Raise MessageError for an unknown type or a payload that does not fit the layout."""
+    """Raise MessageError for an unknown type, a payload that does not fit the layout
+    (BAD_PAYLOAD) or, in a request, a code outside its enumeration (VALUE_OUT_OF_RANGE).
+
+    The rule (docs/protocol.md, section 7): sizes, counts, prefixes and text bytes are
+    layout; what the numbers mean is value.
+    """
     cls = _BY_DIRECTION.get((frame.flags & DIRECTION_MASK, frame.msg_type))
     if cls is None:
         kind = Kind.of(frame.flags).value
@@ -777,6 +905,7 @@ def decode_message(frame: Frame) -> Message:
             return fast_decode(payload)
         parsed = cls.LAYOUT.parse(payload)
         values = [parsed[name] for name in cls.FIELDS]
+        _check_text(values)
         for index, convert in cls.CONVERT.items():
             values[index] = convert(values[index])
         message = cls(*values)
@@ -784,11 +913,32 @@ def decode_message(frame: Frame) -> Message:
         # a variable-length field must re-encode to exactly the bytes received.
         if encode_payload(message) != payload:
             raise ValueError("length prefix disagrees with the bytes present")
+    except _UnknownCode as exc:
+        if cls.KIND is Kind.REQUEST:
+            raise MessageError(Reason.VALUE_OUT_OF_RANGE, f"{cls.__name__}: {exc}") from exc
+        raise MessageError(Reason.BAD_PAYLOAD, f"{cls.__name__}: {exc}") from exc
     except _DECODE_ERRORS as exc:
         raise MessageError(
             Reason.BAD_PAYLOAD, f"{cls.__name__}: {str(exc).strip() or type(exc).__name__}"
         ) from exc
     return message
+
+
+def _check_text(values: list[Any]) -> None:
+    """``text`` is printable ASCII, 0x20-0x7E: anything else is not that layout."""
+    for value in values:
+        if isinstance(value, str):
+            if not (value.isascii() and value.isprintable()):
+                raise ValueError("text with a byte outside 0x20-0x7E")
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _check_text(list(item.values()))
+
+
+def decode_attached_reply(reply_type: int, payload: bytes) -> Message:
+    """A reply carried inside another (``OutcomeReply``), decoded as if it came alone."""
+    return decode_message(Frame(REPLY, 0, reply_type, payload))
 
 
 def as_stage_request(message: PrescriptionFields | Staged) -> StagePrescription:
@@ -821,7 +971,7 @@ def staged_reply(request: StagePrescription) -> Staged:
 def prescription_digest(message: PrescriptionFields | Staged) -> bytes:
     """SHA-256 of the canonical prescription bytes, truncated: what a commit must quote."""
     canonical = encode_payload(as_stage_request(message))
-    return hashlib.sha256(b"ITB1 prescription" + canonical).digest()[:DIGEST_LEN]
+    return hashlib.sha256(b"ITB2 prescription" + canonical).digest()[:DIGEST_LEN]
 
 
 def _fit_text(text: str) -> str:
@@ -831,6 +981,7 @@ def _fit_text(text: str) -> str:
 
 __all__ = [
     "DIGEST_LEN",
+    "MAX_OPERATOR_LEN",
     "MAX_TEXT_LEN",
     "AckAlarm",
     "AckAlarmReply",
@@ -845,19 +996,24 @@ __all__ = [
     "ClockSet",
     "CommitPrescription",
     "Committed",
+    "DrugEntry",
     "ErrorReply",
     "GetAlarms",
     "GetClock",
+    "GetLimits",
+    "GetOutcome",
     "GetPrescription",
     "GetStatus",
     "Hello",
     "HelloReply",
     "Kind",
+    "LimitsReply",
     "LogPage",
     "LogRecord",
     "Message",
     "MessageError",
     "MessageType",
+    "OutcomeReply",
     "PatientBolus",
     "PatientBolusReply",
     "PrescriptionFields",
@@ -884,6 +1040,7 @@ __all__ = [
     "WireStep",
     "all_message_classes",
     "as_stage_request",
+    "decode_attached_reply",
     "decode_message",
     "encode_payload",
     "prescription_digest",

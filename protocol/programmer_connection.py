@@ -3,13 +3,19 @@ signs requests in a session, and checks every authenticated frame from the pump.
 
 Session opening, in three calls::
 
-    seq, data = conn.request(conn.begin_session(Role.CLINICIAN, key, serial))
+    seq, data = conn.request(conn.begin_session(Role.CLINICIAN, key, serial, "alice@ward3"))
     ... reply SessionChallenge ...
     seq, data = conn.request(conn.answer_challenge(challenge))
     ... reply SessionOpened: verified here (tag and pump proof), then the session is open.
 
 Frames from the pump that claim the session but fail its tag, counter or proof are dropped
-as ``FrameDropped``; unauthenticated error replies are passed on (they cannot be checked).
+as ``FrameDropped``. Unsigned replies (HELLO's, a challenge, error replies) are passed on
+marked ``authenticated=False``: inside a session they are hints, never proof of anything.
+
+The pump's counter is checked with a window, not a single high-water mark: notifications
+share the counter with replies, so a reply answered from the pump's cache may arrive after
+a notification that overtook it. A counter seen before is dropped (a copy of a reply already
+taken); a new one within the window is taken.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from hmac import compare_digest
+from typing import NamedTuple
 
 from protocol.auth import (
     NONCE_LEN,
     Key,
     Role,
+    SessionContext,
     SessionTagger,
     programmer_proof,
     proofs_equal,
@@ -33,7 +41,9 @@ from protocol.events import FrameDropped, NotificationReceived, ProgrammerEvent,
 from protocol.frame import (
     AUTH,
     DIRECTION_MASK,
+    HELLO_VERSION,
     NOTIFICATION,
+    PROTOCOL_VERSION,
     SEQ_MODULUS,
     Frame,
     FrameDecoder,
@@ -44,6 +54,7 @@ from protocol.frame import (
 )
 from protocol.messages import (
     ErrorReply,
+    Hello,
     HelloReply,
     Kind,
     Message,
@@ -61,6 +72,19 @@ from protocol.roles import UNAUTHENTICATED
 
 # Replies a pump sends outside a session; anything else must carry the session's tag.
 _UNSIGNED_REPLIES = (ErrorReply, HelloReply, SessionChallenge)
+COUNTER_WINDOW = 64  # pump counters this far below the highest are still taken once
+
+
+class Outgoing(NamedTuple):
+    """A request ready for the wire; resend ``data`` unchanged to retransmit it. In a
+    session, (``session_id``, ``counter``, ``tag``) name it for GET_OUTCOME."""
+
+    seq: int
+    data: bytes
+    session_id: int = 0
+    counter: int = 0
+    tag: bytes = b""
+    msg_type: int = 0
 
 
 @dataclass(slots=True)
@@ -68,6 +92,7 @@ class _Handshake:
     role: Role
     key: Key = field(repr=False)
     serial_number: str
+    operator: str
     programmer_nonce: bytes
     session_id: int = 0
     tagger: SessionTagger | None = field(default=None, repr=False)
@@ -80,7 +105,22 @@ class _Session:
     role: Role
     tagger: SessionTagger = field(repr=False)
     tx_counter: int = 0
-    rx_counter: int = 0
+    rx_highest: int = 0
+    rx_seen: set[int] = field(default_factory=set)  # counters taken within the window
+
+    def take(self, counter: int) -> bool:
+        """True once per counter within the window; False for a copy or a stale one."""
+        if counter > self.rx_highest:
+            self.rx_highest = counter
+            self.rx_seen.add(counter)
+            if len(self.rx_seen) > 2 * COUNTER_WINDOW:
+                floor = counter - COUNTER_WINDOW
+                self.rx_seen = {c for c in self.rx_seen if c > floor}
+            return True
+        if counter <= self.rx_highest - COUNTER_WINDOW or counter in self.rx_seen:
+            return False
+        self.rx_seen.add(counter)
+        return True
 
 
 class ProgrammerConnection:
@@ -110,15 +150,27 @@ class ProgrammerConnection:
 
     def request(self, message: Message) -> tuple[int, bytes]:
         """Number (and in a session, sign) a request; resend the very bytes to retransmit."""
+        outgoing = self.prepare(message)
+        return outgoing.seq, outgoing.data
+
+    def prepare(self, message: Message) -> Outgoing:
+        """As ``request``, with what names the request for GET_OUTCOME."""
+        if message.KIND is not Kind.REQUEST:
+            raise ValueError(f"{type(message).__name__} is not a request")
         if message.TYPE in UNAUTHENTICATED or self._session is None:
-            if message.KIND is not Kind.REQUEST:
-                raise ValueError(f"{type(message).__name__} is not a request")
             seq = self._take_seq()
-            body = frame_body(0, seq, int(message.TYPE), encode_payload(message))
-            return seq, seal(body)
+            version = HELLO_VERSION if isinstance(message, Hello) else PROTOCOL_VERSION
+            body = frame_body(0, seq, int(message.TYPE), encode_payload(message), version=version)
+            return Outgoing(seq, seal(body), msg_type=int(message.TYPE))
         session = self._session
         seq = self._take_seq()
         session.tx_counter += 1
+        tags: list[bytes] = []
+
+        def tag(signed: bytes) -> bytes:
+            tags.append(session.tagger.tag(signed))
+            return tags[0]
+
         data = signed_frame(
             AUTH,
             seq,
@@ -126,30 +178,62 @@ class ProgrammerConnection:
             encode_payload(message),
             session.session_id,
             session.tx_counter,
-            session.tagger.tag,
+            tag,
         )
-        return seq, data
+        return Outgoing(
+            seq, data, session.session_id, session.tx_counter, tags[0], int(message.TYPE)
+        )
 
-    def begin_session(self, role: Role, key: Key, serial_number: str) -> SessionOpen:
+    def prepare_raw(self, msg_type: int, payload: bytes, *, counter: int | None = None) -> Outgoing:
+        """Sign any type and payload, under the next counter or one given: for tests and tools
+        that must send what no correct programmer would (a broken or replayed request)."""
+        session = self._session
+        if session is None:
+            raise ValueError("no session to sign with")
+        seq = self._take_seq()
+        if counter is None:
+            session.tx_counter += 1
+            counter = session.tx_counter
+        tags: list[bytes] = []
+
+        def tag(signed: bytes) -> bytes:
+            tags.append(session.tagger.tag(signed))
+            return tags[0]
+
+        data = signed_frame(AUTH, seq, msg_type, payload, session.session_id, counter, tag)
+        return Outgoing(seq, data, session.session_id, counter, tags[0], msg_type)
+
+    def sign_as_pump(self, flags: int, seq: int, message: Message, counter: int) -> bytes:
+        """A frame as the pump would sign it in this session: for tools that publish vectors."""
+        session = self._session
+        if session is None:
+            raise ValueError("no session to sign with")
+        return signed_frame(
+            flags, seq, message.TYPE, encode_payload(message), session.session_id, counter,
+            session.tagger.tag,
+        )  # fmt: skip
+
+    def begin_session(self, role: Role, key: Key, serial_number: str, operator: str) -> SessionOpen:
         nonce = self._random(NONCE_LEN)
-        self._handshake = _Handshake(role, key, serial_number, nonce)
-        return SessionOpen(int(role), nonce)
+        self._handshake = _Handshake(role, key, serial_number, operator, nonce)
+        return SessionOpen(int(role), nonce, operator)
 
     def answer_challenge(self, challenge: SessionChallenge) -> SessionAuth:
         hs = self._handshake
         if hs is None:
             raise ValueError("no session being opened")
-        context = (
+        context = SessionContext(
             hs.serial_number,
             hs.role,
             challenge.session_id,
             hs.programmer_nonce,
             challenge.pump_nonce,
+            hs.operator,
         )
         hs.session_id = challenge.session_id
-        hs.tagger = session_tagger(hs.key, *context)
-        hs.expected_proof = pump_proof(hs.key, *context)
-        return SessionAuth(challenge.session_id, programmer_proof(hs.key, *context))
+        hs.tagger = session_tagger(hs.key, context)
+        hs.expected_proof = pump_proof(hs.key, context)
+        return SessionAuth(challenge.session_id, programmer_proof(hs.key, context))
 
     def forget_session(self) -> None:
         self._session = None
@@ -177,6 +261,8 @@ class ProgrammerConnection:
         if not flags & DIRECTION_MASK:
             return FrameDropped(Reason.WRONG_DIRECTION, "a request frame (our own echo?)")
         if flags & AUTH:
+            if item.version != PROTOCOL_VERSION:
+                return FrameDropped(Reason.UNSUPPORTED_VERSION, f"signed v{item.version} frame")
             return self._authenticated(item)
         try:
             message = decode_message(item)
@@ -190,15 +276,13 @@ class ProgrammerConnection:
         session = self._session
         hs = self._handshake
         if session is not None and frame.session_id == session.session_id:
-            tagger, last = session.tagger, session.rx_counter
+            tagger = session.tagger
         elif hs is not None and hs.tagger is not None and frame.session_id == hs.session_id:
-            tagger, last = hs.tagger, 0
+            tagger = hs.tagger
         else:
             return FrameDropped(Reason.UNKNOWN_SESSION, f"session {frame.session_id:08x}")
         if not compare_digest(tagger.tag(frame.signed), frame.tag):
             return FrameDropped(Reason.BAD_TAG, "pump frame tag does not match")
-        if frame.counter <= last:
-            return FrameDropped(Reason.REPLAYED, f"pump counter {frame.counter} after {last}")
         try:
             message = decode_message(frame)
         except MessageError as exc:
@@ -213,7 +297,10 @@ class ProgrammerConnection:
             session = _Session(hs.session_id, hs.role, hs.tagger)
             self._session = session
             self._handshake = None
-        session.rx_counter = frame.counter
+        if not session.take(frame.counter):
+            return FrameDropped(
+                Reason.REPLAYED, f"pump counter {frame.counter} already taken (a cached copy)"
+            )
         if isinstance(message, SessionClosed):
             self._session = None
         if frame.flags & NOTIFICATION:

@@ -1,19 +1,23 @@
 """The pump's end of the link, sans-IO: frames in, events out, bytes to send queued.
 
-The connection answers everything that is about the link itself (bad frames, sessions,
-authentication, replays, retransmissions, roles) and hands the application only requests it
-may execute, each exactly once. ``data_to_send()`` collects what to write.
+The connection answers everything that is about the link itself (bad frames, versions,
+sessions, authentication, replays, retransmissions, roles, outcomes of earlier requests) and
+hands the application only requests it may execute, each exactly once, one at a time: the
+frames after a request are looked at only once the application has answered it, so a reply
+is always signed by the session its request came in (docs/protocol.md, section 5).
 
-At-most-once: the pump remembers, per session (and once outside sessions), the last request
-frame it answered and the exact reply bytes. The same frame again, counter included, is a
-retransmission: the cached reply goes out again and the request is not executed twice. Any
-other frame whose counter is not above the last accepted one is a replay, and refused.
+At-most-once: the pump keeps the last ``WINDOW`` requests of the session with the exact
+bytes of their replies. A byte-identical copy of any of them is a retransmission: the cached
+reply goes out again (or, for a request accepted and not yet answered, its reply goes out
+when it exists) and nothing runs twice. A copy of an older request is dropped without a
+reply, for it may be a copy of one that ran: the pump never signs a refusal for a frame that
+is byte-identical to a request it executed or is about to execute.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -21,6 +25,7 @@ from protocol.auth import (
     NONCE_LEN,
     Key,
     Role,
+    SessionContext,
     SessionTagger,
     programmer_proof,
     proofs_equal,
@@ -34,9 +39,11 @@ from protocol.events import (
     Retransmitted,
     SessionEnded,
     SessionStarted,
+    StaleRequest,
 )
 from protocol.frame import (
     AUTH,
+    HELLO_VERSION,
     NO_SEQ,
     NOTIFICATION,
     PROTOCOL_VERSION,
@@ -48,11 +55,11 @@ from protocol.frame import (
     seal,
     signed_frame,
 )
-from protocol.lockout import AttemptGuard
 from protocol.messages import (
+    MAX_OPERATOR_LEN,
     ErrorReply,
+    GetOutcome,
     Hello,
-    Kind,
     Message,
     MessageError,
     MessageType,
@@ -65,32 +72,55 @@ from protocol.messages import (
     decode_message,
     encode_payload,
 )
+from protocol.outcomes import OutcomeMemory
 from protocol.reasons import Reason
-from protocol.roles import UNAUTHENTICATED, permitted
+from protocol.roles import CHANGING, UNAUTHENTICATED, permitted
+from protocol.verification_budget import US_PER_S, VerificationBudget
 
-DEFAULT_IDLE_TIMEOUT_US = 10 * 60 * 1_000_000  # [M] a programming visit's pauses
+DEFAULT_IDLE_TIMEOUT_US = 10 * 60 * US_PER_S  # [M] a programming visit's pauses
+WINDOW = 8  # K: copies of any of the session's last 8 requests are answered from the cache
+MAX_CHALLENGES = 8  # N: outstanding challenges; a ninth SESSION_OPEN evicts the oldest
+CHALLENGE_LIFETIME_US = 60 * US_PER_S  # a handshake takes milliseconds; a wait, at most 60 s
 _REPLY_AUTH = REPLY | AUTH
 _NOTIFY_AUTH = NOTIFICATION | AUTH
+_PLAIN_REPLY = REPLY
+
+
+@dataclass(slots=True)
+class _Request:
+    """One of the session's last requests: its exact bytes, and its reply once given."""
+
+    frame: bytes
+    reply: bytes | None = None
 
 
 @dataclass(slots=True)
 class _Session:
-    session_id: int
-    role: Role
+    context: SessionContext
     tagger: SessionTagger = field(repr=False)
+    last_active_us: int = 0
     rx_counter: int = 0
     tx_counter: int = 0
-    last_active_us: int = 0
-    answered: bytes = b""  # signed bytes and tag of the last request answered
-    answer: bytes = b""
+    recent: OrderedDict[int, _Request] = field(default_factory=OrderedDict)  # by counter
+    forgotten_through: int = 0  # the highest counter that has left ``recent``
+    opened_by: bytes = b""  # the SESSION_AUTH frame that opened it, and the reply it got
+    opened_reply: bytes = b""
+
+    @property
+    def session_id(self) -> int:
+        return self.context.session_id
+
+    @property
+    def role(self) -> Role:
+        return self.context.role
 
 
 @dataclass(slots=True)
-class _Pending:
-    session_id: int
-    role: Role
-    programmer_nonce: bytes
-    pump_nonce: bytes
+class _Challenge:
+    context: SessionContext
+    created_us: int
+    open_frame: bytes  # the SESSION_OPEN it answers, so a retransmission gets it again
+    reply: bytes
 
 
 class PumpConnection:
@@ -101,21 +131,23 @@ class PumpConnection:
         *,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
         idle_timeout_us: int = DEFAULT_IDLE_TIMEOUT_US,
-        guard: AttemptGuard | None = None,
+        budget: VerificationBudget | None = None,
+        outcomes: OutcomeMemory | None = None,
     ) -> None:
         self.serial_number = serial_number
         self._keys = dict(keys)
         self._random = random_bytes
         self.idle_timeout_us = idle_timeout_us
-        self.guard = guard or AttemptGuard()
+        self.budget = budget or VerificationBudget()
+        self.outcomes = outcomes or OutcomeMemory()
         self._decoder = FrameDecoder()
+        self._frames: deque[Frame | FrameError] = deque()
         self._events: deque[PumpEvent] = deque()
+        self._unanswered: RequestReceived | None = None
         self._out = bytearray()
         self._now_us = 0
         self._session: _Session | None = None
-        self._pending: _Pending | None = None
-        self._plain_answered = b""  # last request answered outside a session, and its reply
-        self._plain_answer = b""
+        self._challenges: OrderedDict[int, _Challenge] = OrderedDict()
 
     # -- the application's calls ---------------------------------------------------------
 
@@ -123,15 +155,32 @@ class PumpConnection:
     def session_role(self) -> Role | None:
         return None if self._session is None else self._session.role
 
+    @property
+    def session_id(self) -> int:
+        return 0 if self._session is None else self._session.session_id
+
+    @property
+    def outstanding_challenges(self) -> int:
+        return len(self._challenges)
+
     def receive_data(self, data: bytes | bytearray, now_us: int) -> None:
+        """Take bytes from the link; ``events()`` then looks at them, one request at a time."""
         self._now_us = now_us
         self._expire_idle(now_us)
-        for item in self._decoder.feed(data):
-            self._handle(item)
+        self._frames.extend(self._decoder.feed(data))
 
     def events(self) -> Iterator[PumpEvent]:
-        while self._events:
-            yield self._events.popleft()
+        """What the link brought, in order. Answer each ``RequestReceived`` (``reply`` or
+        ``refuse``) before asking for the next event: later frames wait until then."""
+        while True:
+            if self._events:
+                yield self._events.popleft()
+                continue
+            if self._unanswered is not None:
+                raise RuntimeError("answer the request before reading further events")
+            if not self._frames:
+                return
+            self._handle(self._frames.popleft())
 
     def data_to_send(self) -> bytes:
         out = bytes(self._out)
@@ -176,8 +225,22 @@ class PumpConnection:
                 Refused(Reason.WRONG_DIRECTION, "reply or notification", item.msg_type, False)
             )
             return
+        if item.version != PROTOCOL_VERSION and not (
+            item.msg_type == MessageType.HELLO and not item.flags & AUTH
+        ):
+            self._refuse_plain(
+                item.seq,
+                item.msg_type,
+                Reason.UNSUPPORTED_VERSION,
+                f"this pump speaks protocol version {PROTOCOL_VERSION}; "
+                f"send HELLO in header version {HELLO_VERSION} to agree on one",
+                item,
+            )
+            return
         if item.seq == NO_SEQ:
-            self._refuse_plain(NO_SEQ, item.msg_type, Reason.BAD_PAYLOAD, "sequence 0 is reserved")
+            self._refuse_plain(
+                NO_SEQ, item.msg_type, Reason.BAD_PAYLOAD, "sequence 0 is reserved", item
+            )
             return
         if item.flags & AUTH:
             self._handle_authenticated(item)
@@ -188,26 +251,29 @@ class PumpConnection:
         session = self._session
         if session is None or frame.session_id != session.session_id:
             self._refuse_plain(
-                frame.seq, frame.msg_type, Reason.UNKNOWN_SESSION, f"session {frame.session_id:08x}"
+                frame.seq,
+                frame.msg_type,
+                Reason.UNKNOWN_SESSION,
+                f"no session {frame.session_id:08x}: open one",
+                frame,
             )
             return
         if not session.tagger.verify(frame.signed, frame.tag):
-            self._refuse_plain(frame.seq, frame.msg_type, Reason.BAD_TAG, "tag does not match")
-            return
-        if frame.counter <= session.rx_counter:
-            if frame.signed + frame.tag == session.answered:
-                self._out += session.answer
-                self._events.append(Retransmitted(frame.seq))
-                return
-            self._refuse_session(
-                frame,
-                session,
-                Reason.REPLAYED,
-                f"counter {frame.counter}, last accepted {session.rx_counter}",
+            self._refuse_plain(
+                frame.seq, frame.msg_type, Reason.BAD_TAG, "tag does not match", frame
             )
             return
-        session.rx_counter = frame.counter
+        counter = frame.counter
+        if counter <= session.rx_counter:
+            self._old_counter(frame, session)
+            return
+        session.rx_counter = counter
         session.last_active_us = self._now_us
+        session.recent[counter] = _Request(frame.signed + frame.tag)
+        if len(session.recent) > WINDOW:
+            forgotten, _ = session.recent.popitem(last=False)
+            session.forgotten_through = forgotten
+        self.outcomes.accepted(session.session_id, counter)
         try:
             message = decode_message(frame)
         except MessageError as exc:
@@ -229,22 +295,67 @@ class PumpConnection:
             self._answer(frame, session.session_id, SessionClosed())
             self._end_session("closed")
             return
-        self._events.append(
-            RequestReceived(frame.seq, message, session.role, frame, session.session_id)
+        if isinstance(message, GetOutcome):
+            self._outcome(frame, session, message)
+            return
+        request = RequestReceived(
+            frame.seq, message, session.role, frame, session.session_id, session.context.operator
         )
+        self._unanswered = request
+        self._events.append(request)
+
+    def _old_counter(self, frame: Frame, session: _Session) -> None:
+        """A counter at or below the last accepted: a retransmission, a stale copy, or not."""
+        entry = session.recent.get(frame.counter)
+        if entry is not None and entry.frame == frame.signed + frame.tag:
+            if entry.reply is not None:
+                self._out += entry.reply
+            self._events.append(Retransmitted(frame.seq, pending=entry.reply is None))
+            return
+        if entry is None and frame.counter <= session.forgotten_through:
+            self._events.append(
+                StaleRequest(
+                    frame.seq,
+                    frame.counter,
+                    f"counter {frame.counter} older than the last {WINDOW} requests",
+                )
+            )
+            return
+        # Within the window but not a copy of what ran under that counter (or nothing ran
+        # under it): a signed refusal is the truth, and it is not remembered.
+        error = ErrorReply(
+            Reason.REPLAYED,
+            frame.msg_type,
+            f"counter {frame.counter} is not a retransmission; last accepted "
+            f"{session.rx_counter}: nothing was executed",
+        )
+        self._out += self._sealed(_REPLY_AUTH, frame.seq, error, session)
+        self._events.append(Refused(Reason.REPLAYED, error.message, frame.msg_type, signed=True))
+
+    def _outcome(self, frame: Frame, session: _Session, message: GetOutcome) -> None:
+        if message.session_id == session.session_id:
+            self._refuse_session(
+                frame,
+                session,
+                Reason.VALUE_OUT_OF_RANGE,
+                "that is this session: retransmit the request itself instead",
+            )
+            return
+        answer = self.outcomes.lookup(
+            session.role, message.session_id, message.counter, message.tag
+        )
+        self._answer(frame, session.session_id, answer)
 
     def _handle_plain(self, frame: Frame) -> None:
-        if frame.signed and frame.signed == self._plain_answered:
-            self._out += self._plain_answer
-            self._events.append(Retransmitted(frame.seq))
-            return
         try:
             message = decode_message(frame)
         except MessageError as exc:
             self._refuse_plain(frame.seq, frame.msg_type, exc.reason, exc.detail, frame)
             return
         if isinstance(message, Hello):
-            self._events.append(RequestReceived(frame.seq, message, None, frame))
+            request = RequestReceived(frame.seq, message, None, frame)
+            self._unanswered = request
+            self._events.append(request)
         elif isinstance(message, SessionOpen):
             self._open(frame, message)
         elif isinstance(message, SessionAuth):
@@ -254,79 +365,134 @@ class PumpConnection:
                 frame.seq,
                 frame.msg_type,
                 Reason.NOT_AUTHENTICATED,
-                f"{MessageType(frame.msg_type).name} needs a session",
+                f"{MessageType(frame.msg_type).name} needs a session: open one",
                 frame,
             )
 
     # -- sessions --------------------------------------------------------------------------
 
     def _open(self, frame: Frame, message: SessionOpen) -> None:
-        refusal = self.guard.check(self._now_us)
-        if refusal is not None:
-            self._refuse_plain(frame.seq, frame.msg_type, *refusal, frame)
-            return
+        self._expire_challenges()
+        for challenge in self._challenges.values():
+            if challenge.open_frame == frame.signed:  # a retransmission: the same challenge
+                self._out += challenge.reply
+                self._events.append(Retransmitted(frame.seq))
+                return
         try:
             role = Role(message.role)
         except ValueError:
             self._refuse_plain(
-                frame.seq, frame.msg_type, Reason.VALUE_OUT_OF_RANGE, f"role {message.role}", frame
+                frame.seq,
+                frame.msg_type,
+                Reason.VALUE_OUT_OF_RANGE,
+                f"role {message.role} outside 1..3 (clinician, patient, read-only)",
+                frame,
+            )
+            return
+        if not 1 <= len(message.operator) <= MAX_OPERATOR_LEN:
+            self._refuse_plain(
+                frame.seq,
+                frame.msg_type,
+                Reason.VALUE_OUT_OF_RANGE,
+                f"operator of {len(message.operator)} characters outside 1..{MAX_OPERATOR_LEN}",
+                frame,
             )
             return
         if role not in self._keys:
-            self.guard.failed(self._now_us)
             self._refuse_plain(
                 frame.seq, frame.msg_type, Reason.NO_KEY, f"no key for {role.label}", frame
             )
             return
-        session_id = int.from_bytes(self._random(4), "big") or 1
-        self._pending = _Pending(
-            session_id, role, message.programmer_nonce, self._random(NONCE_LEN)
+        while len(self._challenges) >= MAX_CHALLENGES:
+            self._challenges.popitem(last=False)
+        context = SessionContext(
+            self.serial_number,
+            role,
+            self._new_session_id(),
+            message.programmer_nonce,
+            self._random(NONCE_LEN),
+            message.operator,
         )
-        self._answer(frame, 0, SessionChallenge(session_id, self._pending.pump_nonce))
+        reply = self._plain_reply(frame, SessionChallenge(context.session_id, context.pump_nonce))
+        self._challenges[context.session_id] = _Challenge(
+            context, self._now_us, frame.signed, reply
+        )
+        self._out += reply
 
     def _authenticate(self, frame: Frame, message: SessionAuth) -> None:
-        refusal = self.guard.check(self._now_us)
-        if refusal is not None:
-            self._refuse_plain(frame.seq, frame.msg_type, *refusal, frame)
+        session = self._session
+        if session is not None and frame.signed == session.opened_by:
+            self._out += session.opened_reply  # our SessionOpened was lost: the same again
+            self._events.append(Retransmitted(frame.seq))
             return
-        pending = self._pending
-        self._pending = None  # one proof per challenge
-        if pending is None or pending.session_id != message.session_id:
-            self._fail_attempt(frame, "no challenge outstanding for that session")
+        self._expire_challenges()
+        challenge = self._challenges.get(message.session_id)
+        if challenge is None:  # no key was looked at: costs nothing, counts for nothing
+            self._refuse_plain(
+                frame.seq,
+                frame.msg_type,
+                Reason.UNKNOWN_CHALLENGE,
+                f"no challenge {message.session_id:08x} outstanding (used, expired or evicted)",
+                frame,
+            )
             return
-        key = self._keys[pending.role]
-        context = (
-            self.serial_number,
-            pending.role,
-            pending.session_id,
-            pending.programmer_nonce,
-            pending.pump_nonce,
-        )
-        if not proofs_equal(programmer_proof(key, *context), message.proof):
-            self._fail_attempt(frame, f"wrong proof for {pending.role.label}")
+        wait_us = self.budget.wait_us(self._now_us)
+        if wait_us:
+            wait_s = -(-wait_us // US_PER_S)
+            self._refuse_plain(
+                frame.seq,
+                frame.msg_type,
+                Reason.RATE_LIMITED,
+                f"{wait_s} s until the next key verification "
+                f"(at most {self.budget.limit} in {self.budget.window_us // US_PER_S} s)",
+                frame,
+            )
             return
-        self.guard.succeeded()
+        self.budget.spend(self._now_us)
+        del self._challenges[message.session_id]  # one proof per challenge
+        context = challenge.context
+        key = self._keys[context.role]
+        if not proofs_equal(programmer_proof(key, context), message.proof):
+            self._refuse_plain(
+                frame.seq,
+                frame.msg_type,
+                Reason.AUTH_FAILED,
+                f"wrong proof for {context.role.label}",
+                frame,
+            )
+            return
         if self._session is not None:
             self._end_session("replaced")
-        session = _Session(
-            pending.session_id, pending.role, session_tagger(key, *context), 0, 0, self._now_us
-        )
+        session = _Session(context, session_tagger(key, context), self._now_us)
         self._session = session
-        self._events.append(SessionStarted(session.session_id, session.role))
+        self.outcomes.session_started(context.session_id, context.role)
+        self._events.append(SessionStarted(context.session_id, context.role, context.operator))
         opened = SessionOpened(
-            pump_proof(key, *context), int(pending.role), self.idle_timeout_us // 1_000_000
+            pump_proof(key, context), int(context.role), self.idle_timeout_us // US_PER_S
         )
         data = self._sealed(_REPLY_AUTH, frame.seq, opened, session)
-        self._plain_answered = frame.signed  # a lost reply: the retransmitted proof gets this
-        self._plain_answer = data
+        session.opened_by = frame.signed
+        session.opened_reply = data
         self._out += data
 
-    def _fail_attempt(self, frame: Frame, detail: str) -> None:
-        locked = self.guard.failed(self._now_us)
-        reason = Reason.AUTH_FAILED
-        if locked:
-            detail += "; session opening now locked out"
-        self._refuse_plain(frame.seq, frame.msg_type, reason, detail, frame)
+    def _new_session_id(self) -> int:
+        while True:
+            session_id = int.from_bytes(self._random(4), "big")
+            if (
+                session_id
+                and session_id not in self._challenges
+                and session_id != self.session_id
+                and not self.outcomes.knows_session(session_id)
+            ):
+                return session_id
+
+    def _expire_challenges(self) -> None:
+        now = self._now_us
+        while self._challenges:
+            oldest = next(iter(self._challenges.values()))
+            if now - oldest.created_us < CHALLENGE_LIFETIME_US:
+                return
+            self._challenges.popitem(last=False)
 
     def _end_session(self, why: str) -> None:
         session = self._session
@@ -341,43 +507,53 @@ class PumpConnection:
 
     # -- replies ---------------------------------------------------------------------------
 
-    def _answer(
-        self, frame: Frame, session_id: int, message: Message, remember: bool = True
-    ) -> None:
-        """Reply, and remember the reply for a retransmission, unless told not to."""
+    def _answer(self, frame: Frame, session_id: int, message: Message) -> None:
+        """Reply, remembering the reply for retransmissions and, if it changes the pump,
+        its outcome for GET_OUTCOME."""
+        if self._unanswered is not None and self._unanswered.frame is frame:
+            self._unanswered = None
         session = self._session
-        if session_id and session is not None and session.session_id == session_id:
-            data = self._sealed(_REPLY_AUTH, frame.seq, message, session)
-            if remember:
-                session.answered = frame.signed + frame.tag
-                session.answer = data
-        else:
-            data = seal(
-                frame_body(Kind.REPLY.flags, frame.seq, int(message.TYPE), encode_payload(message))
+        if not session_id or session is None or session.session_id != session_id:
+            self._out += self._plain_reply(frame, message)
+            return
+        payload = encode_payload(message)
+        data = self._sealed_payload(_REPLY_AUTH, frame.seq, message.TYPE, payload, session)
+        entry = session.recent.get(frame.counter)
+        if entry is not None and entry.reply is None:
+            entry.reply = data
+        if frame.msg_type in CHANGING:
+            self.outcomes.record(
+                session_id, frame.counter, frame.tag, frame.msg_type, message.TYPE, payload
             )
-            self._plain_answered = frame.signed
-            self._plain_answer = data
         self._out += data
 
+    def _plain_reply(self, frame: Frame, message: Message) -> bytes:
+        version = HELLO_VERSION if frame.version == HELLO_VERSION else PROTOCOL_VERSION
+        body = frame_body(
+            _PLAIN_REPLY, frame.seq, int(message.TYPE), encode_payload(message), version=version
+        )
+        return seal(body)
+
     def _sealed(self, flags: int, seq: int, message: Message, session: _Session) -> bytes:
+        return self._sealed_payload(flags, seq, message.TYPE, encode_payload(message), session)
+
+    def _sealed_payload(
+        self, flags: int, seq: int, msg_type: int, payload: bytes, session: _Session
+    ) -> bytes:
         session.tx_counter += 1
         return signed_frame(
             flags,
             seq,
-            message.TYPE,
-            encode_payload(message),
+            msg_type,
+            payload,
             session.session_id,
             session.tx_counter,
             session.tagger.tag,
         )
 
     def _refuse_session(self, frame: Frame, session: _Session, reason: Reason, detail: str) -> None:
-        # A replay is not an exchange of this session: it must not displace the cached reply
-        # that a genuine retransmission of the last request is owed.
-        remember = reason is not Reason.REPLAYED
-        error = ErrorReply(reason, frame.msg_type, detail)
-        self._answer(frame, session.session_id, error, remember)
-        self._events.append(Refused(reason, detail, frame.msg_type))
+        self._answer(frame, session.session_id, ErrorReply(reason, frame.msg_type, detail))
+        self._events.append(Refused(reason, detail, frame.msg_type, signed=True))
 
     def _refuse_plain(
         self,
@@ -387,10 +563,14 @@ class PumpConnection:
         detail: str,
         frame: Frame | None = None,
     ) -> None:
+        """An unsigned refusal: outside a session, or before a session's tag could be
+        trusted. Not remembered: a retransmission is looked at afresh."""
         error = ErrorReply(reason, msg_type, detail)
-        data = seal(frame_body(Kind.REPLY.flags, seq, int(error.TYPE), encode_payload(error)))
-        if frame is not None:
-            self._plain_answered = frame.signed
-            self._plain_answer = data
-        self._out += data
+        version = PROTOCOL_VERSION
+        if frame is not None and frame.version == HELLO_VERSION:
+            version = HELLO_VERSION
+        body = frame_body(
+            _PLAIN_REPLY, seq, int(error.TYPE), encode_payload(error), version=version
+        )
+        self._out += seal(body)
         self._events.append(Refused(reason, detail, msg_type))

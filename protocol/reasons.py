@@ -44,6 +44,7 @@ class Reason(IntEnum):
     LOCKED_OUT = 0x36
     FORBIDDEN = 0x37
     NO_KEY = 0x38
+    UNKNOWN_CHALLENGE = 0x39
     # The pump failed to handle a well-formed request; pump state is unchanged.
     INTERNAL_ERROR = 0x7F
 
@@ -54,7 +55,7 @@ class Reason(IntEnum):
 
 _DESCRIPTIONS: dict[Reason, str] = {
     Reason.BAD_CRC: "frame check sequence does not match the frame contents",
-    Reason.BAD_FRAMING: "bytes between delimiters are not valid COBS",
+    Reason.BAD_FRAMING: "bytes between delimiters are not validly SLIP-stuffed",
     Reason.FRAME_TOO_SHORT: "decoded frame shorter than header plus CRC",
     Reason.FRAME_TOO_LONG: "frame longer than the maximum frame length",
     Reason.UNSUPPORTED_VERSION: "protocol version byte is not one the receiver speaks",
@@ -79,11 +80,12 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.NOT_AUTHENTICATED: "a request that needs a session, sent without one",
     Reason.UNKNOWN_SESSION: "a session the pump does not have (closed, expired, replaced)",
     Reason.BAD_TAG: "the frame's HMAC tag does not match",
-    Reason.REPLAYED: "a counter not above the last accepted one: replayed or reordered",
+    Reason.REPLAYED: "an old counter on a frame that is not a retransmission: never executed",
     Reason.AUTH_FAILED: "a session proof that does not match the role's key",
-    Reason.RATE_LIMITED: "a session attempt too soon after a failed one",
-    Reason.LOCKED_OUT: "session attempts locked out after repeated failures",
+    Reason.RATE_LIMITED: "the key-verification budget is spent: wait, then open again",
+    Reason.LOCKED_OUT: "version 1's lockout; never sent by a version 2 pump",
     Reason.FORBIDDEN: "the session's role may not send this request",
     Reason.NO_KEY: "the pump holds no key for the requested role",
+    Reason.UNKNOWN_CHALLENGE: "a proof for a challenge the pump does not hold (used, expired)",
     Reason.INTERNAL_ERROR: "the pump could not handle the request; nothing was changed",
 }

@@ -89,7 +89,7 @@ def test_json_status_has_stable_keys(emulator: EmulatorProcess) -> None:
     result = run("pump-programmer", "--json", "--port", emulator.port, "status")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["identity"]["protocol_version"] == 1
+    assert data["identity"]["protocol_version"] == 2
     assert set(data["status"]) >= {"state", "alarms", "dose_ug_per_day", "reservoir_ul"}
 
 
@@ -136,8 +136,20 @@ def test_hello_needs_no_key(emulator: EmulatorProcess) -> None:
 def test_log_lists_the_sessions(emulator: EmulatorProcess) -> None:
     result = run("pump-programmer", "--json", "--port", emulator.port, "log")
     assert result.returncode == 0, result.stderr
-    kinds = [entry["kind"] for entry in json.loads(result.stdout)]
+    data = json.loads(result.stdout)
+    kinds = [entry["kind"] for entry in data["entries"]]
     assert "session_opened" in kinds
+    assert {entry["log_class"] for entry in data["entries"]} >= {"clinical", "link"}
+    assert data["clinical_lost"] == 0
+    assert isinstance(data["link_lost"], int)
+
+
+def test_log_prints_what_each_ring_has_lost(emulator: EmulatorProcess) -> None:
+    result = run("pump-programmer", "--port", emulator.port, "--operator", "dr-who", "log")
+    assert result.returncode == 0, result.stderr
+    assert "lost from the log since the pump was made: 0 clinical, " in result.stdout
+    opened = [line for line in result.stdout.splitlines() if "session_opened" in line]
+    assert "by=dr-who" in opened[-1]  # the session's operator, in the pump's own record
 
 
 @pytest.mark.parametrize(

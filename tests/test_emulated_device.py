@@ -59,15 +59,18 @@ class Session:
         default_factory=lambda: ProgrammerConnection(first_seq=7, random_bytes=seeded(6))
     )
     now_us: int = 0
+    link_us: int = 0  # the link's own time (idle timeouts, the verification budget)
     notifications: list[Message] = field(default_factory=list)
+    signed: bool = False  # whether the last reply carried the session's tag
 
     def ask(self, message: Message) -> Message:
         seq, data = self.programmer.request(message)
-        self.programmer.receive_data(self.device.receive(data, self.now_us, link_now_us=0))
+        self.programmer.receive_data(self.device.receive(data, self.now_us, self.link_us))
         replies = []
         for event in self.programmer.events():
             if isinstance(event, ReplyReceived) and event.seq == seq:
                 replies.append(event.message)
+                self.signed = event.authenticated
             elif isinstance(event, NotificationReceived):
                 self.notifications.append(event.message)
         assert len(replies) == 1
@@ -75,7 +78,7 @@ class Session:
 
     def open(self, role: Role = Role.CLINICIAN) -> None:
         assert isinstance(self.ask(Hello()), HelloReply)
-        challenge = self.ask(self.programmer.begin_session(role, KEYS.keys[role], SERIAL))
+        challenge = self.ask(self.programmer.begin_session(role, KEYS.keys[role], SERIAL, "tester"))
         self.ask(self.programmer.answer_challenge(challenge))  # type: ignore[arg-type]
         assert self.programmer.session_role is role
 
@@ -208,8 +211,11 @@ def test_refusals_of_every_kind_reach_the_audit_log() -> None:
     s = session()
     s.device.receive(b"\xc0garbage\xdb\xc0", 0)
     s.ask(Stop(0))
-    refused = [e.detail for e in s.device.pump.log if e.kind == "refused"]
-    assert {r["reason"] for r in refused} >= {"bad_framing", "confirmation_required"}
+    log = s.device.pump.log
+    link = [e.detail["reason"] for e in log if e.kind == "link_refused"]
+    clinical = [e.detail for e in log if e.kind == "refused"]
+    assert link == ["bad_framing"]  # anyone's noise: a link record
+    assert [(r["reason"], r["by"]) for r in clinical] == [("confirmation_required", "tester")]
 
 
 def test_event_log_pages() -> None:

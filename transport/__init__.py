@@ -1,6 +1,7 @@
 """Byte channels by pyserial URL, and a pty for a virtual port: one API for virtual and real."""
 
 from transport.channel import POLL_INTERVAL_S, ByteChannel, PortOpenError
+from transport.noise import LineNoise, NoiseCounts, NoiseModel
 from transport.pty_channel import PtyChannel
 from transport.serial_url import DEFAULT_BAUDRATE, SerialChannel
 
@@ -8,6 +9,9 @@ __all__ = [
     "DEFAULT_BAUDRATE",
     "POLL_INTERVAL_S",
     "ByteChannel",
+    "LineNoise",
+    "NoiseCounts",
+    "NoiseModel",
     "PortOpenError",
     "PtyChannel",
     "SerialChannel",

@@ -12,8 +12,9 @@ class PortOpenError(Exception):
 class ByteChannel(Protocol):
     description: str
 
-    def read_some(self) -> bytes:
-        """Whatever has arrived, waiting at most one poll interval; b"" if nothing did."""
+    def read_some(self, timeout_s: float | None = None) -> bytes:
+        """Whatever has arrived, waiting at most ``timeout_s`` (default: one poll interval);
+        b"" if nothing did. A caller with a deadline passes what is left of it."""
         ...
 
     def write(self, data: bytes) -> None: ...

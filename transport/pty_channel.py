@@ -28,8 +28,9 @@ class PtyChannel:
         self.description = f"{self.path} (pty)"
         self._poll_interval_s = poll_interval_s
 
-    def read_some(self) -> bytes:
-        ready, _, _ = select.select([self._master], [], [], self._poll_interval_s)
+    def read_some(self, timeout_s: float | None = None) -> bytes:
+        wait = self._poll_interval_s if timeout_s is None else max(0.0, timeout_s)
+        ready, _, _ = select.select([self._master], [], [], wait)
         if not ready:
             return b""
         try:

@@ -28,8 +28,14 @@ class SerialChannel:
         except (serial.SerialException, ValueError, OSError) as exc:
             raise PortOpenError(f"cannot open port {url}: {_os_reason(exc)}") from exc
         self.description = url
+        self._poll_interval_s = poll_interval_s
+        self._timeout_s = poll_interval_s
 
-    def read_some(self) -> bytes:
+    def read_some(self, timeout_s: float | None = None) -> bytes:
+        wait = self._poll_interval_s if timeout_s is None else max(0.0, timeout_s)
+        if wait != self._timeout_s:  # pyserial reconfigures the port on every change
+            self._port.timeout = wait
+            self._timeout_s = wait
         first = self._port.read(1)
         if not first:
             return b""

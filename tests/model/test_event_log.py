@@ -100,7 +100,7 @@ def test_classified_page_names_each_entry_class() -> None:
         (8, LogClass.LINK),
         (9, LogClass.CLINICAL),
     ]
-    assert log.class_of("stale_request") is LogClass.LINK
+    assert log.class_of("link_refused") is LogClass.LINK
     assert log.class_of("never_heard_of") is LogClass.CLINICAL
 
 

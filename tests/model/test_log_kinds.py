@@ -16,7 +16,7 @@ LINK_KINDS = {
     "interrogation",
     "link_refused",
     "link_refusals_suppressed",
-    "stale_request",
+
 }
 
 

@@ -189,7 +189,8 @@ def test_flex_follows_the_pump_clock_when_it_is_set() -> None:
     pump = pump_with_drug(dose=None)
     pump.program(Flex((FlexStep(0, 100), FlexStep(8 * 3600, 300))))
     assert pump.status().dose_ug_per_day == 100  # model time 0 is midnight
-    pump.set_clock(7 * HOUR + 59 * MINUTE + 59 * 1_000_000)  # 07:59:59 on 1 January 1970
+    midnight_s = 1_795_046_400  # 2026-11-19 00:00:00 UTC
+    pump.set_clock((midnight_s + 7 * 3600 + 59 * 60 + 59) * 1_000_000)  # 07:59:59 UTC
     assert pump.status().dose_ug_per_day == 100
     pump.advance_to(pump.t_us + 1_000_000)
     assert pump.status().dose_ug_per_day == 300

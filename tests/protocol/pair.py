@@ -23,6 +23,7 @@ from protocol import (
 )
 
 SERIAL = "TEST0001"
+OPERATOR = "tester@bench"
 
 
 def seeded(seed: int) -> Callable[[int], bytes]:
@@ -83,7 +84,9 @@ class Pair:
         return replies[0].message
 
     def open_session(self, role: Role = Role.CLINICIAN, keyring: Keyring = KEYRING) -> Message:
-        challenge = self.ask(self.programmer.begin_session(role, keyring.keys[role], SERIAL))
+        challenge = self.ask(
+            self.programmer.begin_session(role, keyring.keys[role], SERIAL, OPERATOR)
+        )
         if isinstance(challenge, ErrorReply):
             return challenge
         return self.ask(self.programmer.answer_challenge(challenge))  # type: ignore[arg-type]

@@ -12,12 +12,14 @@ from protocol import AlarmFlags, Message
 
 U8 = {
     "protocol_version", "min_version", "max_version", "role", "request_type",
-    "patient_max_per_day", "max_entries", "raised", "silenced",
+    "patient_max_per_day", "max_entries", "raised", "silenced", "log_class", "reply_type",
+    "max_flex_steps", "max_patient_boluses_per_day",
 }  # fmt: skip
-U16 = {"idle_timeout_s"}
-U64 = {"clock_s", "at_s", "raised_s", "t_s"}
+U16 = {"idle_timeout_s", "max_dose_increase_pct"}
+U64 = {"clock_s", "at_s", "raised_s", "t_s", "min_clock_s", "max_clock_s"}
 I32 = {"discrepancy_nl"}
-BYTES = {"digest": 16, "programmer_nonce": 16, "pump_nonce": 16, "proof": 16}
+BYTES = {"digest": 16, "programmer_nonce": 16, "pump_nonce": 16, "proof": 16, "tag": 8}
+VARIABLE_BYTES = {"reply": 64}  # length-prefixed byte strings: any length up to this
 TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=24)
 
 
@@ -38,6 +40,8 @@ def _strategy(name: str, hint: Any) -> st.SearchStrategy[Any]:
         return st.integers(0, 63).map(AlarmFlags)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return st.sampled_from(list(hint))
+    if hint is bytes and name in VARIABLE_BYTES:
+        return st.binary(max_size=VARIABLE_BYTES[name])
     if hint is bytes:
         return st.binary(min_size=BYTES[name], max_size=BYTES[name])
     if hint is str:

@@ -49,6 +49,7 @@ plain_frames = st.builds(
     counter=st.just(0),
     tag=st.just(b""),
     signed=st.just(b""),
+    version=st.sampled_from([1, 2]),  # 1: HELLO's header version (docs/protocol.md, §2)
 )
 auth_frames = st.builds(
     Frame,
@@ -60,11 +61,12 @@ auth_frames = st.builds(
     counter=st.integers(0, 2**32 - 1),
     tag=st.binary(min_size=TAG_LEN, max_size=TAG_LEN),
     signed=st.just(b""),
+    version=st.just(2),
 )
 
 
 def same(a: Frame, b: Frame) -> bool:
-    fields = ("flags", "seq", "msg_type", "payload", "session_id", "counter", "tag")
+    fields = ("flags", "seq", "msg_type", "payload", "session_id", "counter", "tag", "version")
     return all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
@@ -127,10 +129,10 @@ def body(text: str) -> bytes:
     ("chunk", "reason"),
     [
         (b"\x01\x02\x03", Reason.FRAME_TOO_SHORT),
-        (body("01000001100000")[:-1] + b"\x00", Reason.BAD_CRC),
-        (body("02000009020000"), Reason.UNSUPPORTED_VERSION),
-        (body("01800001020000"), Reason.UNKNOWN_FLAGS),
-        (body("0100000102000561"), Reason.BAD_LENGTH),
+        (body("02000001100000")[:-1] + b"\x00", Reason.BAD_CRC),
+        (body("03000009020000"), Reason.UNSUPPORTED_VERSION),
+        (body("02800001020000"), Reason.UNKNOWN_FLAGS),
+        (body("0200000102000561"), Reason.BAD_LENGTH),
         (b"\x01\xdb\x02", Reason.BAD_FRAMING),
     ],
 )
@@ -141,7 +143,7 @@ def test_broken_bodies_name_their_reason(chunk: bytes, reason: Reason) -> None:
 
 
 def test_trusted_header_fields_are_kept_in_errors() -> None:
-    event = decode_body(body("02000009020000"))
+    event = decode_body(body("03000009020000"))
     assert isinstance(event, FrameError)
     assert (event.seq, event.msg_type) == (9, 2)
 

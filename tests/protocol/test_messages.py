@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import (
+    AckAlarm,
     ErrorReply,
     Flags,
     Frame,
@@ -46,7 +47,28 @@ def test_arbitrary_payloads_decode_or_raise_message_error(
     else:
         # Whatever decodes is canonical: it encodes back to exactly the bytes received.
         assert encode_payload(decoded) == payload
-    assert reason in (None, Reason.BAD_PAYLOAD)
+    # Layout problems are BAD_PAYLOAD; an unknown code in a request is a value problem.
+    allowed = {None, Reason.BAD_PAYLOAD}
+    if cls.KIND is Kind.REQUEST:
+        allowed.add(Reason.VALUE_OUT_OF_RANGE)
+    assert reason in allowed
+
+
+def test_an_unknown_code_in_a_request_is_out_of_range_not_bad_layout() -> None:
+    # docs/protocol.md, section 7: sizes, counts and text are layout; numbers are values.
+    with pytest.raises(MessageError) as error:
+        decode_message(Frame(Kind.REQUEST.flags, 1, int(AckAlarm.TYPE), b"\x06"))
+    assert error.value.reason is Reason.VALUE_OUT_OF_RANGE
+    with pytest.raises(MessageError) as error:
+        decode_message(Frame(Kind.REPLY.flags, 1, int(AckAlarm.TYPE), b"\x01\x06" + bytes(9)))
+    assert error.value.reason is Reason.BAD_PAYLOAD  # a reply we cannot read: layout
+
+
+def test_text_outside_printable_ascii_is_bad_layout() -> None:
+    payload = bytes([1]) + bytes(16) + b"\x03a\x07b"  # SessionOpen with a BEL in the operator
+    with pytest.raises(MessageError) as error:
+        decode_message(Frame(Kind.REQUEST.flags, 1, int(SessionOpen.TYPE), payload))
+    assert error.value.reason is Reason.BAD_PAYLOAD
 
 
 def test_fast_path_is_used_for_fixed_layouts_only() -> None:
@@ -70,7 +92,7 @@ def test_error_text_is_cut_to_fit_and_made_ascii() -> None:
 
 def test_value_that_does_not_fit_is_a_local_error() -> None:
     with pytest.raises(ValueError, match="SessionOpen"):
-        encode_payload(SessionOpen(256, bytes(16)))
+        encode_payload(SessionOpen(256, bytes(16), "x"))
 
 
 def test_kinds_map_to_flags_and_back() -> None:
