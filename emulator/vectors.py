@@ -1,10 +1,11 @@
 """Writes protocol/vectors/v2.json: a recorded conversation with the reference pump.
 
-``python -m emulator.vectors > protocol/vectors/v2.json`` (``--markdown`` for the section of
-docs/protocol.md). Every request, and every frame that should be refused, is sent to an
-``EmulatedDevice`` whose randomness, clock and state are fixed and published in the file;
-what the pump sends back is recorded byte for byte. So the vectors are what the pump does,
-not what someone thought it did, and a test replays them into a fresh pump and compares.
+``python -m emulator.vectors --write`` writes protocol/vectors/v2.json and the generated
+parts of docs/protocol.md (``--markdown`` prints the vectors section, no flag the JSON).
+Every request, and every frame that should be refused, is sent to an ``EmulatedDevice``
+whose randomness, clock and state are fixed and published in the file; what the pump sends
+back is recorded byte for byte. So the vectors are what the pump does, not what someone
+thought it did, and a test replays them into a fresh pump and compares.
 
 Each exchange is what one side sends and everything the pump sends back before the next
 (notifications included); an exchange with no programmer frame is time passing. A few
@@ -19,10 +20,12 @@ import json
 import random
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from emulator.device import EmulatedDevice, Identity
 from firmware_model import Pump
+from firmware_model.log_kinds import vocabulary
 from protocol import (
     NO_DIGEST,
     NOT_MEASURED,
@@ -547,10 +550,36 @@ def markdown(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def vocabulary_markdown() -> str:
+    """The event-log vocabulary table of docs/protocol.md, section 10."""
+    lines = ["| kind | class | detail keys | meaning |", "|---|---|---|---|"]
+    for kind, log_class, keys, meaning in vocabulary():
+        shown = ", ".join(f"`{key}`" for key in keys) or "none"
+        lines.append(f"| `{kind}` | {log_class.value} | {shown} | {meaning} |")
+    return "\n".join(lines)
+
+
+def update_specification(path: Path, document: dict[str, Any]) -> None:
+    """Replace the generated parts of docs/protocol.md: between their markers."""
+    text = path.read_text()
+    for name, body in (("log-vocabulary", vocabulary_markdown()), ("vectors", markdown(document))):
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{begin}\n{body}\n{end}{tail}"
+    path.write_text(text)
+
+
 def main() -> None:
     document = build()
     if sys.argv[1:] == ["--markdown"]:
         print(markdown(document))
+    elif sys.argv[1:] == ["--write"]:
+        root = Path(__file__).resolve().parents[1]
+        (root / "protocol" / "vectors" / "v2.json").write_text(
+            json.dumps(document, indent=1) + "\n"
+        )
+        update_specification(root / "docs" / "protocol.md", document)
     else:
         print(json.dumps(document, indent=1))
 

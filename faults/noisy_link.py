@@ -131,9 +131,7 @@ def build_device(seed: int) -> tuple[EmulatedDevice, Keyring]:
     pump.set_clock(CLOCK_START_S * US_PER_S)
     pump.refill(20_000_000, 500)
     pump.set_dose(200)
-    device = EmulatedDevice(
-        pump, Identity(), keys, random_bytes=random.Random(seed + 1).randbytes
-    )
+    device = EmulatedDevice(pump, Identity(), keys, random_bytes=random.Random(seed + 1).randbytes)
     return device, keys
 
 
@@ -178,7 +176,9 @@ def tally(
         figures.unknown_executed += executed > 0
 
 
-def run_command(programmer: Programmer, action: Callable[[Programmer], object]) -> tuple[str, Reason | None]:
+def run_command(
+    programmer: Programmer, action: Callable[[Programmer], object]
+) -> tuple[str, Reason | None]:
     try:
         action(programmer)
     except DeviceRefused as refusal:

@@ -77,7 +77,9 @@ def check_basal(
     if isinstance(basal, Flex):
         starts = [step.start_s for step in basal.steps]
         if not 0 < len(starts) <= MAX_FLEX_STEPS:
-            refuse(Refusal.OUT_OF_RANGE, f"flex has {len(starts)} steps, outside 1..{MAX_FLEX_STEPS}")
+            refuse(
+                Refusal.OUT_OF_RANGE, f"flex has {len(starts)} steps, outside 1..{MAX_FLEX_STEPS}"
+            )
         if starts != sorted(set(starts)) or starts[0] < 0 or starts[-1] >= S_PER_DAY:
             refuse(
                 Refusal.OUT_OF_RANGE,

@@ -13,5 +13,5 @@ def test_link_log_records_hex_and_decoded_frames(tmp_path: Path) -> None:
     log.close()
     text = log.tail()
     assert frame[:4].hex() in text
-    assert "request seq 5: Hello(min_version=1, max_version=1)" in text
+    assert "request seq 5: Hello(min_version=2, max_version=2)" in text
     assert "unreadable" in text

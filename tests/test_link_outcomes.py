@@ -125,7 +125,7 @@ def test_an_unsigned_bad_crc_gets_an_immediate_retransmission() -> None:
     r = rig()
     line = r.line
     assert isinstance(line, TappedLine)
-    dropped = []
+    dropped: list[bytes] = []
 
     def drop_first(data: bytes) -> bytes:
         if not dropped:
@@ -273,7 +273,9 @@ def test_thousand_changing_commands_through_noise_tell_the_truth() -> None:
     assert figures.not_done_executed == 0
     assert figures.done_fraction >= 0.95
     assert figures.resolved_fraction >= 0.99
-    assert figures.bytes_flipped and figures.bytes_dropped and figures.bytes_duplicated
+    assert figures.bytes_flipped
+    assert figures.bytes_dropped
+    assert figures.bytes_duplicated
 
 
 def test_the_pump_log_counts_executions_by_request() -> None:
@@ -281,4 +283,3 @@ def test_the_pump_log_counts_executions_by_request() -> None:
     r.programmer.bolus(5, 60)
     ran = executions(r.device.pump.log)
     assert ran == {f"{r.sent[0].session_id:08x}:{r.sent[0].counter}": 1}
-

@@ -86,7 +86,8 @@ def test_polling_for_a_day_keeps_every_refill_record() -> None:
     assert log.clinical_lost == 0
     assert log.link_lost > 0  # the polling itself did roll over: its own ring
     page = s_page(dev, s.link_us)
-    assert page.link_lost == log.link_lost and page.clinical_lost == 0
+    assert page.link_lost == log.link_lost
+    assert page.clinical_lost == 0
 
 
 def test_link_refusals_are_throttled_whatever_the_frame() -> None:
@@ -126,7 +127,8 @@ def test_a_page_holds_entries_at_or_after_first_in_order_across_evicted_gaps() -
     while True:
         page = s.ask(ReadLog(first, 8))
         assert isinstance(page, LogPage)
-        assert page.oldest == log.oldest_index and page.next == log.written
+        assert page.oldest == log.oldest_index
+        assert page.next == log.written
         assert all(r.index >= first for r in page.entries)
         seen += [r.index for r in page.entries]
         if not page.entries:

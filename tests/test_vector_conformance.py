@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from emulator.device import EmulatedDevice, Identity
-from emulator.vectors import ScriptedRandom, build, markdown, vector_pump
+from emulator.vectors import ScriptedRandom, build, markdown, vector_pump, vocabulary_markdown
 from protocol import (
     ErrorReply,
     Frame,
@@ -85,22 +85,20 @@ def test_the_pump_answers_every_exchange_byte_for_byte() -> None:
 
 
 def test_the_committed_vectors_are_what_the_generator_records() -> None:
-    assert build() == DOCUMENT, (
-        "regenerate: python -m emulator.vectors > protocol/vectors/v2.json, and section 10 "
-        "of docs/protocol.md with --markdown"
-    )
+    assert build() == DOCUMENT, "regenerate: python -m emulator.vectors --write"
 
 
-def test_section_10_of_the_specification_is_the_generated_text() -> None:
+def test_the_generated_sections_of_the_specification_are_current() -> None:
     text = (ROOT / "docs" / "protocol.md").read_text()
-    assert markdown(DOCUMENT) in text
+    vectors = f"<!-- vectors:begin -->\n{markdown(DOCUMENT)}\n<!-- vectors:end -->"
+    log = f"<!-- log-vocabulary:begin -->\n{vocabulary_markdown()}\n<!-- log-vocabulary:end -->"
+    assert vectors in text, "regenerate: python -m emulator.vectors --write"  # section 14
+    assert log in text, "regenerate: python -m emulator.vectors --write"  # section 10
 
 
 def standalone(reason: str) -> dict[str, Any]:
     (vector,) = [
-        v
-        for v in VECTORS
-        if "exchange" not in v and v["decoded"]["fields"].get("reason") == reason
+        v for v in VECTORS if "exchange" not in v and v["decoded"]["fields"].get("reason") == reason
     ]
     return vector
 

@@ -16,7 +16,6 @@ LINK_KINDS = {
     "interrogation",
     "link_refused",
     "link_refusals_suppressed",
-
 }
 
 

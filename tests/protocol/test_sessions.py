@@ -21,7 +21,6 @@ from protocol import (
     PatientBolus,
     ProgrammerEvent,
     Reason,
-    Refused,
     ReplyReceived,
     Retransmitted,
     Role,

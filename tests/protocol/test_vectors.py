@@ -86,9 +86,7 @@ def test_invalid_vector_is_refused_for_its_stated_reason(vector: dict[str, Any])
             reason = exc.reason.name
     if reason is None:
         answers = [
-            v
-            for v in VECTORS
-            if v.get("exchange") == vector["exchange"] and v["from"] == "pump"
+            v for v in VECTORS if v.get("exchange") == vector["exchange"] and v["from"] == "pump"
         ]
         reason = answers[0]["decoded"]["fields"]["reason"] if answers else None
         if reason is None:  # dropped without an answer: only these are
