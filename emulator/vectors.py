@@ -500,7 +500,7 @@ def _frame_errors(talk: Conversation) -> None:
 
 
 def markdown(document: dict[str, Any]) -> str:
-    """The vectors section of docs/protocol.md."""
+    """The vectors section of docs/protocol.md, section 14."""
     lines = ["The pump the conversation starts with:", ""]
     pump = document["pump"]
     lines += [f"- {name}: `{value}`" for name, value in pump.items() if name != "random_bytes"]

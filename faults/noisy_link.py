@@ -1,6 +1,6 @@
 """Changing commands through a noisy line: is every outcome the truth, and nothing run twice?
 
-The noise model (docs/protocol.md, section 11): each byte, independently in each direction,
+The noise model (docs/protocol.md, section 1): each byte, independently in each direction,
 is flipped, dropped or duplicated, each with probability 1/300, from a printed seed. The
 programmer library runs unchanged; the line is a ``SimulatedLine`` on injected time (this
 module) or a pty through a noisy proxy (``faults.noisy_pty``).

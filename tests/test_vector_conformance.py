@@ -1,4 +1,4 @@
-"""The reference pump answers the published vectors byte for byte (docs/protocol.md, §10).
+"""The reference pump answers the published vectors byte for byte (docs/protocol.md, §14).
 
 A fresh emulated pump is built from what the vectors file publishes (its keys, its clock,
 the random bytes it drew) and each exchange's frames are sent to it at the exchange's

@@ -1,6 +1,6 @@
 """A noisy line, from a seed: what a long cable, a bad dongle or a busy UART does to bytes.
 
-The noise model used across the project (docs/protocol.md, section 11): each byte,
+The noise model used across the project (docs/protocol.md, section 1): each byte,
 independently in each direction, is flipped (XOR with a random non-zero byte) with
 probability ``flip``, dropped with ``drop`` and duplicated with ``duplicate`` (default 1/300
 each). A dropped byte is gone whatever else was drawn for it. Deterministic for a seed, so a

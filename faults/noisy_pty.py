@@ -1,0 +1,156 @@
+"""Changing commands over a real pty, through a noisy proxy, to a real emulator process.
+
+    programmer --(pty A)--> NoisyProxy --(pty B)--> pump-emulator --speed 1000
+
+The proxy is a thread that copies bytes both ways through ``transport.LineNoise`` (the noise
+model of docs/protocol.md, section 1). Real ports, real time, real scheduling: what the
+sans-IO campaign (``faults.noisy_link``) cannot show. Executions are counted from the pump's
+own log, read afterwards with the noise turned off.
+
+    python -m faults.noisy_pty [COMMANDS] [SEED]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from faults.noisy_link import Figures, Mix, run_command, tally
+from hil_tests.emulator_process import EmulatorProcess
+from programmer import Programmer, ProgrammerError
+from protocol import LogRecord, Outgoing, Reason
+from transport import LineNoise, NoiseModel, PtyChannel, SerialChannel
+
+SPEED = 1_000  # simulated seconds per real second: a bolus's minute passes in 60 ms
+
+
+class NoisyProxy:
+    """A pty for the programmer, wired to the emulator's pty through line noise."""
+
+    def __init__(self, pump_port: str, model: NoiseModel, seed: int) -> None:
+        self.front = PtyChannel(poll_interval_s=0.002)
+        self.path = self.front.path
+        self._back = SerialChannel(pump_port, poll_interval_s=0.002)
+        self.up = LineNoise(model, seed)
+        self.down = LineNoise(model, seed + 1)
+        self.noisy = True
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(
+                target=self._pump, args=(self.front, self._back, self.up), daemon=True
+            ),
+            threading.Thread(
+                target=self._pump, args=(self._back, self.front, self.down), daemon=True
+            ),
+        ]
+
+    def __enter__(self) -> NoisyProxy:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self.front.close()
+        self._back.close()
+
+    def _pump(self, source: PtyChannel | SerialChannel, sink: PtyChannel | SerialChannel,
+              noise: LineNoise) -> None:  # fmt: skip
+        while not self._stop.is_set():
+            try:
+                data = source.read_some()
+            except OSError:
+                return
+            if data:
+                sink.write(noise.apply(data) if self.noisy else data)
+
+
+def executions_from_records(records: Iterable[LogRecord]) -> dict[str, int]:
+    """As ``faults.noisy_link.executions``, from log records read over the wire."""
+    kinds: dict[str, dict[str, int]] = {}
+    for record in records:
+        fields = dict(part.split("=", 1) for part in record.detail.split(" ") if "=" in part)
+        request = fields.get("req")
+        if request is not None and record.kind != "refused":
+            per_kind = kinds.setdefault(request, {})
+            per_kind[record.kind] = per_kind.get(record.kind, 0) + 1
+    return {request: max(per_kind.values()) for request, per_kind in kinds.items()}
+
+
+def run_pty(
+    commands: int = 100,
+    seed: int = 20261123,
+    *,
+    noise: NoiseModel | None = None,
+    timeout_s: float = 0.05,
+    budget_s: float = 10.0,
+) -> Figures:
+    started = time.perf_counter()
+    model = NoiseModel() if noise is None else noise
+    figures = Figures(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        emulator = EmulatorProcess(Path(tmp), extra_args=("--speed", str(SPEED)))
+        with emulator, NoisyProxy(emulator.port, model, seed) as proxy:
+            sent: list[Outgoing] = []
+            programmer = _open(proxy.path, emulator, timeout_s, budget_s)
+            programmer.link.on_changing_request = sent.append
+            results: list[tuple[str, Reason | None]] = []
+            names: list[list[str]] = []
+            mix = Mix(lambda sim_s: time.sleep(sim_s / SPEED))
+            try:
+                for _name, action in mix.commands():
+                    if len(results) >= commands:
+                        break
+                    before = len(sent)
+                    results.append(run_command(programmer, action))
+                    names.append([f"{o.session_id:08x}:{o.counter}" for o in sent[before:]])
+                figures.retransmissions = programmer.link.retransmissions
+                figures.reconnections = programmer.link.reconnections
+            finally:
+                programmer.close()
+            proxy.noisy = False  # count on the pump's side, over a clean line
+            with _open(proxy.path, emulator, 1.0, budget_s) as reader:
+                ran = executions_from_records(reader.log_entries())
+            for noise_side in (proxy.up, proxy.down):
+                figures.bytes_flipped += noise_side.counts.flipped
+                figures.bytes_dropped += noise_side.counts.dropped
+                figures.bytes_duplicated += noise_side.counts.duplicated
+    for (outcome, reason), request_names in zip(results, names, strict=True):
+        tally(figures, outcome, reason, request_names, ran)
+    figures.wall_seconds = figures.link_seconds = time.perf_counter() - started
+    return figures
+
+
+def _open(path: str, emulator: EmulatorProcess, timeout_s: float, budget_s: float) -> Programmer:
+    for _ in range(20):
+        try:
+            return Programmer.open(
+                path,
+                key_file=emulator.key_file,
+                timeout_s=timeout_s,
+                retries=20,
+                budget_s=budget_s,
+                operator="noisy-pty",
+            )
+        except ProgrammerError:
+            continue
+    raise RuntimeError("could not open a session through the noisy proxy")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    commands = int(args[0]) if args else 100
+    seed = int(args[1]) if len(args) > 1 else 20261123
+    figures = run_pty(commands, seed)
+    print(figures.summary())
+    return 1 if figures.wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
