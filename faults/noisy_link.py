@@ -77,6 +77,25 @@ class Figures:
     def wrong(self) -> int:
         return self.executed_twice + self.done_not_executed + self.not_done_executed
 
+    def broken_promises(self, min_done: float = 0.95, min_resolved: float = 0.99) -> list[str]:
+        """What the issue's targets say this run got wrong; empty when they all hold."""
+        broken = [
+            f"{name} {value}"
+            for name, value in (
+                ("executed twice", self.executed_twice),
+                ("reported done but not executed", self.done_not_executed),
+                ("reported not done but executed", self.not_done_executed),
+            )
+            if value
+        ]
+        if self.done_fraction < min_done:
+            broken.append(f"done {self.done_fraction:.3f} < {min_done}")
+        if self.resolved_fraction < min_resolved:
+            broken.append(f"resolved {self.resolved_fraction:.3f} < {min_resolved}")
+        if not min(self.bytes_flipped, self.bytes_dropped, self.bytes_duplicated):
+            broken.append("the line was not noisy in every way")
+        return broken
+
     def summary(self) -> str:
         return (
             f"seed {self.seed}: {self.commands} changing commands: {self.done} done "
@@ -261,14 +280,18 @@ def _open(programmer: Programmer, keys: Keyring) -> None:
     raise RuntimeError("could not open a session through the noisy line")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    commands = int(args[0]) if args else 1_000
+def campaign_main(run: Callable[[int, int], Figures], default_commands: int) -> int:
+    """``python -m faults.X [COMMANDS] [SEED]``: print the figures; exit 1 if any is wrong."""
+    args = sys.argv[1:]
+    commands = int(args[0]) if args else default_commands
     seed = int(args[1]) if len(args) > 1 else 20261123
-    figures = run_sans_io(commands, seed)
+    figures = run(commands, seed)
     print(figures.summary())
-    return 1 if figures.wrong else 0
+    broken = figures.broken_promises()
+    for line in broken:
+        print(f"broken: {line}")
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(campaign_main(run_sans_io, 1_000))

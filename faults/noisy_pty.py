@@ -16,10 +16,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from faults.noisy_link import Figures, Mix, run_command, tally
+from faults.noisy_link import Figures, Mix, campaign_main, run_command, tally
 from hil_tests.emulator_process import EmulatorProcess
 from programmer import Programmer, ProgrammerError
 from protocol import LogRecord, Outgoing, Reason
@@ -29,15 +29,27 @@ SPEED = 1_000  # simulated seconds per real second: a bolus's minute passes in 6
 
 
 class NoisyProxy:
-    """A pty for the programmer, wired to the emulator's pty through line noise."""
+    """A pty for the programmer, wired to the emulator's pty through line noise.
 
-    def __init__(self, pump_port: str, model: NoiseModel, seed: int) -> None:
+    ``cut_after``: once it says yes to bytes from the programmer, those bytes still reach the
+    pump, and then the line goes dead both ways (a cable pulled just after a command).
+    """
+
+    def __init__(
+        self,
+        pump_port: str,
+        model: NoiseModel,
+        seed: int,
+        cut_after: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.front = PtyChannel(poll_interval_s=0.002)
         self.path = self.front.path
         self._back = SerialChannel(pump_port, poll_interval_s=0.002)
         self.up = LineNoise(model, seed)
         self.down = LineNoise(model, seed + 1)
         self.noisy = True
+        self.cut = False
+        self._cut_after = cut_after
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(
@@ -67,8 +79,11 @@ class NoisyProxy:
                 data = source.read_some()
             except OSError:
                 return
-            if data:
-                sink.write(noise.apply(data) if self.noisy else data)
+            if not data or self.cut:
+                continue
+            sink.write(noise.apply(data) if self.noisy else data)
+            if source is self.front and self._cut_after is not None and self._cut_after(data):
+                self.cut = True
 
 
 def executions_from_records(records: Iterable[LogRecord]) -> dict[str, int]:
@@ -143,14 +158,5 @@ def _open(path: str, emulator: EmulatorProcess, timeout_s: float, budget_s: floa
     raise RuntimeError("could not open a session through the noisy proxy")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    commands = int(args[0]) if args else 100
-    seed = int(args[1]) if len(args) > 1 else 20261123
-    figures = run_pty(commands, seed)
-    print(figures.summary())
-    return 1 if figures.wrong else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(campaign_main(run_pty, 100))

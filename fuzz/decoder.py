@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import random
 import sys
+from collections.abc import Callable
 
 import atheris
 
@@ -22,6 +23,7 @@ with atheris.instrument_imports():
         FrameDecoder,
         Keyring,
         MessageError,
+        MessageType,
         ProgrammerConnection,
         PumpConnection,
         ReplyReceived,
@@ -60,22 +62,38 @@ def _open_session() -> tuple[PumpConnection, ProgrammerConnection]:
 
 
 PUMP, _PROGRAMMER = _open_session()
-_session_state = PUMP._session
-SESSION = None if _session_state is None else (_session_state.session_id, _session_state.tagger.tag)
+REQUEST_TYPES = [int(t) for t in MessageType if t < MessageType.ALARM_NOTIFICATION]
 STATUS = StatusReply(1, 1, 0, 0, 200, 400_000, 400_000, 500, 19_000, 1, 999_000, 37_000, 1)  # type: ignore[arg-type]
 
 
+def _session() -> tuple[int, int, Callable[[bytes], bytes]]:
+    """The open session (reopened if a fuzzed SESSION_CLOSE ended it): id, last counter, tag."""
+    global PUMP, _PROGRAMMER
+    state = PUMP._session
+    if state is None:
+        PUMP, _PROGRAMMER = _open_session()
+        state = PUMP._session
+        assert state is not None
+    return state.session_id, state.rx_counter, state.tagger.tag
+
+
 def framed(data: bytes) -> bytes:
-    """Bytes made into a frame the CRC accepts: flags, type, counter and payload from data."""
+    """Bytes made into a frame the CRC accepts, and when AUTH is set one the session's tag
+    and counter accept too (or an old counter: copies, replays): flags, type and payload
+    from data, so the fuzzer reaches the message decoders and the window behind the checks."""
     provider = atheris.FuzzedDataProvider(data)
-    flags = provider.ConsumeIntInRange(0, 7)
-    msg_type = provider.ConsumeIntInRange(0, 0x80)
-    counter = provider.ConsumeIntInRange(0, 1 << 20)
+    flags = AUTH if provider.ConsumeBool() else provider.ConsumeIntInRange(0, 7)
+    if provider.ConsumeBool():  # mostly types a request can have, so decoders are reached
+        msg_type = REQUEST_TYPES[provider.ConsumeIntInRange(0, len(REQUEST_TYPES) - 1)]
+    else:
+        msg_type = provider.ConsumeIntInRange(0, 0x80)
+    step = provider.ConsumeIntInRange(-12, 3)
     payload = provider.ConsumeBytes(provider.ConsumeIntInRange(0, 120))
     seq = provider.ConsumeIntInRange(0, 0xFFFF)
-    if flags & AUTH and SESSION is not None:
-        return signed_frame(flags, seq, msg_type, payload, SESSION[0], counter, SESSION[1])
-    return seal(frame_body(flags & ~AUTH, seq, msg_type, payload))
+    if flags & AUTH:
+        session_id, last, tag = _session()
+        return signed_frame(flags, seq, msg_type, payload, session_id, max(0, last + step), tag)
+    return seal(frame_body(flags, seq, msg_type, payload))
 
 
 def test_one_input(data: bytes) -> None:

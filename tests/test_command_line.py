@@ -13,9 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from faults.noisy_pty import NoisyProxy
 from hil_tests.emulator_process import EmulatorProcess
-from protocol import Hello, HelloReply, Keyring, ProgrammerConnection, ReplyReceived
+from protocol import (
+    Frame,
+    FrameDecoder,
+    Hello,
+    HelloReply,
+    Keyring,
+    MessageType,
+    ProgrammerConnection,
+    ReplyReceived,
+)
 from tests.key_files import GOOD_KEYS, WEAK_KEYS, key_json, write_key_file
+from transport import NoiseModel
 
 BIN = Path(sys.executable).parent
 COMMAND_TIMEOUT_S = 60
@@ -401,3 +412,37 @@ def test_the_default_key_file_is_created_on_the_first_run(tmp_path: Path) -> Non
     again = emulator_keys(env=env)
     assert again.returncode == 3, again.stderr
     assert path.read_bytes() == created
+
+
+def test_a_bolus_whose_replies_are_lost_for_good_exits_six(tmp_path: Path) -> None:
+    # Issue 7, point 3: the line dies right after the bolus reaches the pump; the programmer
+    # can neither hear the reply nor ask what became of it. Not "failed": outcome unknown.
+    def is_bolus(data: bytes) -> bool:
+        frames = FrameDecoder().feed(data)
+        return any(isinstance(f, Frame) and f.msg_type == MessageType.BOLUS for f in frames)
+
+    with EmulatorProcess(tmp_path) as emulator:
+        assert emulator.key_file is not None
+        keys = ("--key-file", str(emulator.key_file))
+        with NoisyProxy(emulator.port, NoiseModel(0, 0, 0), 1, cut_after=is_bolus) as proxy:
+            result = run(
+                "pump-programmer", "--port", proxy.path, *keys, "--timeout", "0.2",
+                "--budget-s", "1", "bolus", "5", "--duration-s", "60",
+            )  # fmt: skip
+            assert proxy.cut
+        assert result.returncode == 6, result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert "outcome unknown: interrogate the pump before retrying" in last
+        assert "Traceback" not in result.stderr
+        log = run("pump-programmer", "--port", emulator.port, *keys, "--json", "log")
+    kinds = [entry["kind"] for entry in json.loads(log.stdout)["entries"]]
+    assert kinds.count("bolus_started") == 1  # it ran; nobody said it had not
+
+
+def test_budget_and_exit_codes_are_in_the_help() -> None:
+    result = run("pump-programmer", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "--budget-s S" in text
+    assert "(default 10 s)" in text
+    assert "6 outcome unknown: interrogate the pump before retrying" in text

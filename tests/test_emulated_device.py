@@ -141,6 +141,22 @@ def test_staging_refuses_what_commit_would(dose: int, reason: Reason) -> None:
     assert s.device.pump.status().dose_ug_per_day == 200
 
 
+def test_staging_refuses_a_patient_bolus_the_motor_could_not_deliver() -> None:
+    # 10 ug over 60 s at 500 ug/mL is 20 uL a minute: 28.8 mL/day, above the 24 mL/day the
+    # motor can do (docs/protocol.md, section 9). Version 1 staged and committed it, then
+    # refused it at every press of the patient's button.
+    s = session()
+    too_fast = StagePrescription(Mode.CONTINUOUS, (WireStep(0, 200),), 10, 60, 3_600, 4, 2_000)
+    refused = s.ask(too_fast)
+    assert isinstance(refused, ErrorReply)
+    assert refused.reason is Reason.VALUE_OUT_OF_RANGE
+    assert "28800 uL/day" in refused.message
+    assert "48..24000 uL/day" in refused.message
+    assert s.device.pump.patient_limits is None
+    slow_enough = StagePrescription(Mode.CONTINUOUS, (WireStep(0, 200),), 10, 120, 3_600, 4, 2_000)
+    assert isinstance(s.ask(slow_enough), Staged)
+
+
 def test_retransmitted_bolus_is_delivered_once() -> None:
     s = session()
     seq, data = s.programmer.request(Bolus(50, 1800))

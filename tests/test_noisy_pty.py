@@ -13,9 +13,5 @@ def test_a_hundred_commands_over_a_noisy_pty_tell_the_truth() -> None:
     figures = run_pty(100, seed=20261123)
     print(figures.summary())
     assert figures.commands == 100
-    assert figures.executed_twice == 0
-    assert figures.done_not_executed == 0
-    assert figures.not_done_executed == 0
-    assert figures.done_fraction >= 0.95
-    assert figures.resolved_fraction >= 0.99
-    assert min(figures.bytes_flipped, figures.bytes_dropped, figures.bytes_duplicated) > 0
+    # Issue 7, point 3: none run twice, none reported wrongly, >= 95 % done, >= 99 % resolved.
+    assert figures.broken_promises() == []

@@ -17,6 +17,7 @@ from faults.noisy_link import build_device
 from programmer import Link, Programmer
 from protocol import (
     ErrorReply,
+    ProgrammerEvent,
     Reason,
     Refused,
     Role,
@@ -60,36 +61,34 @@ def challenge_in(pair: Pair, data: bytes) -> SessionChallenge:
     return challenge
 
 
-def test_an_attackers_session_open_does_not_replace_the_clinicians_challenge() -> None:
-    pair = Pair()
+def clinician_proof_after_others_open(pair: Pair, others: int) -> list[ProgrammerEvent]:
+    """The clinician asks for a challenge, ``others`` keyless parties ask for theirs, then
+    the clinician answers its own: what comes back."""
     clinician = pair.programmer
     _, opening = clinician.request(
         clinician.begin_session(Role.CLINICIAN, KEYRING.keys[Role.CLINICIAN], SERIAL, OPERATOR)
     )
     challenge = challenge_in(pair, pair.deliver_to_pump(opening))
-    attacker = Attacker(1)
-    for _ in range(MAX_CHALLENGES - 1):  # up to N - 1 others: the clinician's is kept
+    attacker = Attacker(others)
+    for _ in range(others):
         pair.deliver_to_pump(attacker.open())
-    seq, proof = clinician.request(clinician.answer_challenge(challenge))
-    replies = pair.deliver_to_programmer(pair.deliver_to_pump(proof))
+    _, proof = clinician.request(clinician.answer_challenge(challenge))
+    return pair.deliver_to_programmer(pair.deliver_to_pump(proof))
+
+
+def test_an_attackers_session_open_does_not_replace_the_clinicians_challenge() -> None:
+    pair = Pair()
+    # Up to N - 1 others: the clinician's challenge is kept.
+    replies = clinician_proof_after_others_open(pair, MAX_CHALLENGES - 1)
     assert any(isinstance(getattr(e, "message", None), SessionOpened) for e in replies)
-    assert clinician.session_role is Role.CLINICIAN
-    assert seq
+    assert pair.programmer.session_role is Role.CLINICIAN
 
 
 def test_n_is_at_least_four_and_an_evicted_challenge_costs_no_verification() -> None:
     assert MAX_CHALLENGES >= 4  # docs/protocol.md, section 4 states N = 8
     pair = Pair()
-    clinician = pair.programmer
-    _, opening = clinician.request(
-        clinician.begin_session(Role.CLINICIAN, KEYRING.keys[Role.CLINICIAN], SERIAL, OPERATOR)
-    )
-    challenge = challenge_in(pair, pair.deliver_to_pump(opening))
-    attacker = Attacker(2)
-    for _ in range(MAX_CHALLENGES):  # N more: the oldest, the clinician's, is evicted
-        pair.deliver_to_pump(attacker.open())
-    _, proof = clinician.request(clinician.answer_challenge(challenge))
-    (event,) = pair.deliver_to_programmer(pair.deliver_to_pump(proof))
+    # N others: the oldest outstanding challenge, the clinician's, is evicted.
+    (event,) = clinician_proof_after_others_open(pair, MAX_CHALLENGES)
     assert isinstance(event.message, ErrorReply)  # type: ignore[union-attr]
     assert event.message.reason is Reason.UNKNOWN_CHALLENGE  # type: ignore[union-attr]
     assert pair.pump.budget.wait_us(pair.now_us) == 0
