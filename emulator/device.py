@@ -85,6 +85,7 @@ from protocol import (
     Stop,
     Stopped,
     VerificationBudget,
+    printable,
     staged_reply,
 )
 from protocol.frame import MAX_PAYLOAD_LEN
@@ -190,7 +191,7 @@ class EmulatedDevice:
             elif isinstance(event, Refused):
                 self.counters.refused += 1
                 log.info("refused frame: %s (%s)", event.reason.name, event.detail)
-                if event.signed:  # a key holder's request: part of the clinical record
+                if event.attributable:  # a key holder's request: the clinical record
                     self.pump.record_refused(
                         _type_name(event.msg_type), event.reason.name.lower(), event.detail
                     )
@@ -498,8 +499,7 @@ def _detail_text(entry: LogEntry) -> str:
         elif isinstance(value, list):
             value = ",".join(str(v) for v in value)
         parts.append(f"{key}={value}")
-    text = " ".join(parts)
-    return text.encode("ascii", "replace").decode("ascii")[:160]
+    return printable(" ".join(parts))
 
 
 __all__ = ["EmulatedDevice", "Identity", "LinkCounters"]

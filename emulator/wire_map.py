@@ -15,6 +15,7 @@ from firmware_model import (
     log_kinds,
 )
 from firmware_model import state_machine as sm
+from firmware_model.prescription import MAX_FLEX_STEPS
 from firmware_model.units import NL_PER_UL, S_PER_DAY, US_PER_S
 from protocol import (
     AlarmCode,
@@ -107,6 +108,11 @@ def prescription_from_wire(message: PrescriptionFields) -> Prescription:
             )
         basal: Continuous | Flex = Continuous(steps[0].dose_ug_per_day)
     elif message.mode == Mode.FLEX:
+        if not 1 <= len(steps) <= MAX_FLEX_STEPS:
+            raise DeviceRefusal(
+                Reason.VALUE_OUT_OF_RANGE,
+                f"flex has {len(steps)} steps, outside 1..{MAX_FLEX_STEPS}",
+            )
         late = [step.start_s for step in steps if step.start_s >= S_PER_DAY]
         if late:
             raise DeviceRefusal(

@@ -181,7 +181,7 @@ def check_patient_limits(
     if concentration:
         rate = bolus_rate(config, patient.dose_ug, patient.duration_us, concentration)
         doses = basal.doses if basal is not None else (0,)
-        highest_basal = max(rate_for_dose(dose, concentration) for dose in doses)
+        highest_basal = max((rate_for_dose(dose, concentration) for dose in doses), default=0)
         check_rate(config, highest_basal + rate, "basal plus patient bolus")
 
 

@@ -30,7 +30,10 @@ class Refused:
     detail: str
     msg_type: int = 0
     answered: bool = True
-    signed: bool = False  # a signed request of the open session: a key holder's, not noise
+    # The frame passed the session's tag and counter checks, so a key holder sent it: its
+    # refusal belongs to the clinical record. Anything else (noise, forgeries, replays of
+    # captured frames, which anyone can send) is link traffic.
+    attributable: bool = False
 
 
 @dataclass(slots=True)

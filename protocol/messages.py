@@ -92,6 +92,7 @@ class MessageError(Exception):
     """A sound frame whose message cannot be understood."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
+        detail = " ".join(detail.split())  # construct's messages span lines: one line here
         super().__init__(f"{reason.name}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -974,9 +975,16 @@ def prescription_digest(message: PrescriptionFields | Staged) -> bytes:
     return hashlib.sha256(b"ITB2 prescription" + canonical).digest()[:DIGEST_LEN]
 
 
+def printable(text: str, limit: int = MAX_TEXT_LEN) -> str:
+    """``text`` as the wire's ``text`` type allows it: one line of printable ASCII (line
+    breaks and tabs become spaces, anything else "?"), at most ``limit`` characters."""
+    return "".join(
+        ch if " " <= ch <= "~" else (" " if ch in "\t\n\r" else "?") for ch in text[:limit]
+    )
+
+
 def _fit_text(text: str) -> str:
-    ascii_text = text.encode("ascii", "replace").decode("ascii")
-    return ascii_text[:MAX_TEXT_LEN]
+    return printable(text)
 
 
 __all__ = [
@@ -1044,5 +1052,6 @@ __all__ = [
     "decode_message",
     "encode_payload",
     "prescription_digest",
+    "printable",
     "staged_reply",
 ]

@@ -330,7 +330,8 @@ class PumpConnection:
             f"{session.rx_counter}: nothing was executed",
         )
         self._out += self._sealed(_REPLY_AUTH, frame.seq, error, session)
-        self._events.append(Refused(Reason.REPLAYED, error.message, frame.msg_type, signed=True))
+        # Anyone can replay a captured frame: a link record, throttled, never a clinical one.
+        self._events.append(Refused(Reason.REPLAYED, error.message, frame.msg_type))
 
     def _outcome(self, frame: Frame, session: _Session, message: GetOutcome) -> None:
         if message.session_id == session.session_id:
@@ -553,7 +554,7 @@ class PumpConnection:
 
     def _refuse_session(self, frame: Frame, session: _Session, reason: Reason, detail: str) -> None:
         self._answer(frame, session.session_id, ErrorReply(reason, frame.msg_type, detail))
-        self._events.append(Refused(reason, detail, frame.msg_type, signed=True))
+        self._events.append(Refused(reason, detail, frame.msg_type, attributable=True))
 
     def _refuse_plain(
         self,

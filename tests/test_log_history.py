@@ -13,10 +13,12 @@ from firmware_model import Pump
 from firmware_model.units import US_PER_S
 from protocol import (
     Bolus,
+    ErrorReply,
     GetStatus,
     Hello,
     LogClass,
     LogPage,
+    LogRecord,
     ReadLog,
     Refill,
     SessionClose,
@@ -146,3 +148,47 @@ def s_page(dev: EmulatedDevice, link_us: int = 0) -> LogPage:
     page = s.ask(ReadLog(0, 8))
     assert isinstance(page, LogPage)
     return page
+
+
+def test_replays_of_a_withheld_frame_never_write_clinical_records() -> None:
+    # An attacker keeps a signed status request from the pump, then replays it, again and
+    # again, once newer requests have run: each copy is refused (it never ran), signed, but
+    # anyone can send copies, so the refusals are link records, throttled.
+    dev = device()
+    s = Session(dev)
+    s.open()
+    s.ask(Bolus(5, 60))
+    _, withheld = s.programmer.request(GetStatus())  # never reaches the pump
+    s.ask(GetStatus())
+    clinical = clinical_kinds(dev)
+    for i in range(5_000):
+        dev.receive(withheld, 0, link_now_us=i * 10_000)  # 100 a second for 50 s
+    assert clinical_kinds(dev) == clinical
+    assert dev.pump.log.clinical_lost == 0
+    refused = [e for e in dev.pump.log if e.kind == "link_refused"]
+    assert {e.detail["reason"] for e in refused} == {"replayed"}
+    assert len(refused) == 20  # one minute's worth of writing: the rest counted
+
+
+def test_a_refusal_of_a_malformed_frame_is_one_printable_line_that_reads_back() -> None:
+    dev = device()
+    opening = SessionOpen(1, bytes(16), "mallory")
+    malformed = seal(frame_body(0, 3, 2, encode_payload(opening) + b"\x00"))  # a byte too many
+    s = Session(dev)
+    s.programmer.receive_data(dev.receive(malformed, 0, 0))
+    (event,) = list(s.programmer.events())  # decodable: the text is printable ASCII
+    assert isinstance(event.message, ErrorReply)  # type: ignore[union-attr]
+    assert "\n" not in event.message.message  # type: ignore[union-attr]
+    s.open()
+    records: list[LogRecord] = []
+    first = 0
+    while True:  # the whole log reads back, the record of that refusal included
+        page = s.ask(ReadLog(first, 8))
+        assert isinstance(page, LogPage)
+        if not page.entries:
+            break
+        records += page.entries
+        first = page.entries[-1].index + 1
+    (refusal,) = [r for r in records if r.kind == "link_refused"]
+    assert refusal.detail.isprintable()
+    assert "bad_payload" in refusal.detail
