@@ -2,8 +2,9 @@
 
 Every refused frame is audited, but the log is a bounded ring: a stream of garbage or forged
 frames, each written as an entry, would push out the alarms and programming a clinician needs
-to see. So within each minute of link time the first ``burst`` refusals are written one by
-one, and the rest are counted and written as a single summary entry when the minute ends.
+to see. So within each minute of link time, from the first refusal after the last minute
+closed, the first ``burst`` refusals are written one by one and the rest are counted; when
+the minute is over the counts are written as one summary entry, at the next refusal or tick.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ class RefusalAudit:
         self._record = record
         self._summarize = summarize
         self._burst = burst
-        self._window_start_us = 0
+        self._window_start_us: int | None = None  # the minute's first refusal; None: no minute
         self._written = 0
         self._suppressed: Counter[str] = Counter()
 
     def refused(self, reason: str, detail: str, now_us: int) -> None:
         self.flush(now_us)
+        if self._window_start_us is None:
+            self._window_start_us = now_us
+            self._written = 0
         if self._written < self._burst:
             self._written += 1
             self._record(reason, detail)
@@ -38,11 +42,11 @@ class RefusalAudit:
             self._suppressed[reason] += 1
 
     def flush(self, now_us: int) -> None:
-        """Close the minute if it has passed, writing what was counted instead of logged."""
-        if now_us - self._window_start_us < US_PER_MINUTE:
+        """Close the minute if it is over, writing what was counted instead of logged."""
+        start = self._window_start_us
+        if start is None or now_us - start < US_PER_MINUTE:
             return
         if self._suppressed:
             self._summarize(dict(sorted(self._suppressed.items())))
             self._suppressed.clear()
-        self._window_start_us = now_us
-        self._written = 0
+        self._window_start_us = None

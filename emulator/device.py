@@ -8,6 +8,7 @@ changes nothing in the pump but its audit log.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -60,7 +61,6 @@ from protocol import (
     LogPage,
     LogRecord,
     Message,
-    MessageType,
     OutcomeMemory,
     PatientBolus,
     PatientBolusReply,
@@ -86,6 +86,7 @@ from protocol import (
     Stopped,
     VerificationBudget,
     printable,
+    request_id,
     staged_reply,
 )
 from protocol.frame import MAX_PAYLOAD_LEN
@@ -94,6 +95,7 @@ log = logging.getLogger(__name__)
 
 U32_MAX = 0xFFFF_FFFF
 MAX_LOG_PAGE = 8  # entries per READ_LOG reply, at most; fewer when they are long
+MAX_DETAIL_LEN = 255  # a text's most: a record's detail is cut only in its message
 LOG_PAGE_OVERHEAD = 17  # oldest, next, clinical_lost, link_lost, count
 LOG_RECORD_OVERHEAD = 15  # index, t_s, class, two length bytes
 
@@ -171,9 +173,11 @@ class EmulatedDevice:
 
     # -- the two calls the shell makes ---------------------------------------------------
 
-    def tick(self, now_us: int) -> bytes:
+    def tick(self, now_us: int, link_now_us: int | None = None) -> bytes:
         """Let simulated time pass: therapy goes on whether or not anyone is talking."""
         self.pump.advance_to(now_us)
+        if link_now_us is not None:  # a minute of counted link refusals may be over
+            self._audit.flush(link_now_us)
         return self.connection.data_to_send()
 
     def receive(self, data: bytes, now_us: int, link_now_us: int | None = None) -> bytes:
@@ -192,9 +196,12 @@ class EmulatedDevice:
                 self.counters.refused += 1
                 log.info("refused frame: %s (%s)", event.reason.name, event.detail)
                 if event.attributable:  # a key holder's request: the clinical record
-                    self.pump.record_refused(
-                        _type_name(event.msg_type), event.reason.name.lower(), event.detail
-                    )
+                    with self.pump.log.context(by=event.operator, req=event.request_id):
+                        self.pump.record_refused(
+                            wire_map.operation_name(event.msg_type),
+                            event.reason.name.lower(),
+                            event.detail,
+                        )
                 else:  # anyone's noise: throttled, in the link records
                     self._audit.refused(event.reason.name.lower(), event.detail, link_us)
             elif isinstance(event, StaleRequest):
@@ -237,7 +244,11 @@ class EmulatedDevice:
         name = type(request.message).__name__
         signed = request.role is not None
         # Who did it, and under which request: on every clinical record the request causes.
-        stamp = {"by": request.operator, "req": _request_id(request)} if signed else {}
+        stamp = (
+            {"by": request.operator, "req": request_id(request.session_id, request.frame.counter)}
+            if signed
+            else {}
+        )
         try:
             with self.pump.log.context(**stamp):
                 reply = handler(request.message)
@@ -252,7 +263,11 @@ class EmulatedDevice:
             log.info("refused %s: %s", name, refusal.detail)
             if signed:
                 with self.pump.log.context(**stamp):
-                    self.pump.record_refused(name, reason.name.lower(), refusal.detail)
+                    self.pump.record_refused(
+                        wire_map.operation_name(request.frame.msg_type),
+                        reason.name.lower(),
+                        refusal.detail,
+                    )
             else:
                 self._audit.refused(reason.name.lower(), refusal.detail, self._link_us)
             self.connection.refuse(request, reason, refusal.detail)
@@ -308,6 +323,7 @@ class EmulatedDevice:
 
     def _stage(self, message: Message) -> Message:
         assert isinstance(message, StagePrescription)
+        self.pump.require_state("program", "stage")
         prescription = wire_map.prescription_from_wire(message)
         self.pump.check_prescription(prescription)
         staged = staged_reply(wire_map.stage_message(prescription, prescription.low_reservoir_nl))
@@ -326,6 +342,7 @@ class EmulatedDevice:
 
     def _commit(self, message: Message) -> Message:
         assert isinstance(message, CommitPrescription)
+        self.pump.require_state("program", "program")
         prescription = self._take_staged(message.digest)
         self.pump.apply_prescription(prescription)
         self._staged = None
@@ -361,6 +378,7 @@ class EmulatedDevice:
 
     def _refill(self, message: Message) -> Message:
         assert isinstance(message, Refill)
+        self.pump.require_state("refill", "refill")
         prescription = None if message.digest == NO_DIGEST else self._take_staged(message.digest)
         measured = None if message.measured_nl == NOT_MEASURED else message.measured_nl
         self.pump.refill(
@@ -479,27 +497,27 @@ class EmulatedDevice:
             log.error("alarm notification not sent: %r", notification)
 
 
-def _request_id(request: RequestReceived) -> str:
-    """A request's name in the log: its session and its counter in it (as GET_OUTCOME)."""
-    return f"{request.session_id:08x}:{request.frame.counter}"
-
-
-def _type_name(msg_type: int) -> str:
-    try:
-        return MessageType(msg_type).name
-    except ValueError:
-        return f"0x{msg_type:02X}"
-
-
 def _detail_text(entry: LogEntry) -> str:
-    parts = []
-    for key, value in entry.detail.items():
-        if isinstance(value, float):
-            value = f"{value:.3f}".rstrip("0").rstrip(".")
-        elif isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        parts.append(f"{key}={value}")
-    return printable(" ".join(parts))
+    """``key=value`` pairs, one space apart (docs/protocol.md, section 10): ``by`` and ``req``
+    first, ``message`` last and the only value with spaces, and the only one ever cut."""
+    detail = entry.detail
+    keys: list[str] = [k for k in ("by", "req") if k in detail]
+    keys += [k for k in detail if k not in ("by", "req", "message")]
+    parts = [f"{key}={_detail_value(detail[key])}" for key in keys]
+    text = printable(" ".join(parts), MAX_DETAIL_LEN)
+    if "message" in detail and len(text) + len(" message=") < MAX_DETAIL_LEN:
+        text = printable(f"{text} message={detail['message']}".lstrip(), MAX_DETAIL_LEN)
+    return text
+
+
+def _detail_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value).replace(" ", "_")
 
 
 __all__ = ["EmulatedDevice", "Identity", "LinkCounters"]

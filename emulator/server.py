@@ -23,10 +23,7 @@ def serve(
     while not should_stop():
         data = channel.read_some()
         now_us = clock.now_us()
-        out = (
-            device.receive(data, now_us, time.monotonic_ns() // 1_000)
-            if data
-            else device.tick(now_us)
-        )
+        link_us = time.monotonic_ns() // 1_000
+        out = device.receive(data, now_us, link_us) if data else device.tick(now_us, link_us)
         if out:
             channel.write(out)

@@ -97,7 +97,7 @@ class SimulatedLine:
             self._next_read_s += interval
         if not self._inbox:
             self.clock.now_s = max(self.clock.now_s, deadline_s)
-            self._deliver(self.device.tick(self._sim_now_us()))
+            self._deliver(self.device.tick(self._sim_now_us(), self._link_now_us()))
 
     def _pump_reads(self) -> None:
         data = bytes(self._pending)
@@ -106,7 +106,7 @@ class SimulatedLine:
         out = (
             self.device.receive(data, now_us, self._link_now_us())
             if data
-            else self.device.tick(now_us)
+            else self.device.tick(now_us, self._link_now_us())
         )
         self._deliver(out)
 

@@ -21,6 +21,7 @@ from protocol import (
     AlarmCode,
     AlarmFlags,
     LogClass,
+    MessageType,
     Mode,
     PrescriptionFields,
     PrescriptionReply,
@@ -71,6 +72,30 @@ REFUSAL_REASONS: dict[Refusal, Reason] = {
     Refusal.DAILY_LIMIT: Reason.DAILY_LIMIT,
     Refusal.NO_SUCH_ALARM: Reason.NO_SUCH_ALARM,
 }
+
+
+# The pump's names for what a request does, as its event log writes them: the model's own
+# operation where there is one, else the message type in lower case.
+_OPERATIONS: dict[MessageType, str] = {
+    MessageType.STAGE_PRESCRIPTION: "stage",
+    MessageType.COMMIT_PRESCRIPTION: "program",
+    MessageType.BOLUS: "bolus",
+    MessageType.PRIME: "prime",
+    MessageType.PATIENT_BOLUS: "patient_bolus",
+    MessageType.STOP: "stop",
+    MessageType.START: "start",
+    MessageType.REFILL: "refill",
+    MessageType.ACK_ALARM: "acknowledge",
+    MessageType.SET_CLOCK: "set_clock",
+}
+
+
+def operation_name(msg_type: int) -> str:
+    try:
+        known = MessageType(msg_type)
+    except ValueError:
+        return f"type_0x{msg_type:02x}"
+    return _OPERATIONS.get(known, known.name.lower())
 
 
 def alarm_flags(alarms: frozenset[Alarm]) -> AlarmFlags:

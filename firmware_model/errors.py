@@ -4,7 +4,7 @@ from enum import Enum
 
 
 class Refusal(Enum):
-    OUT_OF_RANGE = "out_of_range"
+    OUT_OF_RANGE = "value_out_of_range"  # the wire's reason name, lower case
     WRONG_STATE = "wrong_state"
     CONFIRMATION_REQUIRED = "confirmation_required"
     NO_DRUG = "no_drug"

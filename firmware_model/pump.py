@@ -795,6 +795,17 @@ class Pump:
             temperature_mc, self.config.heat_coefficient_ppb_per_mc
         )
 
+    def require_state(self, trigger: str, request: str) -> None:
+        """Refuse, and log, a request the state does not allow, before anything else about it
+        is looked at: the state is always the first check (docs/protocol.md, section 7)."""
+        try:
+            self._require(trigger)
+        except PumpRefusal as refusal:
+            self._record(
+                "refused", request=request, reason=refusal.reason.value, message=refusal.message
+            )
+            raise
+
     def _require(self, trigger: str) -> None:
         if not sm.allowed(trigger, self._fsm.state):
             refuse(

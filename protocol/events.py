@@ -34,6 +34,8 @@ class Refused:
     # refusal belongs to the clinical record. Anything else (noise, forgeries, replays of
     # captured frames, which anyone can send) is link traffic.
     attributable: bool = False
+    operator: str = ""  # attributable refusals: who, and which request (session:counter)
+    request_id: str = ""
 
 
 @dataclass(slots=True)

@@ -186,6 +186,10 @@ def decode_body(chunk: bytes) -> Frame | FrameError:
         )
     if flags & ~KNOWN_FLAGS_MASK:
         return FrameError(Reason.UNKNOWN_FLAGS, f"flags 0x{flags:02X}", seq, msg_type)
+    if length > MAX_PAYLOAD_LEN:  # what a signed frame can carry: the limit for every frame
+        return FrameError(
+            Reason.BAD_LENGTH, f"length field {length}, limit {MAX_PAYLOAD_LEN}", seq, msg_type
+        )
     if flags & AUTH:
         expected = length + MIN_FRAME_LEN + AUTH_HEADER_LEN + TAG_LEN
         if size != expected:

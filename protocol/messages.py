@@ -114,6 +114,7 @@ class Message:
     FIELDS: ClassVar[tuple[str, ...]] = ()
     CONVERT: ClassVar[dict[int, Any]] = {}  # field index -> converter from the wire value
     GETTER: ClassVar[Any] = None
+    FIXED_BYTES: ClassVar[tuple[tuple[int, int], ...]] = ()  # (field index, exact length)
 
 
 M = TypeVar("M", bound=type[Message])
@@ -221,6 +222,12 @@ def _register(msg_type: MessageType, kind: Kind, layout: Any) -> Any:
             elif get_origin(hint) is tuple:
                 convert[index] = _nested_converter(get_args(hint)[0])
         cls.CONVERT = convert
+        cls.FIXED_BYTES = tuple(
+            (cls.FIELDS.index(sub.name), sub.subcon.length)
+            for sub in layout.subcons
+            if isinstance(getattr(sub, "subcon", None), c.Bytes)
+            and isinstance(sub.subcon.length, int)
+        )
         cls.FAST_DECODE = _fast_decoder(cls) if cls.FAST is not None else None
         _REGISTRY[(kind, int(msg_type))] = cls
         for direction, direction_kind in _KIND_OF_DIRECTION.items():
@@ -880,6 +887,7 @@ def encode_payload(message: Message) -> bytes:
                 return b""
             values = cls.GETTER(message) if cls.GETTER else (getattr(message, cls.FIELDS[0]),)
             return cls.FAST.pack(*values)
+        _check_fixed_bytes(cls, [getattr(message, name) for name in cls.FIELDS])
         fields = {name: _plain(getattr(message, name)) for name in cls.FIELDS}
         if isinstance(message, ErrorReply):
             fields["message"] = _fit_text(message.message)
@@ -906,6 +914,7 @@ def decode_message(frame: Frame) -> Message:
             return fast_decode(payload)
         parsed = cls.LAYOUT.parse(payload)
         values = [parsed[name] for name in cls.FIELDS]
+        _check_fixed_bytes(cls, values)
         _check_text(values)
         for index, convert in cls.CONVERT.items():
             values[index] = convert(values[index])
@@ -923,6 +932,15 @@ def decode_message(frame: Frame) -> Message:
             Reason.BAD_PAYLOAD, f"{cls.__name__}: {str(exc).strip() or type(exc).__name__}"
         ) from exc
     return message
+
+
+def _check_fixed_bytes(cls: type[Message], values: list[Any]) -> None:
+    """Compiled construct reads a short ``Bytes(n)`` at the end of a payload without a word,
+    and builds one back the same: so the exact length is checked here."""
+    for index, length in cls.FIXED_BYTES:
+        if len(values[index]) != length:
+            name = cls.FIELDS[index]
+            raise ValueError(f"{name} is {len(values[index])} bytes, not {length}")
 
 
 def _check_text(values: list[Any]) -> None:

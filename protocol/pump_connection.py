@@ -123,6 +123,12 @@ class _Challenge:
     reply: bytes
 
 
+def request_id(session_id: int, counter: int) -> str:
+    """A request's name in the pump's records: its session in hex and its counter in it, the
+    pair GET_OUTCOME asks about (docs/protocol.md, section 10)."""
+    return f"{session_id:08x}:{counter}"
+
+
 class PumpConnection:
     def __init__(
         self,
@@ -554,7 +560,16 @@ class PumpConnection:
 
     def _refuse_session(self, frame: Frame, session: _Session, reason: Reason, detail: str) -> None:
         self._answer(frame, session.session_id, ErrorReply(reason, frame.msg_type, detail))
-        self._events.append(Refused(reason, detail, frame.msg_type, attributable=True))
+        self._events.append(
+            Refused(
+                reason,
+                detail,
+                frame.msg_type,
+                attributable=True,
+                operator=session.context.operator,
+                request_id=request_id(session.session_id, frame.counter),
+            )
+        )
 
     def _refuse_plain(
         self,

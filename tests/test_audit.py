@@ -30,5 +30,21 @@ def test_a_flood_cannot_push_alarms_out_of_the_log() -> None:
         device.receive(b"\xc0\x01\x02\x03\xc0", 45 * 86_400_000_000, link_now_us=n)
     kinds = [entry.kind for entry in pump.log]
     assert "alarm" in kinds
-    assert kinds.count("refused") <= 20
+    assert kinds.count("link_refused") == 20
     assert device.counters.refused == 10_000
+    device.tick(45 * 86_400_000_000, link_now_us=US_PER_MINUTE)  # the minute is over
+    (summary,) = [e for e in pump.log if e.kind == "link_refusals_suppressed"]
+    assert summary.detail == {"frame_too_short": 9_980}
+
+
+def test_the_summary_is_written_when_the_minute_is_over_without_another_refusal() -> None:
+    summaries: list[dict[str, int]] = []
+    audit = RefusalAudit(lambda r, d: None, summaries.append, burst=1)
+    audit.refused("bad_crc", "first", now_us=10)
+    audit.refused("bad_crc", "counted", now_us=20)
+    audit.flush(US_PER_MINUTE)  # not yet: the minute began at 10
+    assert summaries == []
+    audit.flush(US_PER_MINUTE + 10)
+    assert summaries == [{"bad_crc": 1}]
+    audit.flush(3 * US_PER_MINUTE)  # nothing more to say
+    assert summaries == [{"bad_crc": 1}]

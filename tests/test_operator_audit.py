@@ -9,11 +9,18 @@ import pytest
 from protocol import (
     Bolus,
     ErrorReply,
+    GetPrescription,
+    LogPage,
+    LogRecord,
+    Mode,
+    ReadLog,
     Reason,
     Role,
     SessionChallenge,
     SessionOpen,
+    StagePrescription,
     Stop,
+    WireStep,
 )
 from protocol.frame import frame_body, seal
 from protocol.messages import encode_payload
@@ -72,3 +79,46 @@ def test_an_operator_must_be_1_to_32_characters(operator: str) -> None:
     assert isinstance(event.message, ErrorReply)  # type: ignore[union-attr]
     assert event.message.reason is Reason.VALUE_OUT_OF_RANGE  # type: ignore[union-attr]
     assert "1..32" in event.message.message  # type: ignore[union-attr]
+
+
+def refused_records(s: Session) -> list[LogRecord]:
+    """The refusals as the wire carries them, read with READ_LOG from where they start."""
+    first = min(i for i, e in s.device.pump.log.items() if e.kind == "refused")
+    reader = Session(s.device, now_us=s.now_us, link_us=s.link_us)
+    reader.open()  # a clinician: a patient may not read the log
+    page = reader.ask(ReadLog(first, 8))
+    assert isinstance(page, LogPage)
+    return [r for r in page.entries if r.kind == "refused"]
+
+
+def test_a_refusal_by_the_link_checks_names_its_operator_and_request_first() -> None:
+    s = session(Role.PATIENT)
+    s.ask(GetPrescription())  # FORBIDDEN for a patient: refused before the pump looks at it
+    (refused,) = [e for e in s.device.pump.log if e.kind == "refused"]
+    assert refused.detail["by"] == "tester"
+    assert refused.detail["request"] == "get_prescription"
+    assert refused.detail["reason"] == "forbidden"
+    (record,) = refused_records(s)
+    assert record.detail.startswith(f"by=tester req={refused.detail['req']} ")
+    assert record.detail.endswith(f"message={refused.detail['message']}")
+
+
+def test_a_long_refusal_is_cut_in_its_message_never_in_its_request_name() -> None:
+    s = session()
+    s.ask(
+        StagePrescription(
+            Mode.FLEX, tuple(WireStep(i, 5) for i in range(30, 0, -1)), 0, 0, 0, 0, 2_000
+        )
+    )
+    (record,) = refused_records(s)
+    req = next(e for e in s.device.pump.log if e.kind == "refused").detail["req"]
+    assert record.detail.startswith(f"by=tester req={req} request=stage ")
+    assert len(record.detail) <= 255
+
+
+def test_the_state_is_checked_before_the_fields() -> None:
+    s = session()
+    s.ask(Bolus(5, 60))  # the pump is in a bolus: no programming
+    reply = s.ask(StagePrescription(Mode.CONTINUOUS, (), 0, 0, 0, 0, 2_000))  # bad too
+    assert isinstance(reply, ErrorReply)
+    assert reply.reason is Reason.WRONG_STATE

@@ -151,3 +151,13 @@ def test_trusted_header_fields_are_kept_in_errors() -> None:
 def test_oversized_payload_is_a_local_error() -> None:
     with pytest.raises(ValueError, match="exceeds"):
         frame_body(0, 1, 1, bytes(MAX_PAYLOAD_LEN + 1))
+
+
+def test_a_length_above_what_a_signed_frame_carries_is_bad_length() -> None:
+    # docs/protocol.md, section 2: 0 to 487 for every frame, though an unsigned one has room.
+    payload = bytes(MAX_PAYLOAD_LEN + 1)
+    header = bytes([2, 0, 0, 9, 0x10]) + len(payload).to_bytes(2, "big")
+    event = decode_body(seal(header + payload).strip(END_BYTE))
+    assert isinstance(event, FrameError)
+    assert event.reason is Reason.BAD_LENGTH
+    assert (event.seq, event.msg_type) == (9, 0x10)

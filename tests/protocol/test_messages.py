@@ -6,13 +6,16 @@ from hypothesis import strategies as st
 
 from protocol import (
     AckAlarm,
+    CommitPrescription,
     ErrorReply,
     Flags,
     Frame,
+    GetOutcome,
     Kind,
     Message,
     MessageError,
     Reason,
+    SessionAuth,
     SessionOpen,
     StatusReply,
     decode_message,
@@ -98,3 +101,22 @@ def test_value_that_does_not_fit_is_a_local_error() -> None:
 def test_kinds_map_to_flags_and_back() -> None:
     for kind in Kind:
         assert Kind.of(kind.flags) is kind
+
+
+@pytest.mark.parametrize(
+    ("cls", "payload"),
+    [
+        (SessionAuth, bytes(4 + 15)),  # a proof one byte short
+        (CommitPrescription, bytes(15)),  # a digest one byte short
+        (GetOutcome, bytes(8 + 7)),  # a tag one byte short
+    ],
+)
+def test_a_fixed_size_byte_field_cut_short_is_bad_layout(
+    cls: type[Message], payload: bytes
+) -> None:
+    # Found by a team writing a programmer from the specification: compiled construct reads
+    # a short byte string at the end of a payload without complaint.
+    with pytest.raises(MessageError) as error:
+        decode_message(Frame(cls.KIND.flags, 1, int(cls.TYPE), payload))
+    assert error.value.reason is Reason.BAD_PAYLOAD
+    assert "bytes, not" in error.value.detail
