@@ -155,14 +155,18 @@ def build_device(seed: int) -> tuple[EmulatedDevice, Keyring]:
 
 
 def executions(log: Iterable[LogEntry]) -> dict[str, int]:
-    """How many times each named request changed the pump, from the pump's own records: one
-    execution writes each of its kinds once, so the most repeated kind counts them."""
+    """How many times each named request changed the pump, from the pump's own records."""
+    return count_executions((entry.kind, entry.detail.get("req")) for entry in log)
+
+
+def count_executions(records: Iterable[tuple[str, object]]) -> dict[str, int]:
+    """From (kind, request name) pairs: one execution writes each of its kinds once, so the
+    most repeated kind counts the executions. Refusals ran nothing."""
     kinds: dict[str, dict[str, int]] = {}
-    for entry in log:
-        request = entry.detail.get("req")
-        if request is not None and entry.kind != "refused":
+    for kind, request in records:
+        if request is not None and kind != "refused":
             per_kind = kinds.setdefault(str(request), {})
-            per_kind[entry.kind] = per_kind.get(entry.kind, 0) + 1
+            per_kind[kind] = per_kind.get(kind, 0) + 1
     return {request: max(per_kind.values()) for request, per_kind in kinds.items()}
 
 

@@ -19,7 +19,14 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from faults.noisy_link import Figures, Mix, campaign_main, run_command, tally
+from faults.noisy_link import (
+    Figures,
+    Mix,
+    campaign_main,
+    count_executions,
+    run_command,
+    tally,
+)
 from hil_tests.emulator_process import EmulatorProcess
 from programmer import Programmer, ProgrammerError
 from protocol import LogRecord, Outgoing, Reason
@@ -87,15 +94,16 @@ class NoisyProxy:
 
 
 def executions_from_records(records: Iterable[LogRecord]) -> dict[str, int]:
-    """As ``faults.noisy_link.executions``, from log records read over the wire."""
-    kinds: dict[str, dict[str, int]] = {}
-    for record in records:
-        fields = dict(part.split("=", 1) for part in record.detail.split(" ") if "=" in part)
-        request = fields.get("req")
-        if request is not None and record.kind != "refused":
-            per_kind = kinds.setdefault(request, {})
-            per_kind[record.kind] = per_kind.get(record.kind, 0) + 1
-    return {request: max(per_kind.values()) for request, per_kind in kinds.items()}
+    """As ``faults.noisy_link.executions``, from log records read over the wire: ``req`` is
+    the second pair of a record's detail when it is there (docs/protocol.md, section 10)."""
+    return count_executions((record.kind, _request_of(record.detail)) for record in records)
+
+
+def _request_of(detail: str) -> str | None:
+    for part in detail.split(" ")[:2]:
+        if part.startswith("req="):
+            return part[len("req=") :]
+    return None
 
 
 def run_pty(
