@@ -263,9 +263,16 @@ def test_a_commit_that_never_arrived_is_not_done_not_resent() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_thousand_changing_commands_through_noise_tell_the_truth() -> None:
+@pytest.mark.parametrize(
+    "pump_read_interval_s",
+    [0.005, 0.05],  # a pump that reads its UART within the 20 ms timeout, and one that is late
+    ids=["prompt pump", "late pump: copies arrive in one read"],
+)
+def test_thousand_changing_commands_through_noise_tell_the_truth(
+    pump_read_interval_s: float,
+) -> None:
     # Noise model of issue 7: 1/300 flips, drops and duplicates per byte and direction.
-    figures = run_sans_io(1_000, seed=20261123)
+    figures = run_sans_io(1_000, seed=20261123, pump_read_interval_s=pump_read_interval_s)
     print(figures.summary())
     assert figures.commands == 1_000
     # Issue 7, point 3: none run twice, none reported wrongly, >= 95 % done, >= 99 % resolved.
