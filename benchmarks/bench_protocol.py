@@ -37,7 +37,7 @@ COUNT = 20_000
 SERIAL = "BENCH1"
 STATUS = StatusReply(
     PumpState.INFUSING, Mode.FLEX, AlarmFlags.LOW_RESERVOIR, AlarmFlags.NONE, 300, 600_000,
-    744_000, 500, 1_950, 9_000, 874_512, 40_000, 1_795_000_000,
+    744_000, 500, 1_950, 9_000, 874_512, 40_000, 1_795_000_000, 1, 0,
 )  # fmt: skip
 
 

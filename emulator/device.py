@@ -316,6 +316,12 @@ class EmulatedDevice:
             battery_ppm=status.battery_ppm,
             temperature_mc=status.temperature_mc,
             clock_s=self.pump.clock_us // US_PER_S,
+            basal_on=int(status.basal_on),
+            patient_bolus_ends_s=(
+                0
+                if status.patient_bolus_ends_us is None
+                else (status.patient_bolus_ends_us + self._offset()) // US_PER_S
+            ),
         )
 
     def _get_prescription(self, _: Message) -> Message:
@@ -468,6 +474,7 @@ class EmulatedDevice:
             max_bolus_duration_s=config.max_bolus_duration_us // US_PER_S,
             max_prime_nl=NL_PER_ML,
             catheter_volume_nl=config.catheter_volume_nl,
+            refill_discrepancy_nl=config.refill_discrepancy_nl,
             max_dose_increase_pct=config.max_dose_increase_pct or 0,
             max_flex_steps=MAX_FLEX_STEPS,
             max_patient_boluses_per_day=MAX_PATIENT_BOLUSES_PER_DAY,

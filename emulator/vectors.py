@@ -86,7 +86,7 @@ from protocol.stuffing import END_BYTE
 from protocol.vectors import plain
 
 SERIAL = "EMU000001"
-CLOCK_S = 1_795_000_000  # 2026-11-18 10:13:20 UTC, the pump clock when the conversation starts
+CLOCK_S = 1_795_000_000  # 2026-11-18 11:06:40 UTC, the pump clock when the conversation starts
 US = 1_000_000
 _SEED = 20261123
 
@@ -342,9 +342,9 @@ def build() -> dict[str, Any]:
         Mode.FLEX, (WireStep(0, 200), WireStep(8 * 3600, 300)), 25, 900, 900, 1, 2_000
     )
     (staged,) = p.ask("stage flex with patient limits", flex)
-    p.ask("commit quoting another digest", CommitPrescription(bytes(16)))
-    p.ask("commit", CommitPrescription(staged.digest))  # type: ignore[attr-defined]
-    p.ask("commit again: nothing staged", CommitPrescription(staged.digest))  # type: ignore[attr-defined]
+    p.ask("commit quoting another digest", CommitPrescription(bytes(16), 1))
+    p.ask("commit, starting delivery", CommitPrescription(staged.digest, 1))  # type: ignore[attr-defined]
+    p.ask("commit again: nothing staged", CommitPrescription(staged.digest, 1))  # type: ignore[attr-defined]
     p.ask("stage three times the dose", _continuous(900))
     p.ask("stage above the drug library's limit", _continuous(5_000))
     p.ask("stage continuous with two steps", _steps((WireStep(0, 200), WireStep(60, 200))))

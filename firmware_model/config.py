@@ -25,6 +25,11 @@ class PumpConfig:
     empty_nl: int = 500_000
     # [M] pump tubing plus catheter dead space, filled by the priming bolus (domain.md).
     catheter_volume_nl: int = 200_000
+    # [M] a refill whose measured residual differs from the expected one by more than this is
+    # logged as a discrepancy, and the programmer asks again: drug may have gone into the
+    # pocket instead of the pump (about 1 refill in 10 000, FDA pocket-fill reports [S]), or
+    # the catheter may be leaking or blocked. 1 mL is past any measuring error of a syringe.
+    refill_discrepancy_nl: int = 1_000_000
     # [M] heat: flow multiplier 1 + k (T - 37 °C) above 37 °C, k = 0.08 /°C, held here as parts
     # per billion per milli-degree (0.08 /°C = 80 000 ppb/m°C). domain.md, Heat.
     heat_coefficient_ppb_per_mc: int = 80_000
@@ -82,6 +87,8 @@ class PumpConfig:
             problems.append("empty threshold must lie between 0 and the low-reservoir alarm")
         if not 0 <= self.catheter_volume_nl <= NL_PER_ML:
             problems.append("catheter volume must lie between 0 and 1 mL")
+        if not 0 < self.refill_discrepancy_nl <= capacity:
+            problems.append("refill discrepancy threshold must lie between 0 and the capacity")
         if self.heat_coefficient_ppb_per_mc < 0 or self.thermal_time_constant_us < 0:
             problems.append("heat coefficient and time constant cannot be negative")
         if not 0 < self.min_rate_nl_per_day <= self.max_rate_nl_per_day:

@@ -63,6 +63,12 @@ KINDS: Mapping[str, Kind] = MappingProxyType(
             ),
             "reservoir emptied (expected against measured) and refilled",
         ),
+        "refill_discrepancy": Kind(
+            CLINICAL,
+            ("expected_nl", "measured_nl"),
+            "a refill's measured residual differs from the expected by more than the threshold "
+            "(pocket fill? catheter?)",
+        ),
         "clock_set": Kind(
             CLINICAL, ("previous_s", "clock_s"), "pump clock set (Unix seconds before, after)"
         ),

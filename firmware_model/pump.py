@@ -75,6 +75,10 @@ class PumpStatus:
     pumped_nl: int
     battery_ppm: int
     temperature_mc: int
+    # The programmed basal runs, or resumes by itself (after a bolus, a stall, a refill of an
+    # empty reservoir): what a refill or a recovery will lead to.
+    basal_on: bool = False
+    patient_bolus_ends_us: int | None = None  # model time a running patient bolus ends
 
     @property
     def reservoir_ul(self) -> int:
@@ -223,6 +227,8 @@ class Pump:
             pumped_nl=quanta_to_nl(self._pumped_q),
             battery_ppm=self.battery_ppm(),
             temperature_mc=self._temperature_mc,
+            basal_on=self._fsm.basal_on,
+            patient_bolus_ends_us=self._timers.get("patient_bolus_end"),
         )
 
     def bolus_in_progress(self, *, patient: bool = False) -> BolusInfo:
@@ -467,6 +473,8 @@ class Pump:
             added_nl=volume_nl,
             concentration_ug_per_ml=concentration_ug_per_ml,
         )
+        if abs(measured - expected_nl) > self.config.refill_discrepancy_nl:
+            self._record("refill_discrepancy", expected_nl=expected_nl, measured_nl=measured)
         if changes_concentration and self._patient_rate:
             self._cancel_patient_bolus("concentration changed")
         if prescription is not None:

@@ -63,7 +63,7 @@ def _open_session() -> tuple[PumpConnection, ProgrammerConnection]:
 
 PUMP, _PROGRAMMER = _open_session()
 REQUEST_TYPES = [int(t) for t in MessageType if t < MessageType.ALARM_NOTIFICATION]
-STATUS = StatusReply(1, 1, 0, 0, 200, 400_000, 400_000, 500, 19_000, 1, 999_000, 37_000, 1)  # type: ignore[arg-type]
+STATUS = StatusReply(1, 1, 0, 0, 200, 400_000, 400_000, 500, 19_000, 1, 999_000, 37_000, 1, 1, 0)  # type: ignore[arg-type]
 
 
 def _session() -> tuple[int, int, Callable[[bytes], bytes]]:

@@ -8,9 +8,11 @@ from programmer.errors import (
     LinkTimeout,
     NotExecuted,
     OutcomeUnknown,
+    OutsideLimits,
     PortError,
     ProgrammerError,
     UnexpectedReply,
+    UsageError,
 )
 from programmer.keys import load_keyring
 from programmer.link import Link
@@ -24,9 +26,11 @@ __all__ = [
     "LinkTimeout",
     "NotExecuted",
     "OutcomeUnknown",
+    "OutsideLimits",
     "PortError",
     "Programmer",
     "ProgrammerError",
     "UnexpectedReply",
+    "UsageError",
     "load_keyring",
 ]

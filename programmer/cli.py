@@ -1,9 +1,10 @@
 """``pump-programmer``: interrogate and program a pump on any port URL.
 
 Every failure is one line on stderr and a non-zero exit code (see programmer.errors):
-1 the pump refused, or said it never ran the command (or a frame to decode is invalid),
-2 bad usage, 3 the port, 4 no valid answer on the link, 5 no usable key, 6 the outcome of a
-changing command is unknown (interrogate the pump before retrying).
+1 the pump refused, or would (a value outside the limits it reports), or said it never ran
+the command (or a frame to decode is invalid); 2 bad usage (input that is not a value, a
+missing --yes, a role too low); 3 the port; 4 no valid answer on the link; 5 no usable key;
+6 the outcome of a changing command is unknown (interrogate the pump before retrying).
 """
 
 from __future__ import annotations
@@ -11,45 +12,57 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from programmer.client import Change, Programmer
-from programmer.decode import decode_hex
-from programmer.errors import ProgrammerError
-from programmer.formatting import (
-    format_alarms,
-    format_change,
-    format_clock,
-    format_identity,
-    format_log_record,
-    format_prescription,
-    format_status,
-    plain,
+from programmer.client import Programmer
+from programmer.commands import (
+    COMMANDS,
+    PATIENT_COMMANDS,
+    READ_ONLY_COMMANDS,
+    Ui,
 )
+from programmer.confirm import Confirmation, Declined, DryRun
+from programmer.decode import decode_hex
+from programmer.errors import ProgrammerError, UsageError
+from programmer.flex_input import FlexInputError, TypedStep, parse_step
 from programmer.link import DEFAULT_BUDGET_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
 from programmer.operator import OPERATOR_ENV, clean_operator, default_operator
-from protocol import AlarmCode, Role, WireStep
+from protocol import AlarmCode, Role
 from transport import DEFAULT_BAUDRATE
 
+EXIT_OK = 0
 EXIT_USAGE = 2
-U32_MAX = 0xFFFF_FFFF
 PORT_ENV = "PUMP_PORT"
 MAX_RETRIES = 20
-Result = tuple[Any, str]
+DEFAULT_BOLUS_S = 1800
+EXIT_CODES = (
+    "Exit codes: 0 done (or cancelled, or a dry run); 1 the pump refused, or would (a value "
+    "outside the limits it reports), or says it never ran the command; 2 bad usage (input "
+    "that is not a value, a missing --yes, a role too low); 3 the port cannot be opened or "
+    "failed; 4 no valid reply; 5 no usable key; 6 outcome unknown: interrogate the pump "
+    "before retrying."
+)
+CONFIRM_HELP = (
+    "Shows what will change, side by side with what is now, the pump's state included, then "
+    "asks. --yes answers for you (needed without a terminal); --dry-run shows it and sends "
+    "nothing."
+)
 
 
-def _u32(text: str) -> int:
+# -- argument types: is it a value at all? (its range is the pump's to say: exit 1) ------
+
+
+def _whole(text: str) -> int:
     try:
         value = int(text, 10)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= U32_MAX:
-        raise argparse.ArgumentTypeError(f"{value} does not fit 0..{U32_MAX}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a count or an amount: {text!r}")
     return value
 
 
@@ -58,8 +71,8 @@ def _ml_to_nl(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a volume in mL: {text!r}") from None
-    if not 0 <= value <= 4_000:
-        raise argparse.ArgumentTypeError(f"volume {text} mL out of range")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"not a volume in mL: {text!r}")
     return round(value * 1_000_000)
 
 
@@ -74,18 +87,17 @@ def _positive_float(text: str) -> float:
 
 
 def _retries(text: str) -> int:
-    value = _u32(text)
+    value = _whole(text)
     if value > MAX_RETRIES:
         raise argparse.ArgumentTypeError(f"at most {MAX_RETRIES} retries")
     return value
 
 
-def _flex_step(text: str) -> WireStep:
-    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)=(\d+)", text)
-    if match is None:
-        raise argparse.ArgumentTypeError(f"a flex step is HH:MM=UG_PER_DAY, not {text!r}")
-    hours, minutes, dose = (int(g) for g in match.groups())
-    return WireStep(hours * 3600 + minutes * 60, dose)
+def _flex_step(text: str) -> TypedStep:
+    try:
+        return parse_step(text)
+    except FlexInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _alarm(text: str) -> AlarmCode:
@@ -96,15 +108,8 @@ def _alarm(text: str) -> AlarmCode:
         raise argparse.ArgumentTypeError(f"alarm is one of {names}") from None
 
 
-def _clock_value(text: str) -> int:
-    return int(time.time()) if text == "now" else _u32(text)
-
-
-def _operator(text: str) -> str:
-    cleaned = clean_operator(text)
-    if not cleaned:
-        raise argparse.ArgumentTypeError("an operator is 1 to 32 printable characters")
-    return cleaned
+def _clock_value(text: str) -> int | str:
+    return "now" if text == "now" else _whole(text)
 
 
 def _role(text: str) -> Role:
@@ -114,13 +119,22 @@ def _role(text: str) -> Role:
         raise argparse.ArgumentTypeError("role is clinician, patient or read-only") from None
 
 
+def _operator(text: str) -> str:
+    cleaned = clean_operator(text)
+    if not cleaned:
+        raise argparse.ArgumentTypeError("an operator is 1 to 32 printable characters")
+    return cleaned
+
+
+# -- the parser -------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pump-programmer",
-        description="Clinician programmer for the intrathecal pump.",
-        epilog="Exit codes: 0 done; 1 the pump refused, or says it never ran the command; "
-        "2 bad usage; 3 the port cannot be opened or failed; 4 no valid reply; 5 no usable "
-        "key; 6 outcome unknown: interrogate the pump before retrying.",
+        description="Clinician programmer for the intrathecal pump. Every change is shown "
+        "side by side with what is in force, and asked for, before it is sent.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument(
         "--port",
@@ -131,7 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--baud", type=int, default=DEFAULT_BAUDRATE)
     parser.add_argument(
-        "--timeout", type=_positive_float, default=DEFAULT_TIMEOUT_S, help="seconds per reply"
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds to wait for each reply (default {DEFAULT_TIMEOUT_S:g})",
     )
     parser.add_argument(
         "--retries",
@@ -149,13 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_BUDGET_S:g} s)",
     )
     parser.add_argument(
-        "--operator",
-        type=_operator,
-        default=None,
-        help=f"who is programming, written with every change in the pump's log "
-        f"(default ${OPERATOR_ENV}, else user@host; at most 32 characters)",
-    )
-    parser.add_argument(
         "--role", type=_role, default=Role.CLINICIAN, help="clinician (default), patient, read-only"
     )
     parser.add_argument(
@@ -164,171 +175,267 @@ def build_parser() -> argparse.ArgumentParser:
         help="the pump's key file (default: $PUMP_KEY_FILE, else "
         "~/.config/itb-pump/keys/SERIAL.json)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--operator",
+        type=_operator,
+        default=None,
+        help=f"who is programming, written with every change in the pump's log "
+        f"(default ${OPERATOR_ENV}, else user@host; at most 32 characters)",
+    )
+    _answers(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser("hello", help="identify the pump (no session needed)")
-    commands.add_parser("status", help="interrogate: identity and current status")
-    commands.add_parser("prescription", help="show the prescription in force")
-    set_dose = commands.add_parser("set-dose", help="program simple continuous delivery")
-    set_dose.add_argument("dose_ug_per_day", metavar="UG_PER_DAY", type=_u32)
-    flex = commands.add_parser("flex", help="program a daily schedule: HH:MM=UG_PER_DAY ...")
-    flex.add_argument("steps", metavar="HH:MM=UG_PER_DAY", type=_flex_step, nargs="+")
-    limits = commands.add_parser("patient-limits", help="permit patient boluses")
-    limits.add_argument("--dose-ug", type=_u32, required=True)
-    limits.add_argument("--duration-s", type=_u32, required=True)
-    limits.add_argument("--lockout-s", type=_u32, required=True)
-    limits.add_argument("--max-per-day", type=_u32, required=True)
-    low = commands.add_parser("low-reservoir-alarm", help="set the low-reservoir alarm volume")
-    low.add_argument("volume_nl", metavar="ML", type=_ml_to_nl)
-    bolus = commands.add_parser("bolus", help="clinician bolus")
-    bolus.add_argument("dose_ug", metavar="UG", type=_u32)
-    bolus.add_argument("--duration-s", type=_u32, default=1800)
-    prime = commands.add_parser("prime", help="priming bolus (fills the catheter)")
-    prime.add_argument("--volume-ml", dest="volume_nl", type=_ml_to_nl, default=0)
-    commands.add_parser("patient-bolus", help="patient-activated bolus (patient role)")
-    stop = commands.add_parser("stop", help="stop delivery")
+
+    def command(name: str, help_text: str, example: str, *, changes: bool = False) -> Any:
+        description = help_text[0].upper() + help_text[1:] + "."
+        if changes:
+            description += " " + CONFIRM_HELP
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            epilog=f"Example: {example}\n\n{EXIT_CODES}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _answers(sub, top=False)
+        return sub
+
+    command("hello", "identify the pump (no session, no key)", "pump-programmer hello")
+    command("status", "interrogate: identity and current status", "pump-programmer status")
+    command(
+        "prescription",
+        "show the prescription in force, each step with its rate",
+        "pump-programmer prescription",
+    )
+    set_dose = command(
+        "set-dose",
+        "program simple continuous delivery (patient limits and the alarm volume are kept)",
+        "pump-programmer set-dose 220",
+        changes=True,
+    )
+    set_dose.add_argument("dose_ug_per_day", metavar="UG_PER_DAY", type=_whole, help="ug/day")
+    _start(set_dose)
+    flex = command(
+        "flex",
+        "program a daily schedule: each step runs from its time (UTC) to the next",
+        "pump-programmer flex 00:00=200 08:00=300 20:00=150",
+        changes=True,
+    )
+    flex.add_argument(
+        "steps",
+        metavar="HH:MM=UG_PER_DAY",
+        type=_flex_step,
+        nargs="+",
+        help="a step: its start, UTC (08:00 or 08:00Z; 0:00 is 00:00), and its dose in ug/day; "
+        "steps given out of order are sorted",
+    )
+    _local(flex)
+    _start(flex)
+    limits = command(
+        "patient-limits",
+        "permit patient boluses, within these limits",
+        "pump-programmer patient-limits --dose-ug 25 --duration-s 900 --lockout-s 10800 "
+        "--max-per-day 3",
+        changes=True,
+    )
+    limits.add_argument("--dose-ug", type=_whole, required=True, help="dose of one bolus, ug")
+    limits.add_argument("--duration-s", type=_whole, required=True, help="over how long, s")
+    limits.add_argument(
+        "--lockout-s", type=_whole, required=True, help="from one bolus to the next, s (<= 24 h)"
+    )
+    limits.add_argument("--max-per-day", type=_whole, required=True, help="in any 24 h (1-24)")
+    _start(limits)
+    low = command(
+        "low-reservoir-alarm",
+        "set the volume at which the low-reservoir alarm sounds",
+        "pump-programmer low-reservoir-alarm 2.5",
+        changes=True,
+    )
+    low.add_argument("volume_nl", metavar="ML", type=_ml_to_nl, help="mL, e.g. 2 or 2.5")
+    _start(low)
+    bolus = command(
+        "bolus",
+        "clinician bolus: replaces the basal for its duration",
+        "pump-programmer bolus 50 --duration-s 1800",
+        changes=True,
+    )
+    bolus.add_argument("dose_ug", metavar="UG", type=_whole, help="dose, ug")
+    bolus.add_argument(
+        "--duration-s",
+        type=_whole,
+        default=DEFAULT_BOLUS_S,
+        help=f"over how long, s (default {DEFAULT_BOLUS_S} s = 30 min)",
+    )
+    prime = command(
+        "prime",
+        "priming bolus at the highest rate, to fill the catheter (the pump must be stopped)",
+        "pump-programmer prime",
+        changes=True,
+    )
+    prime.add_argument(
+        "--volume-ml",
+        dest="volume_nl",
+        type=_ml_to_nl,
+        default=None,
+        help="mL to prime (default: the catheter volume, which the screen shows)",
+    )
+    command(
+        "patient-bolus",
+        "patient-activated bolus, within the limits the clinician programmed (patient role). "
+        "It does not ask: it is the patient's button, and the pump enforces its limits",
+        "pump-programmer --role patient patient-bolus",
+    )
+    stop = command(
+        "stop", "stop delivery", "pump-programmer stop --confirm-withdrawal-risk", changes=True
+    )
     stop.add_argument(
         "--confirm-withdrawal-risk",
         action="store_true",
-        help="required: abrupt baclofen withdrawal can be life-threatening",
+        help="required: abrupt baclofen withdrawal can be life-threatening (--yes does not "
+        "stand in for it)",
     )
-    commands.add_parser("start", help="resume the programmed basal")
-    refill = commands.add_parser("refill", help="withdraw, measure and refill")
-    refill.add_argument("volume_nl", metavar="VOLUME_ML", type=_ml_to_nl)
-    refill.add_argument("concentration", metavar="UG_PER_ML", type=_u32)
-    refill.add_argument("--measured-ml", dest="measured_nl", type=_ml_to_nl)
+    command(
+        "start", "resume the programmed basal after a stop", "pump-programmer start", changes=True
+    )
+    refill = command(
+        "refill",
+        "withdraw what is left, measure it, and fill",
+        "pump-programmer refill 18 500 --measured-ml 2.1",
+        changes=True,
+    )
+    refill.add_argument("volume_nl", metavar="VOLUME_ML", type=_ml_to_nl, help="added, mL")
+    refill.add_argument("concentration", metavar="UG_PER_ML", type=_whole, help="ug/mL")
     refill.add_argument(
-        "--dose", type=_u32, help="re-enter the dose (needed for a new concentration)"
+        "--measured-ml",
+        dest="measured_nl",
+        type=_ml_to_nl,
+        help="what was withdrawn, mL (default: the pump's own figure)",
     )
-    refill.add_argument("--drug", default="baclofen")
-    commands.add_parser("alarms", help="active alarms")
-    ack = commands.add_parser("ack", help="acknowledge (silence) an alarm")
-    ack.add_argument("alarm", type=_alarm)
-    log = commands.add_parser("log", help="the pump's event log")
-    log.add_argument("--first", type=_u32, default=0, help="absolute index to start from")
-    clock = commands.add_parser("clock", help="read the pump clock, or set it")
-    clock.add_argument("--set", metavar="UNIX_S|now", type=_clock_value, help="set the clock")
-    decode = commands.add_parser("decode", help="decode a frame given in hex; no port needed")
-    decode.add_argument("hex", metavar="HEX")
+    refill.add_argument(
+        "--dose",
+        type=_whole,
+        metavar="UG_PER_DAY",
+        help="a new continuous dose (needed with a new concentration on a continuous pump)",
+    )
+    refill.add_argument(
+        "--flex",
+        type=_flex_step,
+        nargs="+",
+        metavar="HH:MM=UG_PER_DAY",
+        help="a new daily schedule (a flex pump with a new concentration needs --flex or "
+        "--keep-doses)",
+    )
+    refill.add_argument(
+        "--keep-doses",
+        action="store_true",
+        help="keep every step's ug/day at the new concentration (rates are recomputed)",
+    )
+    refill.add_argument(
+        "--accept-discrepancy",
+        action="store_true",
+        help="refill although the measured residual differs from the expected by more than "
+        "the pump's threshold (--yes does not stand in for it)",
+    )
+    refill.add_argument("--drug", default="baclofen", help="drug name (default baclofen)")
+    _local(refill)
+    command("alarms", "active alarms", "pump-programmer alarms")
+    ack = command(
+        "ack",
+        "acknowledge (silence) an alarm. It does not ask: it changes no therapy, and the "
+        "alarm stays until its cause is gone",
+        "pump-programmer ack low-reservoir",
+    )
+    ack.add_argument("alarm", type=_alarm, help="low-reservoir, empty-reservoir, ...")
+    log = command("log", "the pump's event log, page by page", "pump-programmer log --first 100")
+    log.add_argument(
+        "--first", type=_whole, default=0, help="absolute index to start from (default 0)"
+    )
+    clock = command(
+        "clock", "read the pump clock, or set it", "pump-programmer clock --set now", changes=True
+    )
+    clock.add_argument(
+        "--set",
+        metavar="UNIX_S|now",
+        type=_clock_value,
+        help="set the clock: Unix seconds (UTC), or now",
+    )
+    decode = command(
+        "decode",
+        "decode a captured frame given in hex; no port needed",
+        "pump-programmer decode c0..c0",
+    )
+    decode.add_argument(
+        "hex", metavar="HEX", help="the bytes in hex, delimiters optional (spaces allowed)"
+    )
     return parser
 
 
-def _status(p: Programmer, _: argparse.Namespace) -> Result:
-    status = p.status()
-    hello = p.identity
-    assert hello is not None
-    data = {"identity": plain(hello), "status": plain(status)}
-    return data, f"{format_identity(hello)}\n{format_status(status)}"
-
-
-def _hello(p: Programmer, _: argparse.Namespace) -> Result:
-    hello = p.identity or p.hello()
-    return {"identity": plain(hello)}, format_identity(hello)
-
-
-def _change(change: Change) -> Result:
-    committed = change.committed
-    text = (
-        f"{format_change(change.before, change.staged)}\n"
-        f"Committed: {committed.state.name.lower()}, "
-        f"basal {committed.rate_nl_per_day / 1000:.3f} uL/day"
+def _answers(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options a user may put before or after the command name."""
+    default: Any = False if top else argparse.SUPPRESS
+    parser.add_argument("--json", action="store_true", default=default, help="print JSON")
+    parser.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        default=default,
+        help="confirm the change without asking (needed without a terminal)",
     )
-    data = {
-        "before": plain(change.before),
-        "staged": plain(change.staged),
-        "committed": plain(committed),
-    }
-    return data, text
-
-
-def _stop(p: Programmer, args: argparse.Namespace) -> Result:
-    reply = p.stop(confirm_withdrawal_risk=args.confirm_withdrawal_risk)
-    return plain(reply), f"Stopped: {reply.state.name.lower()}"
-
-
-def _refill(p: Programmer, args: argparse.Namespace) -> Result:
-    reply = p.refill(
-        args.volume_nl,
-        args.concentration,
-        measured_nl=args.measured_nl,
-        dose_ug_per_day=args.dose,
-        drug=args.drug,
-    )
-    text = (
-        f"Refilled: expected {reply.expected_nl / 1e6:.3f} mL left, measured "
-        f"{reply.measured_nl / 1e6:.3f} mL (difference {reply.discrepancy_nl / 1e6:+.3f} mL); "
-        f"{reply.state.name.lower()}"
-    )
-    return plain(reply), text
-
-
-def _log(p: Programmer, args: argparse.Namespace) -> Result:
-    records = list(p.log_entries(args.first))
-    last = p.last_log_page
-    lost = (
-        {"clinical_lost": 0, "link_lost": 0}
-        if last is None
-        else {
-            "clinical_lost": last.clinical_lost,
-            "link_lost": last.link_lost,
-        }
-    )
-    text = "\n".join(format_log_record(r) for r in records)
-    summary = (
-        f"{len(records)} entries; lost from the log since the pump was made: "
-        f"{lost['clinical_lost']} clinical, {lost['link_lost']} link"
-    )
-    data = {"entries": [plain(r) for r in records], **lost}
-    return data, f"{text}\n{summary}" if text else summary
-
-
-def _clock(p: Programmer, args: argparse.Namespace) -> Result:
-    clock_s = p.clock() if args.set is None else p.set_clock(args.set)
-    return {"clock_s": clock_s}, f"Pump clock {format_clock(clock_s)}"
-
-
-def _bolus_text(what: str, reply: Any) -> Result:
-    return plain(reply), (
-        f"{what}: {reply.volume_nl / 1000:.3f} uL at {reply.rate_nl_per_day / 1000:.3f} uL/day "
-        f"over {reply.duration_s} s"
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=default,
+        help="show what the change would do; send nothing, leave nothing staged",
     )
 
 
-COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace], Result]] = {
-    "hello": _hello,
-    "status": _status,
-    "prescription": lambda p, a: (plain(pr := p.prescription()), format_prescription(pr)),
-    "set-dose": lambda p, a: _change(p.set_dose(a.dose_ug_per_day)),
-    "flex": lambda p, a: _change(p.set_flex(tuple(a.steps))),
-    "patient-limits": lambda p, a: _change(
-        p.set_patient_limits(a.dose_ug, a.duration_s, a.lockout_s, a.max_per_day)
-    ),
-    "low-reservoir-alarm": lambda p, a: _change(p.set_low_reservoir_alarm(a.volume_nl // 1000)),
-    "bolus": lambda p, a: _bolus_text("Bolus", p.bolus(a.dose_ug, a.duration_s)),
-    "prime": lambda p, a: _bolus_text("Priming", p.prime(a.volume_nl)),
-    "patient-bolus": lambda p, a: _bolus_text("Patient bolus", p.patient_bolus()),
-    "stop": _stop,
-    "start": lambda p, a: (plain(r := p.start()), f"Started: {r.state.name.lower()}"),
-    "refill": _refill,
-    "alarms": lambda p, a: (plain(r := p.alarms()), format_alarms(r)),
-    "ack": lambda p, a: (plain(r := p.acknowledge(a.alarm)), format_alarms(r)),
-    "log": _log,
-    "clock": _clock,
-}
+def _start(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--start",
+        action="store_true",
+        help="also start delivery if the pump is stopped (else a stopped pump stays stopped)",
+    )
 
 
-def _notice(text: str) -> None:
-    print(f"pump-programmer: {text}", file=sys.stderr, flush=True)
+def _local(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="the times are this computer's local times: converted to UTC, both shown",
+    )
 
 
-def main(argv: list[str] | None = None) -> int:
+# -- running ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `pump-programmer log | head`: the reader has had enough
+        _silence(sys.stdout)
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "decode":
         return decode_hex(args.hex)
     if not args.port:
         parser.error(f"no port: give --port URL or set ${PORT_ENV}")
+    screens: TextIO = sys.stderr if args.json else sys.stdout
+    ui = Ui(
+        Confirmation(
+            yes=args.yes,
+            dry_run=args.dry_run,
+            interactive=sys.stdin.isatty(),
+            ask=lambda question: input(question),
+            show=lambda text: _print(text, screens),
+        ),
+        say=_notice,
+        local_zone=datetime.now().astimezone().tzinfo if getattr(args, "local", False) else None,
+    )
     try:
+        _check_role(args)
         with Programmer.open(
             args.port,
             role=args.role,
@@ -341,12 +448,47 @@ def main(argv: list[str] | None = None) -> int:
             operator=args.operator or default_operator(),
             notice=_notice,
         ) as programmer:
-            data, text = COMMANDS[args.command](programmer, args)
+            data, text = COMMANDS[args.command](programmer, args, ui)
+    except DryRun:
+        _notice("dry run: nothing was sent, nothing is left staged")
+        return EXIT_OK
+    except Declined:
+        _notice("not sent: nothing changed")
+        return EXIT_OK
     except ProgrammerError as exc:
         print(f"pump-programmer: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("pump-programmer: interrupted", file=sys.stderr)
         return 130
-    print(json.dumps(data, sort_keys=True) if args.json else text)
-    return 0
+    _print(json.dumps(data, sort_keys=True) if args.json else text, sys.stdout)
+    return EXIT_OK
+
+
+def _check_role(args: argparse.Namespace) -> None:
+    allowed = {Role.PATIENT: PATIENT_COMMANDS, Role.READ_ONLY: READ_ONLY_COMMANDS}
+    role: Role = args.role
+    if role in allowed and args.command not in allowed[role]:
+        raise UsageError(f"{args.command} needs the clinician role (--role clinician)")
+    if role is Role.READ_ONLY and args.command == "clock" and args.set is not None:
+        raise UsageError("clock --set needs the clinician role (--role clinician)")
+
+
+def _notice(text: str) -> None:
+    _print(f"pump-programmer: {text}", sys.stderr)
+
+
+def _print(text: str, stream: TextIO) -> None:
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        _silence(stream)
+
+
+def _silence(stream: TextIO) -> None:
+    """Send whatever is still written to a closed pipe nowhere, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError):
+        pass

@@ -14,8 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from programmer.errors import KeyProblem, UnexpectedReply
-from programmer.keys import load_keyring
+from programmer.errors import DeviceRefused, KeyProblem, UnexpectedReply, WouldBeRefused
+from programmer.keys import key_source, load_keyring
 from programmer.link import (
     DEFAULT_BUDGET_S,
     DEFAULT_RETRIES,
@@ -59,6 +59,7 @@ from protocol import (
     Prime,
     PrimeReply,
     ReadLog,
+    Reason,
     Refill,
     RefillReply,
     Role,
@@ -127,9 +128,17 @@ class Programmer:
         try:
             hello = programmer.hello()
             if session:
-                programmer.open_session(
-                    role, keyring or load_keyring(hello.serial_number, key_file)
-                )
+                keys = keyring or load_keyring(hello.serial_number, key_file)
+                source = "the keys given" if keyring else key_source(hello.serial_number, key_file)
+                try:
+                    programmer.open_session(role, keys)
+                except DeviceRefused as refusal:
+                    if refusal.reason is not Reason.AUTH_FAILED:
+                        raise
+                    raise KeyProblem(
+                        f"the pump refused the {role.label} key of {source}: "
+                        f"not this pump's key ({refusal.message})"
+                    ) from None
         except BaseException:
             link.close()
             raise
@@ -193,6 +202,9 @@ class Programmer:
     def clock(self) -> int:
         return self._call(GetClock(), ClockReply).clock_s
 
+    def can_read_limits(self) -> bool:
+        return self.link.connection.session_role in (Role.CLINICIAN, Role.READ_ONLY)
+
     def limits(self) -> LimitsReply:
         """The pump's limits, signed: what a request is checked against before it is sent."""
         return self._call(GetLimits(), LimitsReply)
@@ -209,27 +221,27 @@ class Programmer:
             raise UnexpectedReply("the pump's digest is not that of the prescription read back")
         return staged
 
-    def commit(self, staged: Staged) -> Committed:
-        return self._call(CommitPrescription(staged.digest), Committed)
+    def commit(self, staged: Staged, *, start: bool = False) -> Committed:
+        """Step two. A stopped pump stays stopped unless ``start``: programming never
+        restarts delivery by itself."""
+        return self._call(CommitPrescription(staged.digest, int(start)), Committed)
 
-    def program(self, request: StagePrescription) -> Change:
+    def program(self, request: StagePrescription, *, start: bool = False) -> Change:
         before = self.prescription()
         staged = self.stage(request)
-        return Change(before, staged, self.commit(staged))
+        return Change(before, staged, self.commit(staged, start=start))
 
-    def set_dose(self, dose_ug_per_day: int) -> Change:
+    def set_dose(self, dose_ug_per_day: int, *, start: bool = False) -> Change:
         """Simple continuous delivery at this dose; limits and alarm volume kept."""
-        return self.program(
-            self._based_on_current(Mode.CONTINUOUS, (WireStep(0, dose_ug_per_day),))
-        )
+        return self.program(continuous(self.prescription(), dose_ug_per_day), start=start)
 
-    def set_flex(self, steps: tuple[WireStep, ...]) -> Change:
-        return self.program(self._based_on_current(Mode.FLEX, steps))
+    def set_flex(self, steps: tuple[WireStep, ...], *, start: bool = False) -> Change:
+        return self.program(flex(self.prescription(), steps), start=start)
 
     def set_patient_limits(
         self, dose_ug: int, duration_s: int, lockout_s: int, max_per_day: int
     ) -> Change:
-        current = self._require_current()
+        current = programmed(self.prescription())
         return self.program(
             replace(
                 current,
@@ -241,19 +253,7 @@ class Programmer:
         )
 
     def set_low_reservoir_alarm(self, volume_ul: int) -> Change:
-        return self.program(replace(self._require_current(), low_reservoir_ul=volume_ul))
-
-    def _current_request(self) -> StagePrescription:
-        return as_stage_request(self.prescription())
-
-    def _require_current(self) -> StagePrescription:
-        current = self._current_request()
-        if current.mode == Mode.NONE:
-            raise UnexpectedReply("nothing is programmed yet: program a dose first")
-        return current
-
-    def _based_on_current(self, mode: Mode, steps: tuple[WireStep, ...]) -> StagePrescription:
-        return replace(self._current_request(), mode=mode, steps=steps)
+        return self.program(replace(programmed(self.prescription()), low_reservoir_ul=volume_ul))
 
     # -- delivery ------------------------------------------------------------------------
 
@@ -280,13 +280,25 @@ class Programmer:
         *,
         measured_nl: int | None = None,
         dose_ug_per_day: int | None = None,
+        prescription: StagePrescription | None = None,
         drug: str = "baclofen",
     ) -> RefillReply:
-        """Withdraw, measure, fill; a new concentration re-enters the dose (staged first)."""
-        digest = NO_DIGEST
+        """Withdraw, measure, fill; a new concentration re-enters the dose (staged first):
+        ``prescription``, or a continuous ``dose_ug_per_day`` on the current one."""
         if dose_ug_per_day is not None:
-            request = self._based_on_current(Mode.CONTINUOUS, (WireStep(0, dose_ug_per_day),))
-            digest = self._call(request, Staged).digest
+            prescription = continuous(self.prescription(), dose_ug_per_day)
+        digest = NO_DIGEST if prescription is None else self.stage(prescription).digest
+        return self.refill_staged(volume_nl, concentration_ug_per_ml, digest, measured_nl, drug)
+
+    def refill_staged(
+        self,
+        volume_nl: int,
+        concentration_ug_per_ml: int,
+        digest: bytes,
+        measured_nl: int | None = None,
+        drug: str = "baclofen",
+    ) -> RefillReply:
+        """The refill itself, quoting what was staged (``NO_DIGEST``: nothing)."""
         measured = NOT_MEASURED if measured_nl is None else measured_nl
         return self._call(
             Refill(volume_nl, concentration_ug_per_ml, measured, digest, drug), RefillReply
@@ -314,3 +326,22 @@ class Programmer:
                 f"expected {expected.__name__}"
             )
         return reply
+
+
+def continuous(current: PrescriptionReply, dose_ug_per_day: int) -> StagePrescription:
+    """The prescription in force with its basal replaced by continuous delivery at a dose."""
+    return replace(
+        as_stage_request(current), mode=Mode.CONTINUOUS, steps=(WireStep(0, dose_ug_per_day),)
+    )
+
+
+def flex(current: PrescriptionReply, steps: tuple[WireStep, ...]) -> StagePrescription:
+    """The prescription in force with its basal replaced by a daily schedule."""
+    return replace(as_stage_request(current), mode=Mode.FLEX, steps=steps)
+
+
+def programmed(current: PrescriptionReply) -> StagePrescription:
+    """The prescription in force, which must exist (limits and alarms change a basal)."""
+    if current.mode == Mode.NONE:
+        raise WouldBeRefused("nothing is programmed yet: program a dose first (set-dose, flex)")
+    return as_stage_request(current)

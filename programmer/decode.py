@@ -48,7 +48,11 @@ def decode_hex(text: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
     if data[-1] != END:
         data += bytes([END])
     status = EXIT_OK
-    for event in FrameDecoder().feed(data):
+    events = FrameDecoder().feed(data)
+    if not events:
+        print("pump-programmer: error: no frame in those bytes (only delimiters)", file=err)
+        return EXIT_INVALID
+    for event in events:
         if isinstance(event, Frame):
             try:
                 print(json.dumps(describe(event), sort_keys=True), file=out)

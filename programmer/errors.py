@@ -23,6 +23,23 @@ class DeviceRefused(ProgrammerError):
         self.message = message
 
 
+class WouldBeRefused(ProgrammerError):
+    """What the pump would refuse, in its state or its limits, said before anything is sent:
+    the same exit code as the pump's own refusal."""
+
+    exit_code = 1
+
+
+class OutsideLimits(WouldBeRefused):
+    """A value outside the limits the pump reported (signed, GET_LIMITS)."""
+
+
+class UsageError(ProgrammerError):
+    """The command line cannot be carried out as given (a missing --yes, a role too low)."""
+
+    exit_code = 2
+
+
 class NotExecuted(ProgrammerError):
     """The pump says, signed, that it never ran the request and never will: safe to resend."""
 

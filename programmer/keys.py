@@ -26,6 +26,13 @@ def key_path_for(serial_number: str, key_file: Path | None) -> Path:
     return Path(default_key_path(serial_number, os.environ))
 
 
+def key_source(serial_number: str, key_file: Path | None = None) -> str:
+    """Where the keys for a pump come from, as an error message names it."""
+    if key_file is None and not os.environ.get(KEY_FILE_ENV) and os.environ.get(KEYS_ENV):
+        return f"${KEYS_ENV}"
+    return f"key file {key_path_for(serial_number, key_file)}"
+
+
 def load_keyring(serial_number: str, key_file: Path | None = None) -> Keyring:
     from_env = os.environ.get(KEYS_ENV)
     if key_file is None and not os.environ.get(KEY_FILE_ENV) and from_env:

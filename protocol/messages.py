@@ -364,6 +364,8 @@ class GetStatus(Message):
         "battery_ppm" / c.Int32ub,
         "temperature_mc" / c.Int32ub,
         "clock_s" / c.Int64ub,
+        "basal_on" / c.Int8ub,
+        "patient_bolus_ends_s" / c.Int64ub,
         c.Terminated,
     ),
 )
@@ -382,6 +384,8 @@ class StatusReply(Message):
     battery_ppm: int
     temperature_mc: int
     clock_s: int
+    basal_on: int  # 1: the basal runs, or resumes by itself after a bolus, stall or refill
+    patient_bolus_ends_s: int  # pump clock; 0 when no patient bolus runs
 
 
 @dataclass(slots=True)
@@ -455,12 +459,18 @@ class Staged(Message):
     low_reservoir_ul: int
 
 
-@_register(MessageType.COMMIT_PRESCRIPTION, Kind.REQUEST, c.Struct("digest" / Digest, c.Terminated))
+@_register(
+    MessageType.COMMIT_PRESCRIPTION,
+    Kind.REQUEST,
+    c.Struct("digest" / Digest, "start" / c.Int8ub, c.Terminated),
+)
 @dataclass(slots=True)
 class CommitPrescription(Message):
-    """Step two: apply the staged prescription; the digest proves what the clinician saw."""
+    """Step two: apply the staged prescription; the digest proves what the clinician saw.
+    ``start`` 1 starts delivery on a stopped pump; 0 leaves the pump's state as it is."""
 
     digest: bytes
+    start: int = 0
 
 
 @_register(
@@ -755,6 +765,7 @@ class DrugEntry:
         "max_bolus_duration_s" / c.Int32ub,
         "max_prime_nl" / c.Int32ub,
         "catheter_volume_nl" / c.Int32ub,
+        "refill_discrepancy_nl" / c.Int32ub,
         "max_dose_increase_pct" / c.Int16ub,
         "max_flex_steps" / c.Int8ub,
         "max_patient_boluses_per_day" / c.Int8ub,
@@ -785,6 +796,7 @@ class LimitsReply(Message):
     max_bolus_duration_s: int
     max_prime_nl: int
     catheter_volume_nl: int
+    refill_discrepancy_nl: int  # a refill's expected and measured residuals this far apart
     max_dose_increase_pct: int  # 0: no cap
     max_flex_steps: int
     max_patient_boluses_per_day: int

@@ -105,13 +105,15 @@ def test_json_status_has_stable_keys(emulator: EmulatorProcess) -> None:
 
 
 def test_refused_dose_exits_one_with_the_reason(emulator: EmulatorProcess) -> None:
+    # Refused before anything is sent, from the limits the pump reported, in ug/day: the same
+    # exit code as the pump's own refusal.
     result = run("pump-programmer", "--port", emulator.port, "set-dose", "5000")
-    assert_one_line_error(result, "DRUG_LIMIT", "5000")
+    assert_one_line_error(result, "5000 ug/day is above baclofen's 1000 ug/day limit")
     assert result.returncode == 1
 
 
 def test_set_dose_then_status_over_the_command_line(emulator: EmulatorProcess) -> None:
-    changed = run("pump-programmer", "--port", emulator.port, "set-dose", "231")
+    changed = run("pump-programmer", "--port", emulator.port, "set-dose", "231", "--yes")
     assert changed.returncode == 0, changed.stderr
     assert "in force" in changed.stdout
     assert "staged" in changed.stdout
@@ -127,7 +129,8 @@ def test_stop_needs_the_confirmation_option(emulator: EmulatorProcess) -> None:
 
 def test_patient_role_cannot_program(emulator: EmulatorProcess) -> None:
     result = run("pump-programmer", "--role", "patient", "--port", emulator.port, "set-dose", "240")
-    assert_one_line_error(result, "FORBIDDEN")
+    assert_one_line_error(result, "set-dose needs the clinician role")
+    assert result.returncode == 2
 
 
 def test_missing_key_file_is_named(emulator: EmulatorProcess, tmp_path: Path) -> None:
@@ -427,7 +430,7 @@ def test_a_bolus_whose_replies_are_lost_for_good_exits_six(tmp_path: Path) -> No
         with NoisyProxy(emulator.port, NoiseModel(0, 0, 0), 1, cut_after=is_bolus) as proxy:
             result = run(
                 "pump-programmer", "--port", proxy.path, *keys, "--timeout", "0.2",
-                "--budget-s", "1", "bolus", "5", "--duration-s", "60",
+                "--budget-s", "1", "bolus", "5", "--duration-s", "60", "--yes",
             )  # fmt: skip
             assert proxy.cut
         assert result.returncode == 6, result.stderr

@@ -39,7 +39,7 @@ def status() -> StatusReply:
 
     return StatusReply(
         PumpState.INFUSING, Mode.CONTINUOUS, AlarmFlags.NONE, AlarmFlags.NONE,
-        200, 400_000, 400_000, 500, 19_000, 5, 999_000, 37_000, 1_700_000_000,
+        200, 400_000, 400_000, 500, 19_000, 5, 999_000, 37_000, 1_700_000_000, 1, 0,
     )  # fmt: skip
 
 

@@ -13,10 +13,10 @@ from protocol import AlarmFlags, Message
 U8 = {
     "protocol_version", "min_version", "max_version", "role", "request_type",
     "patient_max_per_day", "max_entries", "raised", "silenced", "log_class", "reply_type",
-    "max_flex_steps", "max_patient_boluses_per_day",
+    "max_flex_steps", "max_patient_boluses_per_day", "basal_on", "start",
 }  # fmt: skip
 U16 = {"idle_timeout_s", "max_dose_increase_pct"}
-U64 = {"clock_s", "at_s", "raised_s", "t_s", "min_clock_s", "max_clock_s"}
+U64 = {"clock_s", "at_s", "raised_s", "t_s", "min_clock_s", "max_clock_s", "patient_bolus_ends_s"}
 I32 = {"discrepancy_nl"}
 BYTES = {"digest": 16, "programmer_nonce": 16, "pump_nonce": 16, "proof": 16, "tag": 8}
 VARIABLE_BYTES = {"reply": 64}  # length-prefixed byte strings: any length up to this

@@ -1,0 +1,301 @@
+"""What the clinician sees is what the pump will do, and nothing happens unasked (issue 8,
+points 1-6): the command line in-process against a pump served on a real pty."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from firmware_model import Flex
+from protocol import Keyring
+from tests.cli_rig import SERIAL, Run, ServedPump, run_cli, served_pump
+from tests.protocol.pair import seeded
+
+FLEX = ("flex", "00:00=200", "08:00=300", "20:00=150")
+
+
+@pytest.fixture
+def pump(tmp_path: Path) -> Iterator[ServedPump]:
+    with served_pump(tmp_path) as served:
+        yield served
+
+
+def cli(
+    pump: ServedPump, mp: pytest.MonkeyPatch, *argv: str, answers: list[str] | None = None
+) -> Run:
+    return run_cli(pump, *argv, answers=answers, monkeypatch=mp)
+
+
+# -- 3: every changing command asks before it acts --------------------------------------
+
+
+def test_a_change_waits_for_a_yes_on_a_terminal(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declined = cli(pump, monkeypatch, "set-dose", "220", answers=["n"])
+    assert declined.code == 0
+    assert declined.asked == ["Send this to the pump? [y/N] "]
+    assert "continuous 220 ug/day" in declined.out  # the screen came before the question
+    assert "not sent" in declined.err
+    accepted = cli(pump, monkeypatch, "set-dose", "220", answers=["y"])
+    assert accepted.code == 0, accepted.err
+    pump.stop()
+    assert pump.pump.status().dose_ug_per_day == 220
+
+
+def test_without_a_terminal_a_change_needs_yes(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = cli(pump, monkeypatch, "bolus", "5")
+    assert refused.code == 2
+    assert "add --yes" in refused.error
+    before_or_after = [
+        ("--yes", "bolus", "5", "--duration-s", "600"),
+        ("bolus", "5", "--duration-s", "600", "--yes"),
+    ]
+    first = cli(pump, monkeypatch, *before_or_after[0])
+    assert first.code == 0, first.err
+    pump.stop()
+    assert [e.kind for e in pump.pump.log].count("bolus_started") == 1
+
+
+def test_yes_after_the_command_name_works_too(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = cli(pump, monkeypatch, "set-dose", "210", "--yes", "--json")
+    assert done.code == 0, done.err
+    assert '"committed"' in done.out
+    assert "in force" in done.err  # with --json the screen goes to stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("set-dose", "220"),
+        FLEX,
+        (
+            "patient-limits",
+            "--dose-ug",
+            "25",
+            "--duration-s",
+            "900",
+            "--lockout-s",
+            "3600",
+            "--max-per-day",
+            "3",
+        ),
+        ("low-reservoir-alarm", "3"),
+        ("bolus", "5", "--duration-s", "600"),
+        ("stop", "--confirm-withdrawal-risk"),
+        ("refill", "18", "500"),
+        ("clock", "--set", "1795000100"),
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_every_changing_command_shows_the_state_and_asks(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch, argv: tuple[str, ...]
+) -> None:
+    before = pump.pump.log.written
+    run = cli(pump, monkeypatch, *argv, answers=["no"])
+    assert run.code == 0, run.err
+    assert run.asked, "it must ask"
+    if argv[0] != "clock":
+        assert "State" in run.out
+    pump.stop()
+    clinical = [
+        e.kind for i, c, e in pump.pump.log.classified_page(before, 1 << 20) if c == "clinical"
+    ]
+    assert clinical == []  # declined: the pump is as it was
+
+
+def test_ack_and_patient_bolus_do_not_ask_and_say_why(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ack = cli(pump, monkeypatch, "ack", "--help")
+    assert "does not ask" in " ".join(ack.out.split())
+    patient = cli(pump, monkeypatch, "patient-bolus", "--help")
+    assert "does not ask" in " ".join(patient.out.split())
+
+
+def test_yes_never_stands_in_for_the_withdrawal_confirmation(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli(pump, monkeypatch, "stop", "--yes")
+    assert run.code == 1
+    assert "--confirm-withdrawal-risk" in run.error
+    pump.stop()
+    assert pump.pump.state == "infusing"
+
+
+def test_a_dry_run_shows_and_leaves_nothing_staged(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli(pump, monkeypatch, "set-dose", "230", "--dry-run")
+    assert run.code == 0
+    assert "continuous 230 ug/day" in run.out
+    assert "dry run" in run.err
+    assert not run.asked
+    pump.stop()
+    assert pump.pump.status().dose_ug_per_day == 200
+    assert pump.device._staged is None  # its session closed: nothing left staged
+
+
+def test_a_session_lost_while_deciding_is_staged_and_asked_again(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from programmer import Programmer
+
+    def somebody_else_opens_a_session(asked: int) -> None:
+        if asked == 1:  # while our clinician reads the screen, another programmer connects
+            with Programmer.open(pump.port, key_file=pump.key_file, operator="other"):
+                pass
+
+    run = run_cli(
+        pump, "set-dose", "240", answers=["y", "y"], monkeypatch=monkeypatch,
+        on_ask=somebody_else_opens_a_session,
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    assert len(run.asked) == 2  # it never committed on the first, stale, answer
+    assert "staging again" in run.err
+    pump.stop()
+    assert pump.pump.status().dose_ug_per_day == 240
+    assert [e.kind for e in pump.pump.log].count("programmed") == 2  # the first fill's, and ours
+
+
+# -- 1: refill on a flex schedule -------------------------------------------------------
+
+
+def test_refill_keep_doses_keeps_the_flex_shape_and_waits(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(pump, monkeypatch, *FLEX, "--yes").code == 0
+    run = cli(pump, monkeypatch, "refill", "18", "1000", "--keep-doses", answers=["y"])
+    assert run.code == 0, run.err
+    screen = run.out
+    for step in (
+        "00:00 UTC 200 ug/day (0.2 mL/day)",
+        "08:00 UTC 300 ug/day (0.3 mL/day)",
+        "20:00 UTC 150 ug/day (0.15 mL/day)",
+    ):
+        assert step in screen  # the new concentration's rates, each step kept
+    assert "08:00 UTC 300 ug/day (0.6 mL/day)" in screen  # and what was in force
+    pump.stop()
+    basal = pump.pump.basal
+    assert isinstance(basal, Flex)
+    assert [(s.start_s, s.dose_ug_per_day) for s in basal.steps] == [
+        (0, 200),
+        (28800, 300),
+        (72000, 150),
+    ]
+
+
+def test_a_bare_dose_on_a_flex_pump_is_refused_naming_the_ways(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(pump, monkeypatch, *FLEX, "--yes").code == 0
+    run = cli(pump, monkeypatch, "refill", "18", "1000", "--dose", "300", "--yes")
+    assert run.code == 2
+    assert "--flex" in run.error
+    assert "--keep-doses" in run.error
+    pump.stop()
+    assert pump.pump.status().concentration_ug_per_ml == 500
+
+
+def test_refill_with_a_new_schedule_shows_it_at_the_new_concentration(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(pump, monkeypatch, *FLEX, "--yes").code == 0
+    run = cli(
+        pump, monkeypatch, "refill", "18", "1000", "--flex", "00:00=200", "12:00=250", "--yes"
+    )
+    assert run.code == 0, run.err
+    assert "12:00 UTC 250 ug/day (0.25 mL/day)" in run.out
+
+
+# -- 4, 5, 6: explicit values, refills, errors in the user's units ----------------------
+
+
+def test_prime_zero_is_refused_and_no_value_says_the_catheter_volume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with served_pump(tmp_path) as served:
+        assert (
+            run_cli(
+                served, "stop", "--confirm-withdrawal-risk", "--yes", monkeypatch=monkeypatch
+            ).code
+            == 0
+        )
+        zero = run_cli(served, "prime", "--volume-ml", "0", "--yes", monkeypatch=monkeypatch)
+        assert zero.code == 1
+        assert "above 0 mL" in zero.error
+        default = run_cli(served, "prime", "--dry-run", monkeypatch=monkeypatch)
+        assert "0.2 mL (the catheter volume)" in default.out
+
+
+def test_a_large_discrepancy_needs_its_own_answer(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    yes_only = cli(pump, monkeypatch, "refill", "18", "500", "--measured-ml", "15", "--yes")
+    assert yes_only.code == 2
+    assert "--accept-discrepancy" in yes_only.error
+    assert "pocket" in yes_only.out
+    accepted = cli(
+        pump,
+        monkeypatch,
+        "refill",
+        "18",
+        "500",
+        "--measured-ml",
+        "15",
+        "--yes",
+        "--accept-discrepancy",
+    )
+    assert accepted.code == 0, accepted.err
+    pump.stop()
+    (record,) = [e for e in pump.pump.log if e.kind == "refill_discrepancy"]
+    assert record.detail["measured_nl"] == 15_000_000
+
+
+def test_a_measured_residual_above_capacity_is_refused(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli(pump, monkeypatch, "refill", "18", "500", "--measured-ml", "25", "--yes")
+    assert run.code == 1
+    assert "more than a 20 mL reservoir holds" in run.error
+
+
+def test_errors_speak_the_users_units(pump: ServedPump, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = cli(pump, monkeypatch, "low-reservoir-alarm", "50", "--yes")
+    assert run.code == 1
+    assert (
+        run.error
+        == "pump-programmer: error: 50 mL is above the 19 mL maximum for a 20 mL reservoir"
+    )
+    not_a_value = cli(pump, monkeypatch, "low-reservoir-alarm", "fifty", "--yes")
+    assert not_a_value.code == 2
+
+
+def test_a_patient_asking_to_set_a_dose_is_told_the_role(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli(pump, monkeypatch, "--role", "patient", "set-dose", "220")
+    assert run.code == 2
+    assert "set-dose needs the clinician role" in run.error
+
+
+def test_the_wrong_key_file_exits_five_naming_it(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    other = tmp_path / "another-pumps-keys.json"
+    descriptor = os.open(other, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(Keyring.generate(SERIAL, seeded(99)).to_plain(), handle)
+    pump.key_file = other
+    run = cli(pump, monkeypatch, "status")
+    assert run.code == 5
+    assert str(other) in run.error
+    assert "not this pump's key" in run.error
