@@ -37,7 +37,8 @@ class PumpConfig:
     priming_rate_nl_per_day: int = 24 * NL_PER_ML
     # [S] Lioresal label (1000 µg/day) via the drug library; set to override the library.
     max_dose_ug_per_day: int | None = None
-    # [S] Lioresal label titration at refill visits: up to +40 % at a time. None: no limit.
+    # [S] Lioresal label titration at refill visits: up to +40 % at a time. The dose-change
+    # cap's factor over 24 h (interlocks.check_dose_change says why this figure). None: no cap.
     max_dose_increase_pct: int | None = 40
     # [M] bolus durations the pump accepts.
     min_bolus_duration_us: int = US_PER_MIN
