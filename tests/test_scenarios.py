@@ -269,6 +269,7 @@ PUMP_VALUES: dict[str, list[object]] = {
     "over_infusion_tolerance_pct": [0, 10],
     "mri_recovery_delay": ["0s", "2h"],
     "battery_fraction": [0, 1, 1.5],
+    "telemetry_session_cost": ["0s", "6h", "25h", -1],
     "event_log_capacity": [1, 0],
     "link_log_capacity": [1, 0],
 }

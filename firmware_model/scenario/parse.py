@@ -85,6 +85,7 @@ def _pump_config(table: Mapping[str, Any]) -> PumpConfig:
         "over_infusion_tolerance_pct": ("over_infusion_tolerance_ppb", _pct_to_ppb),
         "mri_recovery_delay": ("mri_recovery_delay_us", parse_duration_us),
         "battery_fraction": ("initial_battery_ppm", _fraction_to_ppm),
+        "telemetry_session_cost": ("battery_us_per_session", parse_duration_us),
         "event_log_capacity": ("event_log_capacity", _positive_int),
         "link_log_capacity": ("link_log_capacity", _positive_int),
     }
