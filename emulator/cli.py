@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -17,6 +19,9 @@ from emulator.server import serve
 from emulator.sim_clock import SimClock
 from emulator.simulate import simulate
 from firmware_model import Pump, PumpConfig, PumpRefusal
+from firmware_model.config import MAX_BATTERY_US_PER_SESSION
+from firmware_model.scenario import ScenarioError
+from firmware_model.scenario.durations import format_duration, parse_duration_us
 from firmware_model.units import ml_to_nl
 from protocol import KeyFileError
 from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, PtyChannel, SerialChannel
@@ -69,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="continuous dose at start; 0 leaves the pump stopped",
     )
     parser.add_argument(
+        "--telemetry-session-cost",
+        type=_session_cost,
+        default=None,
+        metavar="DURATION",
+        help="battery each telemetry session costs, as quiescent drain time, paid once when the "
+        "session opens whatever its requests: a duration as in scenarios (6h, 90m, 0s; a bare "
+        f"number is seconds), 0s to {format_duration(MAX_BATTERY_US_PER_SESSION)} "
+        f"(default {format_duration(PumpConfig().battery_us_per_session)}, a modelling choice)",
+    )
+    parser.add_argument(
         "--port-file", type=Path, help="write the port path to this file once serving"
     )
     parser.add_argument(
@@ -110,6 +125,25 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _session_cost(text: str) -> int:
+    """Microseconds of quiescent drain, in the scenarios' duration syntax, range-checked."""
+    key = "--telemetry-session-cost"
+    value: object = text
+    if re.fullmatch(r"\d+", text):  # a number is seconds, as in a scenario
+        value = int(text)
+    elif re.fullmatch(r"\d+\.\d+", text):
+        value = float(text)
+    try:
+        us = parse_duration_us(value, key)
+    except ScenarioError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{key}: ")) from None
+    if us > MAX_BATTERY_US_PER_SESSION:
+        raise argparse.ArgumentTypeError(
+            f"at most {format_duration(MAX_BATTERY_US_PER_SESSION)}, got {text!r}"
+        )
+    return us
+
+
 def _identity_text(text: str) -> str:
     if not (text.isascii() and text.isprintable() and 0 < len(text) <= 32):
         raise argparse.ArgumentTypeError(f"1 to 32 printable ASCII characters: {text!r}")
@@ -118,7 +152,10 @@ def _identity_text(text: str) -> str:
 
 def build_pump(args: argparse.Namespace) -> Pump:
     capacity_nl = ml_to_nl(args.reservoir_ml)
-    pump = Pump(PumpConfig(reservoir_capacity_nl=capacity_nl))
+    config = PumpConfig(reservoir_capacity_nl=capacity_nl)
+    if args.telemetry_session_cost is not None:
+        config = dataclasses.replace(config, battery_us_per_session=args.telemetry_session_cost)
+    pump = Pump(config)
     pump.set_clock(time.time_ns() // 1_000)  # the shell owns real time: the pump clock starts now
     fill_nl = capacity_nl if args.fill_ml is None else ml_to_nl(args.fill_ml)
     pump.refill(fill_nl, args.concentration_ug_per_ml)

@@ -6,13 +6,35 @@ modelling choice. Every value is an integer in the unit its name states.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from firmware_model.drug_library import DEFAULT_LIBRARY, DrugLimits
 from firmware_model.errors import PumpRefusal, Refusal
-from firmware_model.units import NL_PER_ML, US_PER_DAY, US_PER_HOUR, US_PER_MIN
+from firmware_model.units import NL_PER_ML, PPM, US_PER_DAY, US_PER_HOUR, US_PER_MIN
 
 RESERVOIR_MODELS_NL = (20 * NL_PER_ML, 40 * NL_PER_ML)
+# [M] at most a day of quiescent drain per telemetry session, four times the default: zero
+# models a free link, and a unit slip (6d for 6h) is refused rather than run.
+MAX_BATTERY_US_PER_SESSION = US_PER_DAY
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """A rule a configuration breaks: the fields it is about (the one it constrains first,
+    then those it is checked against) and why, in the configuration's own words."""
+
+    fields: tuple[str, ...]
+    message: str
+
+
+class ConfigRefused(PumpRefusal):
+    """A ``PumpConfig`` refused. Each problem names its fields, so that a front end (a
+    scenario's [pump] table, a command line) can name its own key for each."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        super().__init__(Refusal.OUT_OF_RANGE, "; ".join(p.message for p in problems))
+        self.problems = tuple(problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +64,8 @@ class PumpConfig:
     priming_rate_nl_per_day: int = 24 * NL_PER_ML
     # [S] Lioresal label (1000 µg/day) via the drug library; set to override the library.
     max_dose_ug_per_day: int | None = None
-    # [S] Lioresal label titration at refill visits: up to +40 % at a time. None: no limit.
+    # [S] Lioresal label titration at refill visits: up to +40 % at a time. The dose-change
+    # cap's factor over 24 h (interlocks.check_dose_change says why this figure). None: no cap.
     max_dose_increase_pct: int | None = 40
     # [M] bolus durations the pump accepts.
     min_bolus_duration_us: int = US_PER_MIN
@@ -60,7 +83,11 @@ class PumpConfig:
     # [M] each nL pumped costs 17.28 ms of quiescent drain: life 7 / (1 + 0.2 v) years before
     # the ERI margin, v in mL/day. 0.4 mL/day gives 6.5 years; 2 mL/day gives 5.1 ([S] 5-7).
     battery_us_per_nl: int = 17_280
-    # [M] one telemetry session costs 6 hours of quiescent drain.
+    # [M] a telemetry session costs 6 hours of quiescent drain, once per session (at the
+    # interrogation that opens it), whatever the requests it carries. No public figure for the
+    # telemetry's drain was found; 6 h makes sessions visible in the battery count without
+    # rivalling delivery: a weekly session for 7 years costs 3 months (3.6 %) of the battery.
+    # 0 to MAX_BATTERY_US_PER_SESSION; scenario key telemetry_session_cost.
     battery_us_per_session: int = 6 * US_PER_HOUR
     # Battery left at start, in parts per million of a new battery.
     initial_battery_ppm: int = 1_000_000
@@ -72,51 +99,126 @@ class PumpConfig:
     drug_library: tuple[DrugLimits, ...] = tuple(DEFAULT_LIBRARY.values())
 
     def __post_init__(self) -> None:
-        problems = list(self._problems())
+        problems = self._problems()
         if problems:
-            raise PumpRefusal(Refusal.OUT_OF_RANGE, "; ".join(problems))
+            raise ConfigRefused(problems)
 
-    def _problems(self) -> list[str]:
-        problems = []
+    def _problems(self) -> list[ConfigProblem]:
+        problems: list[ConfigProblem] = []
+
+        def check(ok: bool, message: str, *fields: str) -> None:
+            if not ok:
+                problems.append(ConfigProblem(fields, message))
+
         capacity = self.reservoir_capacity_nl
-        if capacity not in RESERVOIR_MODELS_NL:
-            problems.append("reservoir capacity must be 20 or 40 mL")
-        if not NL_PER_ML <= self.low_reservoir_nl <= capacity - NL_PER_ML:
-            problems.append("low-reservoir alarm must lie between 1 mL and capacity - 1 mL")
-        if not 0 <= self.empty_nl < self.low_reservoir_nl:
-            problems.append("empty threshold must lie between 0 and the low-reservoir alarm")
-        if not 0 <= self.catheter_volume_nl <= NL_PER_ML:
-            problems.append("catheter volume must lie between 0 and 1 mL")
-        if not 0 < self.refill_discrepancy_nl <= capacity:
-            problems.append("refill discrepancy threshold must lie between 0 and the capacity")
-        if self.heat_coefficient_ppb_per_mc < 0 or self.thermal_time_constant_us < 0:
-            problems.append("heat coefficient and time constant cannot be negative")
-        if not 0 < self.min_rate_nl_per_day <= self.max_rate_nl_per_day:
-            problems.append("rate limits must satisfy 0 < min <= max")
-        if not 0 < self.priming_rate_nl_per_day <= self.max_rate_nl_per_day:
-            problems.append("priming rate must lie within the rate limits")
-        if self.max_dose_ug_per_day is not None and self.max_dose_ug_per_day <= 0:
-            problems.append("maximum dose must be positive")
-        if self.max_dose_increase_pct is not None and self.max_dose_increase_pct <= 0:
-            problems.append("maximum dose increase must be positive")
-        if not 0 < self.min_bolus_duration_us <= self.max_bolus_duration_us:
-            problems.append("bolus duration limits must satisfy 0 < min <= max")
-        if self.over_infusion_window_us <= 0 or self.over_infusion_tolerance_ppb < 0:
-            problems.append("over-infusion window must be positive, tolerance not negative")
-        if self.mri_recovery_delay_us < 0 or self.eri_to_eos_us < 0:
-            problems.append("delays cannot be negative")
-        if self.battery_life_at_zero_flow_us <= self.eri_to_eos_us:
-            problems.append("battery life must exceed the ERI-to-EOS interval")
-        if self.battery_us_per_nl < 0 or self.battery_us_per_session < 0:
-            problems.append("battery costs cannot be negative")
-        if not 0 <= self.initial_battery_ppm <= 1_000_000:
-            problems.append("initial battery must lie between 0 and 1 000 000 ppm")
-        if self.event_log_capacity <= 0:
-            problems.append("event log capacity must be positive")
-        if self.link_log_capacity <= 0:
-            problems.append("link log capacity must be positive")
-        if not self.drug_library:
-            problems.append("the drug library cannot be empty")
+        check(
+            capacity in RESERVOIR_MODELS_NL,
+            "reservoir capacity must be 20 or 40 mL",
+            "reservoir_capacity_nl",
+        )
+        check(
+            NL_PER_ML <= self.low_reservoir_nl <= capacity - NL_PER_ML,
+            "low-reservoir alarm must lie between 1 mL and capacity - 1 mL",
+            "low_reservoir_nl",
+            "reservoir_capacity_nl",
+        )
+        check(
+            0 <= self.empty_nl < self.low_reservoir_nl,
+            "empty threshold must lie between 0 and the low-reservoir alarm",
+            "empty_nl",
+            "low_reservoir_nl",
+        )
+        check(
+            0 < self.refill_discrepancy_nl <= capacity,
+            "refill discrepancy threshold must lie between 0 and the capacity",
+            "refill_discrepancy_nl",
+            "reservoir_capacity_nl",
+        )
+        check(
+            0 <= self.catheter_volume_nl <= NL_PER_ML,
+            "catheter volume must lie between 0 and 1 mL",
+            "catheter_volume_nl",
+        )
+        check(
+            self.heat_coefficient_ppb_per_mc >= 0,
+            "heat coefficient cannot be negative",
+            "heat_coefficient_ppb_per_mc",
+        )
+        check(
+            self.thermal_time_constant_us >= 0,
+            "thermal time constant cannot be negative",
+            "thermal_time_constant_us",
+        )
+        check(
+            0 < self.min_rate_nl_per_day <= self.max_rate_nl_per_day,
+            "rate limits must satisfy 0 < min <= max",
+            "min_rate_nl_per_day",
+            "max_rate_nl_per_day",
+        )
+        check(
+            0 < self.priming_rate_nl_per_day <= self.max_rate_nl_per_day,
+            "priming rate must lie within the rate limits",
+            "priming_rate_nl_per_day",
+            "max_rate_nl_per_day",
+        )
+        check(
+            self.max_dose_ug_per_day is None or self.max_dose_ug_per_day > 0,
+            "maximum dose must be positive",
+            "max_dose_ug_per_day",
+        )
+        check(
+            self.max_dose_increase_pct is None or self.max_dose_increase_pct > 0,
+            "maximum dose increase must be positive",
+            "max_dose_increase_pct",
+        )
+        check(
+            0 < self.min_bolus_duration_us <= self.max_bolus_duration_us,
+            "bolus duration limits must satisfy 0 < min <= max",
+            "min_bolus_duration_us",
+            "max_bolus_duration_us",
+        )
+        check(
+            self.over_infusion_window_us > 0,
+            "over-infusion window must be positive",
+            "over_infusion_window_us",
+        )
+        check(
+            self.over_infusion_tolerance_ppb >= 0,
+            "over-infusion tolerance cannot be negative",
+            "over_infusion_tolerance_ppb",
+        )
+        check(
+            self.mri_recovery_delay_us >= 0,
+            "MRI recovery delay cannot be negative",
+            "mri_recovery_delay_us",
+        )
+        check(self.eri_to_eos_us >= 0, "ERI-to-EOS interval cannot be negative", "eri_to_eos_us")
+        check(
+            self.battery_life_at_zero_flow_us > self.eri_to_eos_us,
+            "battery life must exceed the ERI-to-EOS interval",
+            "battery_life_at_zero_flow_us",
+            "eri_to_eos_us",
+        )
+        check(
+            self.battery_us_per_nl >= 0,
+            "battery cost per nL cannot be negative",
+            "battery_us_per_nl",
+        )
+        check(
+            0 <= self.battery_us_per_session <= MAX_BATTERY_US_PER_SESSION,
+            "telemetry session cost must lie between 0 and 24 h of quiescent drain",
+            "battery_us_per_session",
+        )
+        check(
+            0 <= self.initial_battery_ppm <= PPM,
+            "initial battery must lie between 0 and 1 000 000 ppm",
+            "initial_battery_ppm",
+        )
+        check(
+            self.event_log_capacity > 0, "event log capacity must be positive", "event_log_capacity"
+        )
+        check(self.link_log_capacity > 0, "link log capacity must be positive", "link_log_capacity")
+        check(bool(self.drug_library), "the drug library cannot be empty", "drug_library")
         return problems
 
     def drug(self, name: str) -> DrugLimits | None:

@@ -2,14 +2,17 @@
 
 Each check raises ``PumpRefusal`` with the reason and a one-line message; none changes
 state. Sources: the drug library's hard limits (Lioresal label [S]), the titration limit
-per transaction, the pump's rate range [U], confirmation to stop (boxed warning [S]).
+over 24 h (``check_dose_change``), the pump's rate range [U], confirmation to stop (boxed
+warning [S]).
 """
 
 from __future__ import annotations
 
-from typing import NoReturn
+from datetime import UTC, datetime, timedelta
+from typing import Literal, NoReturn
 
 from firmware_model.config import PumpConfig
+from firmware_model.dose_window import InForce
 from firmware_model.drug_library import DrugLimits
 from firmware_model.errors import PumpRefusal, Refusal
 from firmware_model.prescription import MAX_FLEX_STEPS, Basal, Flex, PatientLimits, Prescription
@@ -25,6 +28,7 @@ MAX_PATIENT_BOLUSES_PER_DAY = 24  # [M]
 # [M] the patient-bolus history the pump keeps is 24 h, so a longer lockout could not be
 # enforced: it is refused instead.
 MAX_PATIENT_LOCKOUT_US = S_PER_DAY * US_PER_S
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the pump clock counts from it (Unix time)
 
 
 def refuse(reason: Refusal, message: str) -> NoReturn:
@@ -71,7 +75,7 @@ def check_basal(
     basal: Basal,
     concentration: int,
     limits: DrugLimits,
-    current: Basal | None,
+    in_force: InForce | None,
     patient: PatientLimits | None,
 ) -> None:
     if isinstance(basal, Flex):
@@ -102,15 +106,72 @@ def check_basal(
             rate_for_dose(dose, concentration),
             f"dose {dose} ug/day at {concentration} ug/mL",
         )
-    pct = config.max_dose_increase_pct
-    if pct is not None and current is not None:
-        old, new = current.dose_seconds_per_day(), basal.dose_seconds_per_day()
-        if new * 100 > old * (100 + pct):
-            refuse(
-                Refusal.DOSE_CHANGE_LIMIT,
-                f"daily dose up {100 * (new - old) / old:.0f} %, more than {pct} % at once",
-            )
+    check_dose_change(config, basal, in_force)
     check_daily_total(basal, patient, limits)
+
+
+def check_dose_change(config: PumpConfig, basal: Basal, in_force: InForce | None) -> None:
+    """The dose-change cap over 24 h: a new daily total (flex: the schedule's total) may be at
+    most the larger of ``factor`` x the lowest total in force during the last 24 h and the
+    highest one. Each step compared with the dose it replaces would let 200 -> 280 -> 390 ug/day
+    through in two seconds; compared with the lowest of the day, walking up is refused, while
+    returning to a dose in force within the day is always possible, as is any decrease.
+
+    The label titrates by +10-30 % per 24 h (spinal origin; +5-15 % cerebral) and changes the
+    dose at refill visits by up to +40 % (Lioresal intrathecal label [S], domain.md). The
+    factor stays the visit's 1.4 [M]: a visit is one programming after a day or more at one
+    dose, so that dose is the window's lowest and the visit's +40 % must pass; a hard limit
+    must never refuse what the label allows, and 1.4 is above the per-24 h titration too.
+    Choosing within those steps is the clinician's; what the cap stops is a walk past them.
+    A pump with nothing programmed has no cap (firmware_model/dose_window.py).
+    """
+    pct = config.max_dose_increase_pct
+    if pct is None or in_force is None:
+        return
+    total = basal.dose_seconds_per_day()
+    raised = in_force.lowest * (100 + pct)  # 100 times the cap's first term
+    if total * 100 <= raised or total <= in_force.highest:
+        return
+    if raised >= in_force.highest * 100:
+        limit = (
+            f"{_ug_per_day(raised, 100, 'down')} ug/day: {(100 + pct) / 100:g} x "
+            f"{_ug_per_day(in_force.lowest)} ug/day, the lowest"
+        )
+    else:
+        limit = f"{_ug_per_day(in_force.highest, rounding='down')} ug/day: the highest"
+    refuse(
+        Refusal.DOSE_CHANGE_LIMIT,
+        f"daily dose {_ug_per_day(total, rounding='up')} ug/day above the limit {limit} in force "
+        f"{_window(in_force)}",
+    )
+
+
+def _ug_per_day(
+    dose_seconds: int, scale: int = 1, rounding: Literal["up", "down", "nearest"] = "nearest"
+) -> str:
+    """A daily total (ug/day times seconds, times ``scale``) as ug/day to 0.01. A refused dose
+    is rounded up and its limit down, so the one shown is always above the other."""
+    per = S_PER_DAY * scale
+    if rounding == "up":
+        hundredths = -(-dose_seconds * 100 // per)
+    elif rounding == "down":
+        hundredths = dose_seconds * 100 // per
+    else:
+        hundredths = (dose_seconds * 200 + per) // (2 * per)
+    whole, rest = divmod(hundredths, 100)
+    return f"{whole}.{rest:02d}".rstrip("0").rstrip(".")
+
+
+def _window(in_force: InForce) -> str:
+    """Where the window starts: on the pump clock (UTC) when it was set, else in model time."""
+    if in_force.since_clock_us is None:
+        seconds = in_force.since_us // US_PER_S
+        when = f"model time {seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    else:
+        instant = EPOCH + timedelta(microseconds=in_force.since_clock_us)
+        when = instant.strftime("%Y-%m-%d %H:%M" if instant.second == 0 else "%Y-%m-%d %H:%M:%S")
+        when += " UTC"
+    return f"since {when} (24 h)" if in_force.whole_day else f"since the first programming, {when}"
 
 
 def check_daily_total(
@@ -204,12 +265,15 @@ def check_prescription(
     prescription: Prescription,
     concentration: int,
     limits: DrugLimits,
-    current: Basal | None,
+    in_force: InForce | None,
 ) -> None:
-    """All of a programming transaction, checked together before any of it is applied."""
+    """All of a programming transaction, checked together before any of it is applied.
+
+    ``in_force``: the totals in force over the last 24 h (``DoseWindow.in_force``), for the
+    dose-change cap; staging, commit and a refill's re-entered dose all pass through here."""
     if prescription.patient is not None:
         check_patient_limits(
             config, prescription.patient, limits, prescription.basal, concentration
         )
-    check_basal(config, prescription.basal, concentration, limits, current, prescription.patient)
+    check_basal(config, prescription.basal, concentration, limits, in_force, prescription.patient)
     check_low_reservoir(config, prescription.low_reservoir_nl)

@@ -6,6 +6,10 @@ Derived values (flow, next event) are recomputed on load rather than stored.
 
 Version 2 keeps the event log as two rings, clinical and link, in one index space. A
 version-1 state (one ring) is migrated on load, its entries classified by kind.
+
+Version 3 adds the daily totals in force over the last 24 h (the dose-change cap's window,
+firmware_model/dose_window.py). A version-2 state is migrated with the basal it holds as the
+only total, in force from the moment it is loaded: what it had replaced was never saved.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from firmware_model import state_machine as sm
 from firmware_model.alarms import ActiveAlarm, Alarm
 from firmware_model.config import PumpConfig
+from firmware_model.dose_window import DoseWindow
 from firmware_model.drug_library import DrugLimits
 from firmware_model.event_log import EventLog, LogEntry
 from firmware_model.heat import flow_multiplier_ppb
@@ -25,7 +30,7 @@ from firmware_model.prescription import Basal, Continuous, Flex, FlexStep, Patie
 from firmware_model.pump import BolusInfo, Pump
 
 FORMAT = "itb-pump-state"
-VERSION = 2
+VERSION = 3
 
 
 class StateFormatError(ValueError):
@@ -56,6 +61,7 @@ def to_plain(pump: Pump) -> dict[str, Any]:
         "infused_pgq": p._infused_pgq,
         "basal": _basal_to_plain(p._basal),
         "basal_rate_nl_per_day": p._basal_rate,
+        "dose_window": p._doses.to_plain(),
         "bolus": {
             "rate_nl_per_day": p._bolus_rate,
             "kind": p._bolus_kind,
@@ -92,13 +98,15 @@ def from_plain(data: dict[str, Any]) -> Pump:
     if data.get("format") != FORMAT:
         raise StateFormatError(f"not a pump state: format {data.get('format')!r}")
     version = data.get("version")
-    if version not in (1, VERSION) or isinstance(version, bool):
+    if version not in (*_MIGRATIONS, VERSION) or isinstance(version, bool):
         raise StateFormatError(
             f"pump state version {version!r}: this model reads version {VERSION}"
-            " and migrates version 1"
+            f" and migrates versions {', '.join(map(str, _MIGRATIONS))}"
         )
     try:
-        return _restore(data if version == VERSION else _migrate_v1(data))
+        while data["version"] != VERSION:
+            data = _MIGRATIONS[data["version"]](data)
+        return _restore(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise StateFormatError(f"damaged pump state: {type(exc).__name__}: {exc}") from exc
 
@@ -121,6 +129,9 @@ def _restore(data: dict[str, Any]) -> Pump:
     p._infused_pgq = data["infused_pgq"]
     p._basal = _basal_from_plain(data["basal"])
     p._basal_rate = data["basal_rate_nl_per_day"]
+    p._doses = DoseWindow.from_plain(data["dose_window"])
+    if p._doses.current != (None if p._basal is None else p._basal.dose_seconds_per_day()):
+        raise ValueError("dose window: the total in force is not the basal's")
     p._bolus_rate = data["bolus"]["rate_nl_per_day"]
     p._bolus_kind = data["bolus"]["kind"]
     p._bolus_info = BolusInfo(*data["bolus"]["last"])
@@ -197,7 +208,16 @@ def _migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
         "clinical": held[CLINICAL],
         "link": held[LINK][link_excess:],
     }
-    return {**data, "version": VERSION, "log": migrated}
+    return {**data, "version": 2, "log": migrated}
+
+
+def _migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 kept no dose window: the basal in force is its only total, from now."""
+    window = DoseWindow()
+    basal = _basal_from_plain(data["basal"])
+    if basal is not None:
+        window.record(data["t_us"], basal.dose_seconds_per_day())
+    return {**data, "version": 3, "dose_window": window.to_plain()}
 
 
 def _config_to_plain(config: PumpConfig) -> dict[str, Any]:
@@ -228,3 +248,6 @@ def _basal_from_plain(plain: dict[str, Any] | None) -> Basal | None:
     if plain["mode"] == "continuous":
         return Continuous(int(plain["dose_ug_per_day"]))
     raise ValueError(f"unknown basal mode {plain['mode']!r}")
+
+
+_MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2}  # version: to the next version

@@ -25,6 +25,7 @@ from firmware_model import state_machine as sm
 from firmware_model.alarms import Alarm, AlarmPanel
 from firmware_model.catheter import Catheter
 from firmware_model.config import PumpConfig
+from firmware_model.dose_window import DoseWindow, InForce
 from firmware_model.errors import PumpRefusal, Refusal
 from firmware_model.event_log import EventLog, LogEntry
 from firmware_model.heat import STEPS_PER_TIME_CONSTANT, flow_multiplier_ppb, next_staircase_step
@@ -165,6 +166,7 @@ class Pump:
         self._limits: PatientLimits | None = None
         self._patient_rate = 0
         self._patient_starts: deque[int] = deque()
+        self._doses = DoseWindow()  # daily totals in force over 24 h: the dose-change cap
         self._clock_offset_us = 0  # pump clock minus model time: sets the time of day
         # Environment.
         self._temperature_mc = BODY_TEMPERATURE_MC
@@ -455,7 +457,7 @@ class Pump:
             )
         if prescription is not None:
             interlocks.check_prescription(
-                self.config, prescription, concentration_ug_per_ml, limits, self._basal
+                self.config, prescription, concentration_ug_per_ml, limits, self._in_force()
             )
         expected_nl = quanta_to_nl(self._volume_q)
         measured = expected_nl if measured_nl is None else measured_nl
@@ -491,7 +493,7 @@ class Pump:
         self._require_drug()
         limits = interlocks.drug_limits(self.config, self._drug)
         interlocks.check_basal(
-            self.config, basal, self._concentration, limits, self._basal, self._limits
+            self.config, basal, self._concentration, limits, self._in_force(), self._limits
         )
         self._set_basal(basal)
         self._trigger("program")
@@ -514,7 +516,7 @@ class Pump:
         self._require_drug()
         limits = interlocks.drug_limits(self.config, self._drug)
         interlocks.check_prescription(
-            self.config, prescription, self._concentration, limits, self._basal
+            self.config, prescription, self._concentration, limits, self._in_force()
         )
 
     @request("program")
@@ -524,7 +526,7 @@ class Pump:
         self._require_drug()
         limits = interlocks.drug_limits(self.config, self._drug)
         interlocks.check_prescription(
-            self.config, prescription, self._concentration, limits, self._basal
+            self.config, prescription, self._concentration, limits, self._in_force()
         )
         self._set_prescription(prescription)
         self._trigger("program")
@@ -757,8 +759,13 @@ class Pump:
             max_per_day=limits.max_per_day,
         )
 
+    def _in_force(self) -> InForce | None:
+        """The daily totals in force over the last 24 h, for the dose-change cap."""
+        return self._doses.in_force(self._t, self._clock_offset_us)
+
     def _set_basal(self, basal: Basal) -> None:
         self._basal = basal
+        self._doses.record(self._t, basal.dose_seconds_per_day())
         self._fsm.basal_on = True
         self._update_basal_rate()
         if isinstance(basal, Flex):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from firmware_model.scenario import ScenarioError, parse_scenario_text, run_scenario
+from firmware_model.scenario import ScenarioError, parse_scenario, parse_scenario_text, run_scenario
 from firmware_model.scenario.durations import parse_duration_us
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,6 +197,94 @@ def test_malformed_scenario_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
     assert "volume_ml" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "low_reservoir_alarm_ml = 19.5",
+            "pump.low_reservoir_alarm_ml = 19.5: low-reservoir alarm must lie between 1 mL and "
+            "capacity - 1 mL (with pump.reservoir_ml at its default)",
+        ),
+        (
+            "reservoir_ml = 40\nlow_reservoir_alarm_ml = 39.5",
+            "pump.low_reservoir_alarm_ml = 39.5: low-reservoir alarm must lie between 1 mL and "
+            "capacity - 1 mL (with pump.reservoir_ml = 40)",
+        ),
+        (
+            "empty_ml = 2",
+            "pump.empty_ml = 2: empty threshold must lie between 0 and the low-reservoir alarm "
+            "(with pump.low_reservoir_alarm_ml at its default)",
+        ),
+        (
+            "low_reservoir_alarm_ml = 1\nempty_ml = 1",
+            "pump.empty_ml = 1: empty threshold must lie between 0 and the low-reservoir alarm "
+            "(with pump.low_reservoir_alarm_ml = 1)",
+        ),
+        (
+            "low_reservoir_alarm_ml = 0.5",
+            "pump.low_reservoir_alarm_ml = 0.5: low-reservoir alarm must lie between 1 mL and "
+            "capacity - 1 mL (with pump.reservoir_ml at its default); "
+            "pump.low_reservoir_alarm_ml = 0.5: empty threshold must lie between 0 and the "
+            "low-reservoir alarm (with pump.empty_ml at its default)",
+        ),
+        (
+            "catheter_volume_ml = 1.5",
+            "pump.catheter_volume_ml = 1.5: catheter volume must lie between 0 and 1 mL",
+        ),
+        (
+            'over_infusion_window = "0s"',
+            'pump.over_infusion_window = "0s": over-infusion window must be positive',
+        ),
+    ],
+)
+def test_pump_values_checked_against_each_other_name_the_key(text: str, message: str) -> None:
+    """Every [pump] key PumpConfig checks beyond what its own converter does."""
+    with pytest.raises(ScenarioError) as error:
+        parse_scenario_text(f"[pump]\n{text}")
+    assert str(error.value) == message
+
+
+def test_a_pump_value_checked_against_another_exits_2_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad-pump.toml"
+    path.write_text("[pump]\nlow_reservoir_alarm_ml = 19.5\n")
+    result = simulate(path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"pump-emulator: error: {path}: pump.low_reservoir_alarm_ml = 19.5: ")
+
+
+PUMP_VALUES: dict[str, list[object]] = {
+    "reservoir_ml": [20, 40, 30],
+    "low_reservoir_alarm_ml": [0.5, 1, 2, 19, 19.5, 39, 39.5],
+    "empty_ml": [0, 0.5, 1, 2, 39],
+    "catheter_volume_ml": [0, 0.2, 1, 1.5],
+    "heat_coefficient_per_c": [0, 0.08, -1],
+    "thermal_time_constant": ["0s", "10m"],
+    "max_dose_ug_per_day": [1, 1000, 0],
+    "max_dose_increase_pct": [False, 40, 0],
+    "over_infusion_window": ["0s", "1h"],
+    "over_infusion_tolerance_pct": [0, 10],
+    "mri_recovery_delay": ["0s", "2h"],
+    "battery_fraction": [0, 1, 1.5],
+    "telemetry_session_cost": ["0s", "6h", "25h", -1],
+    "event_log_capacity": [1, 0],
+    "link_log_capacity": [1, 0],
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in PUMP_VALUES.items()}))
+def test_every_pump_error_names_a_key_the_table_sets(table: dict[str, object]) -> None:
+    try:
+        parse_scenario({"pump": table})
+    except ScenarioError as error:
+        for part in str(error).split("; "):
+            named = re.match(r"pump\.(\w+)[ :]", part)
+            assert named is not None, part
+            assert named.group(1) in table, part
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ A malformed scenario is refused before anything runs, with a message that names 
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -13,8 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from firmware_model.alarms import Alarm
-from firmware_model.config import PumpConfig
-from firmware_model.errors import PumpRefusal
+from firmware_model.config import ConfigProblem, ConfigRefused, PumpConfig
 from firmware_model.prescription import Basal, Continuous, Flex, FlexStep
 from firmware_model.scenario.durations import format_duration, parse_duration_us
 from firmware_model.scenario.errors import ScenarioError
@@ -85,6 +85,7 @@ def _pump_config(table: Mapping[str, Any]) -> PumpConfig:
         "over_infusion_tolerance_pct": ("over_infusion_tolerance_ppb", _pct_to_ppb),
         "mri_recovery_delay": ("mri_recovery_delay_us", parse_duration_us),
         "battery_fraction": ("initial_battery_ppm", _fraction_to_ppm),
+        "telemetry_session_cost": ("battery_us_per_session", parse_duration_us),
         "event_log_capacity": ("event_log_capacity", _positive_int),
         "link_log_capacity": ("link_log_capacity", _positive_int),
     }
@@ -95,8 +96,10 @@ def _pump_config(table: Mapping[str, Any]) -> PumpConfig:
         values[field_name] = convert(value, f"pump.{key}")
     try:
         return PumpConfig(**values)
-    except PumpRefusal as exc:
-        raise ScenarioError(f"[pump]: {exc.message}") from None
+    except ConfigRefused as refused:
+        key_of = {field_name: key for key, (field_name, _) in converters.items()}
+        named = [_name_keys(problem, table, key_of) for problem in refused.problems]
+        raise ScenarioError("; ".join(named)) from None
 
 
 def _reservoir(value: Any, key: str) -> int:
@@ -131,6 +134,27 @@ def _fraction_to_ppm(value: Any, key: str) -> int:
     if amount > 1:
         raise ScenarioError(f"{key}: a fraction from 0 to 1, got {value!r}")
     return round(amount * PPM)
+
+
+def _name_keys(problem: ConfigProblem, table: Mapping[str, Any], key_of: Mapping[str, str]) -> str:
+    """A rule of PumpConfig broken, named by the first of its keys the table sets, with the
+    others it was checked against, as written or at their default (docs/scenarios.md)."""
+    keys = [key_of[field_name] for field_name in problem.fields if field_name in key_of]
+    at_fault = next((key for key in keys if key in table), None)
+    if at_fault is None:  # defaults are consistent, so a rule broken names a key set
+        return f"[pump]: {problem.message}"
+    others = [
+        f"pump.{key} = {_as_written(table[key])}" if key in table else f"pump.{key} at its default"
+        for key in keys
+        if key != at_fault
+    ]
+    against = f" (with {', '.join(others)})" if others else ""
+    return f"pump.{at_fault} = {_as_written(table[at_fault])}: {problem.message}{against}"
+
+
+def _as_written(value: Any) -> str:
+    """A TOML value as the file would write it: 19.5, "6h", false."""
+    return json.dumps(value)
 
 
 # -- [[step]] ----------------------------------------------------------------------------

@@ -124,10 +124,10 @@ def test_migration_drops_link_entries_the_link_ring_cannot_hold() -> None:
     assert (log.clinical_lost, log.link_lost, log.written) == (3, 76, 1_104)
 
 
-@pytest.mark.parametrize("version", [0, 3, "2", True, None])
+@pytest.mark.parametrize("version", [0, 4, "2", True, None])
 def test_other_versions_are_refused_naming_both(version: object) -> None:
     plain = {**to_plain(busy_pump()), "version": version}
-    with pytest.raises(StateFormatError, match="reads version 2 and migrates version 1"):
+    with pytest.raises(StateFormatError, match="reads version 3 and migrates versions 1, 2"):
         from_plain(plain)
 
 
