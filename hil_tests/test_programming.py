@@ -22,7 +22,7 @@ def restore_dose(pump: Programmer) -> Iterator[int]:
 
 
 def test_set_dose_then_read_it_back(pump: Programmer, restore_dose: int) -> None:
-    # Within the +40 % a single transaction may add (Lioresal label titration [S]).
+    # Within 1.4 x the lowest daily dose in force over 24 h (Lioresal label titration [S]).
     new_dose = restore_dose + 10
     change = pump.set_dose(new_dose)
     status = pump.status()

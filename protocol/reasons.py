@@ -68,7 +68,7 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.WRONG_STATE: "the request is not allowed in the pump's current state",
     Reason.CONFIRMATION_REQUIRED: "the request needs an explicit confirmation flag",
     Reason.DRUG_LIMIT: "a dose above the drug library's hard limit",
-    Reason.DOSE_CHANGE_LIMIT: "a dose increase larger than one transaction may make",
+    Reason.DOSE_CHANGE_LIMIT: "a daily dose above what the last 24 h allow (section 9)",
     Reason.DOSE_REENTRY_REQUIRED: "a new concentration without the dose entered again",
     Reason.NOT_PERMITTED: "nothing programmed permits this (e.g. no patient bolus limits)",
     Reason.LOCKOUT: "a patient bolus within the lockout interval of the last one",
