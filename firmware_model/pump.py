@@ -477,8 +477,9 @@ class Pump:
         self._settle()
 
     @request("program")
-    def program(self, basal: Basal) -> None:
-        """Program a basal prescription (continuous or flex) and start delivering it."""
+    def program(self, basal: Basal, *, start: bool = False) -> None:
+        """Program a basal prescription (continuous or flex). An infusing pump delivers it at
+        once; a stopped pump stays stopped unless ``start`` (issue 8, point 2)."""
         self._require("program")
         self._require_drug()
         limits = interlocks.drug_limits(self.config, self._drug)
@@ -486,12 +487,11 @@ class Pump:
             self.config, basal, self._concentration, limits, self._basal, self._limits
         )
         self._set_basal(basal)
-        self._trigger("program")
-        self._settle()
+        self._commit_program(start)
 
     def set_dose(self, dose_ug_per_day: int) -> int:
-        """Program simple continuous delivery; return the resulting rate in nL/day."""
-        self.program(Continuous(dose_ug_per_day))
+        """Program simple continuous delivery and start it; return the rate in nL/day."""
+        self.program(Continuous(dose_ug_per_day), start=True)
         return self._basal_rate
 
     def prescription(self) -> Prescription | None:
@@ -510,8 +510,12 @@ class Pump:
         )
 
     @request("program")
-    def apply_prescription(self, prescription: Prescription) -> None:
-        """One programming transaction: basal, patient limits and alarm volume, or nothing."""
+    def apply_prescription(self, prescription: Prescription, *, start: bool = False) -> None:
+        """One programming transaction: basal, patient limits and alarm volume, or nothing.
+
+        It keeps the pump's state: a stopped pump stays stopped, an infusing one delivers the
+        new basal. With ``start`` a stopped pump also starts delivering it (issue 8, point 2).
+        """
         self._require("program")
         self._require_drug()
         limits = interlocks.drug_limits(self.config, self._drug)
@@ -519,7 +523,12 @@ class Pump:
             self.config, prescription, self._concentration, limits, self._basal
         )
         self._set_prescription(prescription)
-        self._trigger("program")
+        self._commit_program(start)
+
+    def _commit_program(self, start: bool) -> None:
+        if start and self._fsm.state == sm.STOPPED:
+            self._fsm.basal_on = True
+        self._trigger("program", start=start)
         self._settle()
 
     @request("start")
@@ -750,8 +759,8 @@ class Pump:
         )
 
     def _set_basal(self, basal: Basal) -> None:
+        """The basal to deliver; whether it runs (``basal_on``) is the caller's business."""
         self._basal = basal
-        self._fsm.basal_on = True
         self._update_basal_rate()
         if isinstance(basal, Flex):
             detail: dict[str, object] = {
@@ -817,12 +826,14 @@ class Pump:
         if self._concentration == 0 or self._volume_q <= self._empty_q:
             refuse(Refusal.NO_DRUG, "reservoir holds no usable drug; refill first")
 
-    def _trigger(self, trigger: str) -> None:
+    def _trigger(self, trigger: str, **data: object) -> bool:
+        """Fire a trigger of the table; True when a transition (internal or not) ran."""
         before = self._fsm.state
-        self._fsm.trigger(trigger)  # type: ignore[attr-defined]
+        ran: bool = self._fsm.trigger(trigger, **data)  # type: ignore[attr-defined]
         after = self._fsm.state
         if after != before:
             self._record("state", state=after, previous=before, trigger=trigger)
+        return ran
 
     def _record(self, kind: str, **detail: object) -> None:
         self.log.append(LogEntry(self._t, kind, detail))

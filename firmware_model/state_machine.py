@@ -16,6 +16,9 @@ the physics asks this file, never an ``if`` of its own.
 After a bolus, a priming bolus or a motor stall, the pump goes back to what it was doing:
 to ``infusing`` if a basal prescription is running (``basal_on``), else to ``stopped``.
 
+Programming changes what is delivered, never whether: ``program`` leaves a stopped pump
+stopped, unless the request asks to start on commit (``start_requested``).
+
 States
   stopped         no delivery: never started, or stopped by the clinician (confirmed).
   infusing        basal delivery (continuous or flex); patient boluses run on top.
@@ -62,8 +65,10 @@ REQUESTS = frozenset(
 )
 
 TRANSITIONS: list[dict[str, Any]] = [
-    # Programming a basal prescription (continuous or flex) starts or changes delivery.
-    {"trigger": "program", "source": [STOPPED, INFUSING], "dest": INFUSING},
+    # Programming a basal prescription (continuous or flex) changes delivery; a stopped pump
+    # starts only when the request asks to (issue 8, point 2).
+    {"trigger": "program", "source": [STOPPED], "dest": INFUSING, "conditions": "start_requested"},
+    {"trigger": "program", "source": [STOPPED, INFUSING], "dest": None},
     # Stopping needs explicit confirmation: abrupt baclofen withdrawal is dangerous (boxed
     # warning, Lioresal intrathecal label [S]); the pump checks the flag before the trigger.
     {"trigger": "stop", "source": [INFUSING, BOLUS, PRIMING, SUSPENDED, EMPTY], "dest": STOPPED},
@@ -103,12 +108,19 @@ TRANSITIONS: list[dict[str, Any]] = [
 
 
 class StateHolder:
-    """The object the machine drives; kept apart so triggers never shadow the pump's API."""
+    """The object the machine drives; kept apart so triggers never shadow the pump's API.
+
+    Its flags are the conditions of the table; the pump sets them as things happen.
+    """
 
     state: str
 
     def __init__(self) -> None:
         self.basal_on = False  # a basal prescription is running (or will resume)
+
+    def start_requested(self, start: bool = False, **_: object) -> bool:
+        """Condition of ``program``: the request asks a stopped pump to start."""
+        return start
 
 
 def build_machine(

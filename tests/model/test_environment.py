@@ -120,7 +120,7 @@ def test_programming_during_an_mri_stalls_at_once() -> None:
     pump = pump_with_drug(dose=None)
     pump.mri(HOUR)
     assert pump.state == "stopped"
-    pump.program(Continuous(200))
+    pump.program(Continuous(200), start=True)
     assert pump.state == "suspended"
 
 
