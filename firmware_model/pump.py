@@ -1,11 +1,16 @@
 """The implanted pump: reservoir, catheter, prescription, battery and alarms over the state machine.
 
 Time is injected: the owner calls ``advance_to(t_us)`` and the pump integrates up to that
-instant. Between events every rate is constant, so instead of stepping, the pump computes the
-next instant anything can change (a timer: bolus end, flex step, exposure end, window edge;
-or a level crossing: reservoir thresholds, battery ERI, over-infusion), jumps there exactly,
-applies what happens at that microsecond, and carries on. Years pass in a few thousand steps,
-and every alarm is raised at the microsecond its condition becomes true.
+instant. Between events every rate is constant, or follows the closed form of a heat lag
+(firmware_model/flow.py), so instead of stepping, the pump computes the next instant anything
+can change (a timer: bolus end, flex step, exposure end, the lagged temperature crossing
+37 °C, window edge; or a level crossing: reservoir thresholds, battery ERI, over-infusion),
+jumps there exactly, applies what happens at that microsecond, and carries on. Years pass in a
+few thousand steps, and every alarm is raised at the microsecond its condition becomes true.
+
+Constant flows integrate in integers, exactly. A lagged flow is integrated from the start of
+its segment (the last event), rounded up, so slicing time into more ``advance_to`` calls never
+changes a figure, and a saved pump resumes its segment rather than starting a new one.
 
 Requests (``program``, ``refill``, ``clinician_bolus``...) act at the pump's current time.
 A refused request raises ``PumpRefusal`` having changed nothing; it is written to the event
@@ -27,7 +32,8 @@ from firmware_model.catheter import Catheter
 from firmware_model.config import PumpConfig
 from firmware_model.errors import PumpRefusal, Refusal
 from firmware_model.event_log import EventLog, LogEntry
-from firmware_model.heat import STEPS_PER_TIME_CONSTANT, flow_multiplier_ppb, next_staircase_step
+from firmware_model.flow import Flow
+from firmware_model.heat import Lag, settle_bound_mc
 from firmware_model.interlocks import rate_for_dose, refuse
 from firmware_model.over_infusion import ExcessWindow
 from firmware_model.prescription import Basal, Continuous, Flex, PatientLimits, Prescription
@@ -162,10 +168,12 @@ class Pump:
         self._patient_rate = 0
         self._patient_starts: deque[int] = deque()
         self._clock_offset_us = 0  # pump clock minus model time: sets the time of day
-        # Environment.
-        self._temperature_mc = BODY_TEMPERATURE_MC
-        self._target_mc = BODY_TEMPERATURE_MC
-        self._multiplier_ppb = PPB
+        # Environment: the pump body's temperature, lagging its surroundings (heat.py).
+        tau_us = cfg.thermal_time_constant_us
+        self._set_lag(Lag(BODY_TEMPERATURE_MC, 0.0, t_us, tau_us))
+        self._settle_bound_mc = settle_bound_mc(
+            cfg.max_rate_nl_per_day, cfg.heat_coefficient_ppb_per_mc, tau_us
+        )
         self._blocked: dict[str, int] = {}  # cause -> blocked until, µs
         self._await_interrogation = False
         # Battery, in quiescent microseconds times QUANTA_PER_NL.
@@ -176,9 +184,12 @@ class Pump:
         # Over-infusion window.
         self._window = ExcessWindow(cfg.over_infusion_window_us)
         self._tolerance_factor = PPB + cfg.over_infusion_tolerance_ppb
-        # Segment: what holds until the next event.
-        self._flow = 0
+        # Segment: what holds from the last event until the next one.
+        self._flow = 0  # constant flow, quanta per µs (0 while a lagged flow runs)
+        self._lagged_flow: Flow | None = None  # the flow while a heat lag shapes it
         self._drain = QUANTA_PER_NL
+        self._segment_start_us = t_us
+        self._segment_pumped_q = 0  # pumped since the segment start, while lagged
         self._next_event_us = NEVER
         self._settle()
 
@@ -216,14 +227,20 @@ class Pump:
             drug=self._drug,
             dose_ug_per_day=dose,
             rate_nl_per_day=self._basal_rate,
-            flow_nl_per_day=round_div(self._flow, PPB),
+            flow_nl_per_day=self._flow_nl_per_day(),
             concentration_ug_per_ml=self._concentration,
             reservoir_nl=quanta_to_nl(self._volume_q),
             infused_ng=self._infused_pgq // (QUANTA_PER_NL * PG_PER_NG),
             pumped_nl=quanta_to_nl(self._pumped_q),
             battery_ppm=self.battery_ppm(),
-            temperature_mc=self._temperature_mc,
+            temperature_mc=round(self._lag.temperature_at(self._t)),
         )
+
+    def _flow_nl_per_day(self) -> int:
+        lagged = self._lagged_flow
+        if lagged is None:
+            return round_div(self._flow, PPB)
+        return round(lagged.rate_at(self._t) / PPB)
 
     def bolus_in_progress(self, *, patient: bool = False) -> BolusInfo:
         """The bolus (or patient bolus) last started: volume, rate, duration."""
@@ -275,17 +292,37 @@ class Pump:
     def _integrate(self, dt_us: int) -> None:
         if not dt_us:
             return
-        flow = self._flow
-        if flow:
-            pumped_q = flow * dt_us
-            self._volume_q -= pumped_q
-            self._pumped_q += pumped_q
-            self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
-        self._battery_used += self._drain * dt_us
+        lagged = self._lagged_flow
+        if lagged is None:
+            flow = self._flow
+            if flow:
+                pumped_q = flow * dt_us
+                self._volume_q -= pumped_q
+                self._pumped_q += pumped_q
+                self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
+            self._battery_used += self._drain * dt_us
+        else:
+            self._integrate_lagged(lagged, dt_us)
         window = self._window
-        if window.g != window.trailing_g:
-            window.value += (window.g - window.trailing_g) * dt_us
+        g, trailing = window.g, window.trailing
+        if g.lag is None and trailing.lag is None:  # constant: exact integers, inline for speed
+            if g.base != trailing.base:
+                window.value += (g.base - trailing.base) * dt_us
+        else:
+            window.advance(dt_us, self._t + dt_us)
         self._t += dt_us
+
+    def _integrate_lagged(self, lagged: Flow, dt_us: int) -> None:
+        """Pumped since the segment start, rounded up, less what is already counted: the
+        increments telescope, so the total never depends on how time was sliced."""
+        before = self._segment_pumped_q
+        since_start = lagged.integral(self._segment_start_us, self._t + dt_us, upper=True)
+        pumped_q = max(0, since_start - before)
+        self._segment_pumped_q = before + pumped_q
+        self._volume_q -= pumped_q
+        self._pumped_q += pumped_q
+        self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
+        self._battery_used += QUANTA_PER_NL * dt_us + self.config.battery_us_per_nl * pumped_q
 
     def _on_instant(self) -> None:
         t = self._t
@@ -342,38 +379,83 @@ class Pump:
             elif change is False:
                 self._record("alarm_cleared", alarm=alarm.value)
 
-    def _plan(self) -> None:
-        """Rates for the segment that starts now, and the instant it ends."""
+    def _plan(self, *, resume: bool = False) -> None:
+        """Rates for the segment that starts now, and the instant it ends.
+
+        ``resume`` (a restored pump) keeps the saved segment's start, so that every instant is
+        solved from the same origin, with the same arithmetic, as before it was saved.
+        """
         t = self._t
         state = self._fsm.state
         if state in sm.DELIVERING:
-            nominal = (
+            motor = (
                 self._basal_rate + self._patient_rate if state == sm.INFUSING else self._bolus_rate
             )
-            flow = nominal * self._multiplier_ppb
+            programmed = motor
         else:
-            flow = 0
-            nominal = self._basal_rate if state == sm.SUSPENDED and self._fsm.basal_on else 0
-        self._flow = flow
-        self._drain = QUANTA_PER_NL + self.config.battery_us_per_nl * flow
+            motor = 0
+            programmed = self._basal_rate if state == sm.SUSPENDED and self._fsm.basal_on else 0
         window = self._window
-        window.set_integrand(t, flow - nominal * self._tolerance_factor)
+        if not resume:
+            self._segment_start_us = t
+            self._segment_pumped_q = 0
+            window.begin_segment(t)
+        excess = programmed * self._tolerance_factor
+        if self._lag_shapes_flow and motor:
+            heat = motor * self.config.heat_coefficient_ppb_per_mc
+            lagged = Flow(motor * PPB, heat, self._lag)
+            window.set_integrand(t, lagged.minus(excess))
+            self._flow, self._lagged_flow = 0, lagged
+        else:
+            rate = motor * self._multiplier_ppb
+            window.set_constant_integrand(t, rate - excess)
+            self._flow, self._lagged_flow = rate, None
         candidates = list(self._timers.values())
         edge = window.next_edge_us()
         if edge is not None:
             candidates.append(edge)
-        crossing = window.next_crossing_us(window.value > 0)
+        over = window.start_value > 0
+        if window.g.lag is None and window.trailing.lag is None:
+            crossing = window.next_crossing_us(over, NEVER)
+        else:
+            crossing = window.next_crossing_us(over, min(candidates, default=NEVER))
         if crossing is not None:
-            candidates.append(t + crossing)
-        if flow and self._concentration:
+            candidates.append(crossing)
+        if self._lagged_flow is not None:
+            until = min(candidates, default=NEVER)
+            self._next_event_us = self._lagged_thresholds(self._lagged_flow, until)
+            return
+        rate = self._flow
+        self._drain = QUANTA_PER_NL + self.config.battery_us_per_nl * rate
+        if rate and self._concentration:
             volume = self._volume_q
             if volume > self._low_q:
-                candidates.append(t + ceil_div(volume - self._low_q, flow))
+                candidates.append(t + ceil_div(volume - self._low_q, rate))
             if volume > self._empty_q:
-                candidates.append(t + ceil_div(volume - self._empty_q, flow))
+                candidates.append(t + ceil_div(volume - self._empty_q, rate))
         if self._eri_us is None:
             candidates.append(t + ceil_div(self._eri_threshold - self._battery_used, self._drain))
         self._next_event_us = min(candidates) if candidates else NEVER
+
+    def _lagged_thresholds(self, flow: Flow, until: int) -> int:
+        """The segment's end under a lagged flow: the earliest of ``until`` and the instants
+        the reservoir thresholds and battery ERI are reached, solved from the segment start."""
+        t0 = self._segment_start_us
+        pumped_q = self._segment_pumped_q
+        if self._concentration:
+            volume0 = self._volume_q + pumped_q
+            for level in (self._low_q, self._empty_q):
+                if volume0 > level:
+                    at = flow.first_reaching(t0, volume0 - level, until)
+                    until = until if at is None else at
+        if self._eri_us is None:
+            per_nl = self.config.battery_us_per_nl
+            used0 = self._battery_used - QUANTA_PER_NL * (self._t - t0) - per_nl * pumped_q
+            at = flow.first_reaching(
+                t0, self._eri_threshold - used0, until, per_us=QUANTA_PER_NL, per_quantum=per_nl
+            )
+            until = until if at is None else at
+        return until
 
     # -- timers --------------------------------------------------------------------------
 
@@ -391,14 +473,16 @@ class Pump:
         self._update_basal_rate()
 
     def _on_exposure_end(self) -> None:
-        self._target_mc = BODY_TEMPERATURE_MC
         self._record("temperature", celsius=BODY_TEMPERATURE_MC / 1_000)
-        self._move_temperature()
+        self._retarget(BODY_TEMPERATURE_MC)
 
-    def _on_thermal_step(self) -> None:
-        self._set_temperature(next_staircase_step(self._temperature_mc, self._target_mc))
-        if self._temperature_mc != self._target_mc:
-            self._timers["thermal_step"] = self._t + self._thermal_step_us()
+    def _on_thermal(self) -> None:
+        """The lagged temperature crossed 37 °C or settled: the flow changes form."""
+        lag = self._lag
+        if self._t >= lag.settle_us(self._settle_bound_mc):
+            lag = Lag(lag.target_mc, 0.0, self._t, lag.tau_us)
+        self._set_lag(lag)  # past 37 °C on the way down, it no longer shapes the flow
+        self._schedule_thermal()
 
     def _on_unblock(self) -> None:
         t = self._t
@@ -682,10 +766,9 @@ class Pump:
                 Refusal.OUT_OF_RANGE, f"temperature {temperature_mc / 1000:g} C outside 20..50 C"
             )
         _require_positive(duration_us)
-        self._target_mc = temperature_mc
         self._timers["exposure_end"] = self._t + duration_us
         self._record("temperature", celsius=temperature_mc / 1_000)
-        self._move_temperature()
+        self._retarget(temperature_mc)
         self._settle()
 
     @request("mri")
@@ -789,20 +872,24 @@ class Pump:
     def _second_of_day(self) -> int:
         return ((self._t + self._clock_offset_us) // US_PER_S) % S_PER_DAY
 
-    def _move_temperature(self) -> None:
-        if self.config.thermal_time_constant_us == 0:
-            self._set_temperature(self._target_mc)
-        elif "thermal_step" not in self._timers:
-            self._timers["thermal_step"] = self._t + self._thermal_step_us()
+    def _retarget(self, target_mc: int) -> None:
+        """The surroundings change: the body heads for ``target_mc`` from where it is now."""
+        self._set_lag(self._lag.toward(target_mc, self._t, self._settle_bound_mc))
+        self._schedule_thermal()
 
-    def _thermal_step_us(self) -> int:
-        return max(1, self.config.thermal_time_constant_us // STEPS_PER_TIME_CONSTANT)
+    def _set_lag(self, lag: Lag) -> None:
+        """The body's temperature curve, and what it means for the flow (cached for speed)."""
+        self._lag = lag
+        coefficient = self.config.heat_coefficient_ppb_per_mc
+        self._lag_shapes_flow = coefficient > 0 and lag.warm_from(self._t)
+        self._multiplier_ppb = PPB + coefficient * max(0, lag.target_mc - BODY_TEMPERATURE_MC)
 
-    def _set_temperature(self, temperature_mc: int) -> None:
-        self._temperature_mc = temperature_mc
-        self._multiplier_ppb = flow_multiplier_ppb(
-            temperature_mc, self.config.heat_coefficient_ppb_per_mc
-        )
+    def _schedule_thermal(self) -> None:
+        lag = self._lag
+        if lag.settled:
+            self._timers.pop("thermal", None)
+        else:
+            self._timers["thermal"] = lag.next_change_us(self._t, self._settle_bound_mc)
 
     def require_state(self, trigger: str, request: str) -> None:
         """Refuse, and log, a request the state does not allow, before anything else about it
@@ -849,7 +936,7 @@ _TIMER_HANDLERS: dict[str, Callable[[Pump], None]] = {
     "patient_bolus_end": Pump._on_patient_bolus_end,
     "flex_step": Pump._on_flex_step,
     "exposure_end": Pump._on_exposure_end,
-    "thermal_step": Pump._on_thermal_step,
+    "thermal": Pump._on_thermal,
     "unblock": Pump._on_unblock,
     "eos": Pump._on_eos,
 }
