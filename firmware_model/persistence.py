@@ -8,8 +8,8 @@ than stored, from the start of the saved segment, as the original computed them.
 
 Version 2 keeps the event log as two rings, clinical and link, in one index space. Version 3
 keeps the pump body's temperature as a first-order lag (heat.py), the over-infusion window's
-pieces as flows that may carry that lag, and the segment being integrated. Older states are
-migrated on load, one version at a time.
+pieces as flows that may carry that lag, the segment being integrated, and whether an MRI scan
+is under way. Older states are migrated on load, one version at a time.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def to_plain(pump: Pump) -> dict[str, Any]:
             "since_us": p._lag.since_us,
         },
         "blocked": dict(p._blocked),
-        "await_interrogation": p._await_interrogation,
+        "await_interrogation": p._fsm.awaiting_interrogation,
+        "scan_over": p._fsm.scan_over,
         "battery": {"used": p._battery_used, "eri_us": p._eri_us},
         "segment": {"start_us": p._segment_start_us, "pumped_q": p._segment_pumped_q},
         "window": {
@@ -148,7 +149,8 @@ def _restore(data: dict[str, Any]) -> Pump:
     p._clock_offset_us = data["clock_offset_us"]
     p._set_lag(_lag_from_plain(data["thermal"], p.config))
     p._blocked = {str(k): int(v) for k, v in data["blocked"].items()}
-    p._await_interrogation = bool(data["await_interrogation"])
+    p._fsm.awaiting_interrogation = bool(data["await_interrogation"])
+    p._fsm.scan_over = bool(data["scan_over"])
     p._battery_used = data["battery"]["used"]
     p._eri_us = data["battery"]["eri_us"]
     p._segment_start_us = int(data["segment"]["start_us"])
@@ -252,7 +254,8 @@ def _migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
     """Version 2 stepped the temperature as a staircase: the saved step becomes the lagged
     temperature at the saved instant, heading for the saved target. Window pieces were
     constant integrands; the segment starts at the saved instant, as a version-2 load re-planned
-    there."""
+    there. The MRI scan's own end was not kept: a scan under way is taken to last as long as
+    its stall (so an interrogation counts once the whole stall is over)."""
     config = _config_from_plain(data["config"])
     t_us = data["t_us"]
     tau_us = config.thermal_time_constant_us
@@ -264,12 +267,16 @@ def _migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
             config.max_rate_nl_per_day, config.heat_coefficient_ppb_per_mc, tau_us
         )
         timers["thermal"] = lag.next_change_us(t_us, bound)
+    blocked = data["blocked"]
+    if "mri" in blocked:
+        timers["scan_end"] = blocked["mri"]
     window = data["window"]
     migrated = {k: v for k, v in data.items() if k not in ("temperature_mc", "target_mc")}
     return {
         **migrated,
         "version": VERSION,
         "thermal": {"target_mc": lag.target_mc, "deviation_mc": deviation, "since_us": t_us},
+        "scan_over": "mri" not in blocked,
         "segment": {"start_us": t_us, "pumped_q": 0},
         "timers": timers,
         "window": {

@@ -175,7 +175,6 @@ class Pump:
             cfg.max_rate_nl_per_day, cfg.heat_coefficient_ppb_per_mc, tau_us
         )
         self._blocked: dict[str, int] = {}  # cause -> blocked until, µs
-        self._await_interrogation = False
         # Battery, in quiescent microseconds times QUANTA_PER_NL.
         self._battery_capacity = cfg.battery_life_at_zero_flow_us * QUANTA_PER_NL
         self._eri_threshold = (cfg.battery_life_at_zero_flow_us - cfg.eri_to_eos_us) * QUANTA_PER_NL
@@ -355,8 +354,8 @@ class Pump:
             self._end_boluses("motor stall")
             self._trigger("motor_stalled")
             self._record("motor_stall", causes=sorted(self._blocked))
-        elif state == sm.SUSPENDED and not self._blocked and not self._await_interrogation:
-            self._trigger("motor_recovered")
+        elif state == sm.SUSPENDED and not self._blocked and self._trigger("motor_recovered"):
+            # The table holds a pump awaiting interrogation after an MRI (state_machine.py).
             self._record("motor_recovered")
         self._update_alarms(empty, eos)
         self._plan()
@@ -484,6 +483,10 @@ class Pump:
         self._set_lag(lag)  # past 37 °C on the way down, it no longer shapes the flow
         self._schedule_thermal()
 
+    def _on_scan_end(self) -> None:
+        """From now on an interrogation releases a pump held after this MRI [S TGA]."""
+        self._fsm.scan_over = True
+
     def _on_unblock(self) -> None:
         t = self._t
         for cause in [c for c, until in self._blocked.items() if until <= t]:
@@ -492,7 +495,7 @@ class Pump:
         if self._blocked:
             self._timers["unblock"] = min(self._blocked.values())
         elif self._fsm.state != sm.SUSPENDED:
-            self._await_interrogation = False
+            self._fsm.awaiting_interrogation = False
 
     def _on_eos(self) -> None:
         """Nothing to do: ``_settle`` sees the instant has come."""
@@ -749,11 +752,12 @@ class Pump:
 
     @request("interrogate")
     def interrogate(self) -> None:
-        """A telemetry session: costs battery, and resumes a pump held after an MRI alarm."""
+        """A telemetry session: costs battery; made after an MRI scan has ended, it releases a
+        pump held because it was alarming when the scan began (state_machine.py)."""
         self._require("interrogate")
         self._battery_used += self.config.battery_us_per_session * QUANTA_PER_NL
         self._record("interrogation")
-        self._await_interrogation = False
+        self._trigger("interrogate")
         self._settle()
 
     # -- environment (physical events, never refused for the pump's state) ---------------
@@ -776,8 +780,12 @@ class Pump:
         """An MRI scan stops the rotor for its duration plus the recovery delay [S]."""
         _require_positive(duration_us)
         if self._alarms.active:
-            # TGA hazard alert [S]: alarming at the scan's start, it resumes only when interrogated.
-            self._await_interrogation = True
+            # TGA hazard alert [S]: alarming at the scan's start, it resumes only when
+            # interrogated after the scan (state_machine.py: awaiting_interrogation).
+            self._fsm.awaiting_interrogation = True
+        self._fsm.scan_over = False
+        scan_end_us = self._t + duration_us
+        self._timers["scan_end"] = max(self._timers.get("scan_end", scan_end_us), scan_end_us)
         self._block("mri", duration_us + self.config.mri_recovery_delay_us)
 
     @request("occlusion")
@@ -937,6 +945,7 @@ _TIMER_HANDLERS: dict[str, Callable[[Pump], None]] = {
     "flex_step": Pump._on_flex_step,
     "exposure_end": Pump._on_exposure_end,
     "thermal": Pump._on_thermal,
+    "scan_end": Pump._on_scan_end,
     "unblock": Pump._on_unblock,
     "eos": Pump._on_eos,
 }
