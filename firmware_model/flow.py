@@ -82,10 +82,13 @@ class Flow:
             return per_us * x + per_quantum * self.integral(t0_us, t0_us + x)
 
         horizon = until_us - t0_us
-        if horizon <= 0 or amount(horizon) < need:
+        if horizon <= 0:
             return None
         c, b = self.terms(t0_us)
         curve = ExpLinear(0.0, per_us + per_quantum * c, per_quantum * b, self.tau_us)
+        # Out of reach by far more than any float error: no need to ask the exact integral.
+        if curve.at(horizon) < need * (1 - FLOAT_MARGIN) - QUANTA_MARGIN or amount(horizon) < need:
+            return None
         root = curve.first_above(float(need), float(horizon))
         guess = float(horizon) if root is None else root
         return t0_us + nearest_integer(guess, lambda x: amount(x) >= need, 1, horizon)

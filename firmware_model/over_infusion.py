@@ -12,9 +12,11 @@ While every piece of g in the window is constant, G is piecewise linear and kept
 integers. While a heat lag shapes a piece (firmware_model/flow.py), G between two events is
 ``v + c x + b tau (1 - e^(-x/tau))``: it is evaluated from the start of the segment (so that
 slicing time never changes it) as an upper bound, the leading integral rounded up and the
-trailing one down, and its zero found by firmware_model/roots.py. An upper bound makes the
-alarm come at the earlier microsecond, never later. Once the last lagged piece has left the
-window, G is recomputed exactly from its pieces.
+trailing one down, and its zero found by firmware_model/roots.py. That zero falls between two
+microseconds; an alarm about over-delivery takes the earlier one, so under a lag the
+condition is "G > 0 by the next microsecond", and with the upper bound the alarm is never
+later than the true instant. Once the last lagged piece has left the window, G is
+recomputed exactly from its pieces and the condition is G > 0 again.
 """
 
 from __future__ import annotations
@@ -37,11 +39,20 @@ class ExcessWindow:
         self.start_us = 0  # the segment G is evaluated from while a piece is lagged
         self.start_value = 0
         self.exact = True  # False while G carries the rounding of lagged pieces
+        self.lagged = False  # a heat lag shapes g or the trailing integrand (cached)
+        self.slope = 0  # g - trailing while neither is lagged (cached)
+
+    def refresh(self) -> None:
+        """Recompute what is cached from ``g`` and ``trailing`` (after setting either)."""
+        g, trailing = self.g, self.trailing
+        self.lagged = g.lag is not None or trailing.lag is not None
+        self.slope = 0 if self.lagged else g.base - trailing.base
 
     def set_integrand(self, t_us: int, g: Flow) -> None:
         if g != self.g:
             self.changes.append((t_us, g))
             self.g = g
+            self.refresh()
 
     def set_constant_integrand(self, t_us: int, g: int) -> None:
         """``set_integrand`` for a constant integrand: the common case, kept cheap."""
@@ -49,6 +60,7 @@ class ExcessWindow:
         if current.lag is not None or current.base != g:
             self.g = Flow(g)
             self.changes.append((t_us, self.g))
+            self.refresh()
 
     def begin_segment(self, t_us: int) -> None:
         self.start_us = t_us
@@ -56,11 +68,8 @@ class ExcessWindow:
 
     def advance(self, dt_us: int, t_to_us: int) -> None:
         """Move forward to ``t_to_us``; the caller never crosses a trailing edge inside."""
-        g, trailing = self.g, self.trailing
-        if g.lag is None and trailing.lag is None:
-            slope = g.base - trailing.base
-            if slope:
-                self.value += slope * dt_us
+        if not self.lagged:
+            self.value += self.slope * dt_us
             return
         self.value = self._from_start(t_to_us - self.start_us)
         self.exact = False
@@ -72,6 +81,12 @@ class ExcessWindow:
         trailing = self.trailing.integral(t0 - w, t0 - w + x_us, upper=False)
         return self.start_value + leading - trailing
 
+    def over(self, t_us: int) -> bool:
+        """The over-infusion condition at ``t_us`` (see the module docstring)."""
+        if not self.lagged:
+            return self.value > 0
+        return self._from_start(t_us + 1 - self.start_us) > 0
+
     def next_edge_us(self) -> int | None:
         return self.changes[0][0] + self.window_us if self.changes else None
 
@@ -81,7 +96,10 @@ class ExcessWindow:
         while changes and changes[0][0] + self.window_us <= t_us:
             self.trailing = changes.popleft()[1]
             passed = True
-        if passed and not self.exact and self._all_constant():
+        if not passed:
+            return
+        self.refresh()
+        if not self.exact and self._all_constant():
             self.value = self._exact_value(t_us)
             self.exact = True
 
@@ -101,10 +119,9 @@ class ExcessWindow:
     def next_crossing_us(self, over: bool, until_us: int) -> int | None:
         """The instant after the segment start that G next enters (over=False) or leaves
         (over=True) G > 0, if before ``until_us``; None otherwise."""
-        g, trailing = self.g, self.trailing
         t0, value = self.start_us, self.start_value
-        if g.lag is None and trailing.lag is None:
-            slope = g.base - trailing.base
+        if not self.lagged:
+            slope = self.slope
             if over:
                 return t0 + -(-value // -slope) if slope < 0 else None
             if slope > 0:
@@ -113,6 +130,8 @@ class ExcessWindow:
         return self._lagged_crossing_us(over, until_us)
 
     def _lagged_crossing_us(self, over: bool, until_us: int) -> int | None:
+        """The instant the lagged condition "G > 0 by the next µs" flips: G's zero, found on
+        smooth stretches of G from one microsecond after the segment start on, less 1 µs."""
         g, trailing, w = self.g, self.trailing, self.window_us
         t0 = self.start_us
         horizon = until_us - t0
@@ -122,20 +141,25 @@ class ExcessWindow:
         kinks = sorted(
             at - base
             for at, base in ((g.kink_after(t0), t0), (trailing.kink_after(t0 - w), t0 - w))
-            if at is not None and at - base < horizon
+            if at is not None and 1 < at - base < horizon + 1
         )
         tau = g.tau_us if g.lag is not None else trailing.tau_us
-        start, value = 0.0, float(self.start_value)
-        for end in [*kinks, float(horizon)]:
-            lead_c, lead_b = g.terms(t0 + start)
-            trail_c, trail_b = trailing.terms(t0 - w + start)
-            curve = ExpLinear(value, lead_c - trail_c, lead_b - trail_b, tau)
-            root = (curve.negated() if over else curve).first_above(0.0, end - start)
+
+        def curve(x: float, value: float) -> ExpLinear:
+            """G from ``x`` on, where it is ``value``, up to the next kink."""
+            lead_c, lead_b = g.terms(t0 + x)
+            trail_c, trail_b = trailing.terms(t0 - w + x)
+            return ExpLinear(value, lead_c - trail_c, lead_b - trail_b, tau)
+
+        def holds(x: int) -> bool:
+            return (self._from_start(x + 1) > 0) != over
+
+        start = 1.0
+        stretch = curve(0.0, float(self.start_value))
+        stretch = curve(start, stretch.at(start))
+        for end in [*kinks, float(horizon + 1)]:
+            root = (stretch.negated() if over else stretch).first_above(0.0, end - start)
             if root is not None:
-
-                def holds(x: int) -> bool:
-                    return (self._from_start(x) > 0) != over
-
-                return t0 + nearest_integer(start + root, holds, 1, horizon)
-            value, start = curve.at(end - start), end
+                return t0 + nearest_integer(start + root - 1, holds, 1, horizon)
+            start, stretch = end, curve(end, stretch.at(end - start))
         return None

@@ -164,6 +164,7 @@ def _restore(data: dict[str, Any]) -> Pump:
     window.changes = deque(
         (int(t), _flow_from_plain(flow, tau_us)) for t, *flow in plain_window["changes"]
     )
+    window.refresh()
     window.start_us = int(plain_window["start_us"])
     window.start_value = int(plain_window["start_value"])
     window.exact = bool(plain_window["exact"])

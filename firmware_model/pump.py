@@ -303,12 +303,10 @@ class Pump:
         else:
             self._integrate_lagged(lagged, dt_us)
         window = self._window
-        g, trailing = window.g, window.trailing
-        if g.lag is None and trailing.lag is None:  # constant: exact integers, inline for speed
-            if g.base != trailing.base:
-                window.value += (g.base - trailing.base) * dt_us
-        else:
+        if window.lagged:
             window.advance(dt_us, self._t + dt_us)
+        elif window.slope:  # constant: exact integers, inline for speed
+            window.value += window.slope * dt_us
         self._t += dt_us
 
     def _integrate_lagged(self, lagged: Flow, dt_us: int) -> None:
@@ -357,8 +355,8 @@ class Pump:
         elif state == sm.SUSPENDED and not self._blocked and self._trigger("motor_recovered"):
             # The table holds a pump awaiting interrogation after an MRI (state_machine.py).
             self._record("motor_recovered")
+        self._plan()  # first: under a heat lag the over-infusion condition looks ahead
         self._update_alarms(empty, eos)
-        self._plan()
 
     def _update_alarms(self, empty: bool, eos: bool) -> None:
         drug = self._concentration > 0
@@ -368,7 +366,7 @@ class Pump:
             (Alarm.BATTERY_ERI, self._eri_us is not None),
             (Alarm.END_OF_SERVICE, eos),
             (Alarm.MOTOR_STALL, self._fsm.state == sm.SUSPENDED),
-            (Alarm.OVER_INFUSION, self._window.value > 0),
+            (Alarm.OVER_INFUSION, self._window.over(self._t)),
         )
         panel = self._alarms
         for alarm, condition in conditions:
@@ -413,11 +411,9 @@ class Pump:
         edge = window.next_edge_us()
         if edge is not None:
             candidates.append(edge)
-        over = window.start_value > 0
-        if window.g.lag is None and window.trailing.lag is None:
-            crossing = window.next_crossing_us(over, NEVER)
-        else:
-            crossing = window.next_crossing_us(over, min(candidates, default=NEVER))
+        over = window.over(window.start_us)
+        until = min(candidates, default=NEVER) if window.lagged else NEVER
+        crossing = window.next_crossing_us(over, until)
         if crossing is not None:
             candidates.append(crossing)
         if self._lagged_flow is not None:
