@@ -37,7 +37,7 @@ class Flow:
     def integral(self, a_us: int, b_us: int, *, upper: bool = True) -> int:
         """Quanta over [a, b]: exact when constant; else rounded up (or down if not upper)."""
         lag = self.lag
-        if lag is None:
+        if lag is None or a_us == b_us:
             return self.base * (b_us - a_us)
         exact, approx, scale = lag.excess_integral(a_us, b_us)
         whole = self.base * (b_us - a_us) + self.heat * exact

@@ -107,8 +107,9 @@ class Lag:
 
     def excess_integral(self, a_us: int, b_us: int) -> tuple[int, float, float]:
         """The integral of max(0, T - 37 °C) over [a, b], in m°C µs, as (exact, approx, scale):
-        an exact integer part, a floating part, and a magnitude that bounds the floating
-        part's error in units of its last bits (so callers can round it outwards)."""
+        an exact integer part, a floating part, and the magnitude of the floating terms it
+        was computed from, which bounds its error in units of their last bits (so callers can
+        round it outwards by a margin that shrinks with the interval)."""
         delta = self.target_mc - BODY_TEMPERATURE_MC
         span = b_us - a_us
         if self.deviation_mc == 0.0:
@@ -118,13 +119,19 @@ class Lag:
         d_b = d_a * math.exp(-span / tau)
         at_a, at_b = delta + d_a, delta + d_b
         if at_a >= 0 and at_b >= 0:
-            return delta * span, d_a * tau * -math.expm1(-span / tau), abs(d_a) * tau
+            part = d_a * tau * -math.expm1(-span / tau)  # expm1: accurate for short spans
+            return delta * span, part, abs(part)
         if at_a <= 0 and at_b <= 0:
             return 0, 0.0, 0.0
-        # It crosses 37 °C inside: x after a, where delta + d_a e^(-x/tau) = 0.
-        x = tau * math.log(d_a / -delta)
-        if at_a > 0:  # cooling through 37 °C: above it on [a, a + x]
-            part = delta * x + tau * (d_a + delta)
-        else:  # warming through 37 °C: above it on [a + x, b]
-            part = delta * (span - x) - tau * (delta + d_b)
-        return 0, part, abs(delta) * span + abs(d_a) * tau
+        # It crosses 37 °C inside. Written so that terms which would cancel near the
+        # crossing never appear: the error then scales with the time spent above 37 °C.
+        size = abs(delta)
+        if at_a > 0:  # cooling through 37 °C: above it for x = tau ln(1 + q), q = excess/|delta|
+            q = at_a / size
+            above = tau * math.log1p(q)
+            part = size * tau * (q - math.log1p(q))
+        else:  # warming through 37 °C: above it for the last y of the span
+            above = max(0.0, span - tau * math.log(d_a / -delta))
+            z = above / tau
+            part = delta * tau * (z + math.expm1(-z))
+        return 0, part, (size + abs(d_a)) * (above + 1) + abs(part)

@@ -267,7 +267,10 @@ def test_random_exposures_follow_the_oracle(
     assert_matches_oracle(pump, oracle, end_s)
 
 
-LAGGED = lagged_config(10 * MINUTE)
+# Time constants from a microsecond to a month: margins and roots must hold at every scale.
+lagged_configs = st.sampled_from([1, US_PER_S, 10 * MINUTE, HOUR, 24 * HOUR, 30 * 24 * HOUR]).map(
+    lagged_config
+)
 PROPERTY_SETTINGS = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -275,13 +278,13 @@ TAIL_US = 10 * HOUR
 
 
 @PROPERTY_SETTINGS
-@given(programs(), st.data())
+@given(programs(), lagged_configs, st.data())
 def test_slicing_time_changes_nothing_under_a_lag(
-    program: list[Timed], data: st.DataObject
+    program: list[Timed], config: PumpConfig, data: st.DataObject
 ) -> None:
     end = program[-1].at_us + TAIL_US
-    whole = replay(program, end, Pump(LAGGED))
-    sliced = Pump(LAGGED)
+    whole = replay(program, end, Pump(config))
+    sliced = Pump(config)
     cuts = data.draw(st.lists(st.integers(0, end), max_size=20))
     pending = list(program)
     for t in [*sorted(cuts), end]:
@@ -296,9 +299,9 @@ def test_slicing_time_changes_nothing_under_a_lag(
 
 
 @PROPERTY_SETTINGS
-@given(programs())
-def test_mass_balance_holds_under_a_lag(program: list[Timed]) -> None:
-    pump = Pump(LAGGED)
+@given(programs(), lagged_configs)
+def test_mass_balance_holds_under_a_lag(program: list[Timed], config: PumpConfig) -> None:
+    pump = Pump(config)
     for step in [*program, Timed(program[-1].at_us + TAIL_US, "end", lambda p: None)]:
         apply(pump, step)
         a = pump.accounts()
@@ -307,27 +310,27 @@ def test_mass_balance_holds_under_a_lag(program: list[Timed]) -> None:
 
 
 @PROPERTY_SETTINGS
-@given(programs(max_actions=6))
-def test_every_alarm_at_its_instant_under_a_lag(program: list[Timed]) -> None:
+@given(programs(max_actions=6), lagged_configs)
+def test_every_alarm_at_its_instant_under_a_lag(program: list[Timed], config: PumpConfig) -> None:
     end = program[-1].at_us + TAIL_US
-    pump = replay(program, end, Pump(LAGGED))
+    pump = replay(program, end, Pump(config))
     raised = [(e.t_us, Alarm(e.detail["alarm"])) for e in pump.log if e.kind == "alarm"]
     # An alarm raised and cleared by requests at one instant has no instant to check.
     cleared = {(e.t_us, Alarm(e.detail["alarm"])) for e in pump.log if e.kind == "alarm_cleared"}
     for t_us, alarm in [r for r in raised if r not in cleared][:6]:
-        assert condition(replay(program, t_us, Pump(LAGGED)), alarm), (alarm, t_us)
+        assert condition(replay(program, t_us, Pump(config)), alarm), (alarm, t_us)
         if t_us > 0 and not any(s.at_us == t_us for s in program):
-            assert not condition(replay(program, t_us - 1, Pump(LAGGED)), alarm), (alarm, t_us)
+            assert not condition(replay(program, t_us - 1, Pump(config)), alarm), (alarm, t_us)
 
 
 @PROPERTY_SETTINGS
-@given(programs(), st.data())
+@given(programs(), lagged_configs, st.data())
 def test_a_lagged_state_round_trips_and_resumes_identically(
-    program: list[Timed], data: st.DataObject
+    program: list[Timed], config: PumpConfig, data: st.DataObject
 ) -> None:
     end = program[-1].at_us + TAIL_US
     cut = data.draw(st.integers(0, end))
-    original = replay(program, cut, Pump(LAGGED))
+    original = replay(program, cut, Pump(config))
     saved = json.loads(json.dumps(to_plain(original)))
     restored = from_plain(saved)
     assert to_plain(restored) == saved
