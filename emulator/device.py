@@ -349,8 +349,13 @@ class EmulatedDevice:
     def _commit(self, message: Message) -> Message:
         assert isinstance(message, CommitPrescription)
         self.pump.require_state("program", "program")
+        if message.start not in (0, 1):
+            raise DeviceRefusal(
+                Reason.VALUE_OUT_OF_RANGE,
+                f"start {message.start} is not one of 0 (keep the state), 1 (start delivery)",
+            )
         prescription = self._take_staged(message.digest)
-        self.pump.apply_prescription(prescription)
+        self.pump.apply_prescription(prescription, start=bool(message.start))
         self._staged = None
         status = self.pump.status()
         return Committed(STATE_CODES[status.state], status.rate_nl_per_day)

@@ -17,7 +17,12 @@ single source of truth for what the pump may do in each state. Do not edit by ha
 fails when this file differs from what the table generates.
 
 Conditions in brackets: `basal_on` means a basal prescription (continuous or flex) is running
-or will resume. `[internal]` transitions are allowed in the state and leave it unchanged.
+or will resume. `start_requested`: the programming request asks a stopped pump to start on
+commit; without it, programming leaves a stopped pump stopped. `awaiting_interrogation`: an
+MRI scan began while an alarm was active, and no interrogation has been made since the scan
+ended; `scan_over`: no scan is under way (its recovery delay may be), so an interrogation now
+releases the pump (TGA hazard alert). `[internal]` transitions are allowed in the state and
+leave it unchanged.
 """
 
 

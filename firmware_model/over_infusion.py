@@ -4,47 +4,162 @@ The pump tracks G(t), the integral over the last W microseconds of
 
     g = actual flow - (1 + tolerance) * programmed flow
 
-Over-infusion is the condition G > 0. The integrand is piecewise constant, so G is piecewise
-linear: its slope is g(t) - g(t - W), and changes only when g changes or when the trailing
-edge of the window passes a point where g changed. Both kinds of instant are known ahead,
-so the instant G crosses zero is solved for, never polled.
+Over-infusion is the condition G > 0. Its slope is g(t) - g(t - W), which changes only when
+g changes or when the trailing edge of the window passes a point where g changed; both are
+known ahead, so the instant G crosses zero is solved for, never polled.
+
+While every piece of g in the window is constant, G is piecewise linear and kept exactly in
+integers. While a heat lag shapes a piece (firmware_model/flow.py), G between two events is
+``v + c x + b tau (1 - e^(-x/tau))``: it is evaluated from the start of the segment (so that
+slicing time never changes it) as an upper bound, the leading integral rounded up and the
+trailing one down, and its zero found by firmware_model/roots.py. That zero falls between two
+microseconds; an alarm about over-delivery takes the earlier one, so under a lag the
+condition is "G > 0 by the next microsecond", and with the upper bound the alarm is never
+later than the true instant. Once the last lagged piece has left the window, G is
+recomputed exactly from its pieces and the condition is G > 0 again.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
+from firmware_model.flow import Flow
+from firmware_model.roots import ExpLinear, nearest_integer
+
+CONSTANT_ZERO = Flow(0)
+
 
 class ExcessWindow:
     def __init__(self, window_us: int) -> None:
         self.window_us = window_us
         self.value = 0  # G, in quanta
-        self.g = 0  # integrand now, quanta per µs
-        self.trailing_g = 0  # integrand at t - W
-        self.changes: deque[tuple[int, int]] = deque()  # (t_us, g from then) within the window
+        self.g = CONSTANT_ZERO  # integrand now
+        self.trailing = CONSTANT_ZERO  # integrand at t - W
+        self.changes: deque[tuple[int, Flow]] = deque()  # (t_us, g from then) within the window
+        self.start_us = 0  # the segment G is evaluated from while a piece is lagged
+        self.start_value = 0
+        self.exact = True  # False while G carries the rounding of lagged pieces
+        self.lagged = False  # a heat lag shapes g or the trailing integrand (cached)
+        self.slope = 0  # g - trailing while neither is lagged (cached)
 
-    def set_integrand(self, t_us: int, g: int) -> None:
+    def refresh(self) -> None:
+        """Recompute what is cached from ``g`` and ``trailing`` (after setting either)."""
+        g, trailing = self.g, self.trailing
+        self.lagged = g.lag is not None or trailing.lag is not None
+        self.slope = 0 if self.lagged else g.base - trailing.base
+
+    def set_integrand(self, t_us: int, g: Flow) -> None:
         if g != self.g:
             self.changes.append((t_us, g))
             self.g = g
+            self.refresh()
 
-    def integrate(self, dt_us: int) -> None:
-        """Move forward; the caller never crosses a trailing edge inside ``dt_us``."""
-        self.value += (self.g - self.trailing_g) * dt_us
+    def set_constant_integrand(self, t_us: int, g: int) -> None:
+        """``set_integrand`` for a constant integrand: the common case, kept cheap."""
+        current = self.g
+        if current.lag is not None or current.base != g:
+            self.g = Flow(g)
+            self.changes.append((t_us, self.g))
+            self.refresh()
+
+    def begin_segment(self, t_us: int) -> None:
+        self.start_us = t_us
+        self.start_value = self.value
+
+    def advance(self, dt_us: int, t_to_us: int) -> None:
+        """Move forward to ``t_to_us``; the caller never crosses a trailing edge inside."""
+        if not self.lagged:
+            self.value += self.slope * dt_us
+            return
+        self.value = self._from_start(t_to_us - self.start_us)
+        self.exact = False
+
+    def _from_start(self, x_us: int) -> int:
+        """G at ``x_us`` after the segment start, an upper bound when a piece is lagged."""
+        t0, w = self.start_us, self.window_us
+        leading = self.g.integral(t0, t0 + x_us, upper=True)
+        trailing = self.trailing.integral(t0 - w, t0 - w + x_us, upper=False)
+        return self.start_value + leading - trailing
+
+    def over(self, t_us: int) -> bool:
+        """The over-infusion condition at ``t_us`` (see the module docstring)."""
+        if not self.lagged:
+            return self.value > 0
+        return self._from_start(t_us + 1 - self.start_us) > 0
 
     def next_edge_us(self) -> int | None:
         return self.changes[0][0] + self.window_us if self.changes else None
 
     def pass_edges(self, t_us: int) -> None:
         changes = self.changes
+        passed = False
         while changes and changes[0][0] + self.window_us <= t_us:
-            self.trailing_g = changes.popleft()[1]
+            self.trailing = changes.popleft()[1]
+            passed = True
+        if not passed:
+            return
+        self.refresh()
+        if not self.exact and self._all_constant():
+            self.value = self._exact_value(t_us)
+            self.exact = True
 
-    def next_crossing_us(self, over: bool) -> int | None:
-        """Microseconds until G next enters (over=False) or leaves (over=True) G > 0."""
-        slope = self.g - self.trailing_g
-        if over:
-            return -(-self.value // -slope) if slope < 0 else None
-        if slope > 0:
-            return -self.value // slope + 1
+    def _all_constant(self) -> bool:
+        pieces = [self.trailing, self.g, *(g for _, g in self.changes)]
+        return all(piece.lag is None for piece in pieces)
+
+    def _exact_value(self, t_us: int) -> int:
+        start = t_us - self.window_us
+        piece = self.trailing
+        total = 0
+        for at, following in self.changes:
+            total += piece.base * (at - start)
+            start, piece = at, following
+        return total + piece.base * (t_us - start)
+
+    def next_crossing_us(self, over: bool, until_us: int) -> int | None:
+        """The instant after the segment start that G next enters (over=False) or leaves
+        (over=True) G > 0, if before ``until_us``; None otherwise."""
+        t0, value = self.start_us, self.start_value
+        if not self.lagged:
+            slope = self.slope
+            if over:
+                return t0 + -(-value // -slope) if slope < 0 else None
+            if slope > 0:
+                return t0 + -value // slope + 1
+            return None
+        return self._lagged_crossing_us(over, until_us)
+
+    def _lagged_crossing_us(self, over: bool, until_us: int) -> int | None:
+        """The instant the lagged condition "G > 0 by the next µs" flips: G's zero, found on
+        smooth stretches of G from one microsecond after the segment start on, less 1 µs."""
+        g, trailing, w = self.g, self.trailing, self.window_us
+        t0 = self.start_us
+        horizon = until_us - t0
+        if horizon <= 0:
+            return None
+        # Smooth stretches: split where either piece's lag crosses 37 °C.
+        kinks = sorted(
+            at - base
+            for at, base in ((g.kink_after(t0), t0), (trailing.kink_after(t0 - w), t0 - w))
+            if at is not None and 1 < at - base < horizon + 1
+        )
+        tau = g.tau_us if g.lag is not None else trailing.tau_us
+
+        def curve(x: float, value: float) -> ExpLinear:
+            """G from ``x`` on, where it is ``value``, up to the next kink."""
+            lead_c, lead_b = g.terms(t0 + x)
+            trail_c, trail_b = trailing.terms(t0 - w + x)
+            return ExpLinear(value, lead_c - trail_c, lead_b - trail_b, tau)
+
+        def holds(x: int) -> bool:
+            return (self._from_start(x + 1) > 0) != over
+
+        start = 1.0
+        stretch = curve(0.0, float(self.start_value))
+        stretch = curve(start, stretch.at(start))
+        for end in [*kinks, float(horizon + 1)]:
+            root = (stretch.negated() if over else stretch).first_above(0.0, end - start)
+            if root is not None:
+                return t0 + nearest_integer(start + root - 1, holds, 1, horizon)
+            start, stretch = end, curve(end, stretch.at(end - start))
         return None

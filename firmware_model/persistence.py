@@ -1,15 +1,16 @@
 """The whole pump state as versioned plain data (JSON-ready), and back, exactly.
 
-Everything is integers, strings, booleans, lists and dicts, so ``json.dumps`` round-trips it
-unchanged; a pump restored from it behaves, microsecond for microsecond, as the original.
-Derived values (flow, next event) are recomputed on load rather than stored.
+Everything is integers, strings, booleans, lists and dicts, and the few floats of a heat lag
+(a deviation in m°C, which ``json.dumps`` writes in the shortest form that reads back to the
+same double), so it round-trips unchanged; a pump restored from it behaves, microsecond for
+microsecond, as the original. Derived values (flow, next event) are recomputed on load rather
+than stored, from the start of the saved segment, as the original computed them.
 
-Version 2 keeps the event log as two rings, clinical and link, in one index space. A
-version-1 state (one ring) is migrated on load, its entries classified by kind.
-
-Version 3 adds the daily totals in force over the last 24 h (the dose-change cap's window,
-firmware_model/dose_window.py). A version-2 state is migrated with the basal it holds as the
-only total, in force from the moment it is loaded: what it had replaced was never saved.
+Version 2 keeps the event log as two rings, clinical and link, in one index space. Version 3
+keeps the pump body's temperature as a first-order lag (heat.py), the over-infusion window's
+pieces as flows that may carry that lag, the segment being integrated, whether an MRI scan
+is under way, and the daily totals in force over the last 24 h (the dose-change cap's
+window, dose_window.py). Older states are migrated on load, one version at a time.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from firmware_model.config import PumpConfig
 from firmware_model.dose_window import DoseWindow
 from firmware_model.drug_library import DrugLimits
 from firmware_model.event_log import EventLog, LogEntry
-from firmware_model.heat import flow_multiplier_ppb
+from firmware_model.flow import Flow
+from firmware_model.heat import Lag, settle_bound_mc
 from firmware_model.log_kinds import CLINICAL, LINK, LogClass, class_of
 from firmware_model.prescription import Basal, Continuous, Flex, FlexStep, PatientLimits
 from firmware_model.pump import BolusInfo, Pump
@@ -74,16 +76,24 @@ def to_plain(pump: Pump) -> dict[str, Any]:
             "starts_us": list(p._patient_starts),
         },
         "clock_offset_us": p._clock_offset_us,
-        "temperature_mc": p._temperature_mc,
-        "target_mc": p._target_mc,
+        "thermal": {
+            "target_mc": p._lag.target_mc,
+            "deviation_mc": p._lag.deviation_mc,
+            "since_us": p._lag.since_us,
+        },
         "blocked": dict(p._blocked),
-        "await_interrogation": p._await_interrogation,
+        "await_interrogation": p._fsm.awaiting_interrogation,
+        "scan_over": p._fsm.scan_over,
         "battery": {"used": p._battery_used, "eri_us": p._eri_us},
+        "segment": {"start_us": p._segment_start_us, "pumped_q": p._segment_pumped_q},
         "window": {
             "value": window.value,
-            "g": window.g,
-            "trailing_g": window.trailing_g,
-            "changes": [list(change) for change in window.changes],
+            "g": _flow_to_plain(window.g),
+            "trailing": _flow_to_plain(window.trailing),
+            "changes": [[t, *_flow_to_plain(g)] for t, g in window.changes],
+            "start_us": window.start_us,
+            "start_value": window.start_value,
+            "exact": window.exact,
         },
         "alarms": [
             {"alarm": alarm.value, "raised_us": entry.raised_us, "silenced": entry.silenced}
@@ -141,18 +151,27 @@ def _restore(data: dict[str, Any]) -> Pump:
     p._patient_rate = patient["rate_nl_per_day"]
     p._patient_starts = deque(patient["starts_us"])
     p._clock_offset_us = data["clock_offset_us"]
-    p._temperature_mc = data["temperature_mc"]
-    p._target_mc = data["target_mc"]
-    p._multiplier_ppb = flow_multiplier_ppb(p._temperature_mc, p.config.heat_coefficient_ppb_per_mc)
+    p._set_lag(_lag_from_plain(data["thermal"], p.config))
     p._blocked = {str(k): int(v) for k, v in data["blocked"].items()}
-    p._await_interrogation = bool(data["await_interrogation"])
+    p._fsm.awaiting_interrogation = bool(data["await_interrogation"])
+    p._fsm.scan_over = bool(data["scan_over"])
     p._battery_used = data["battery"]["used"]
     p._eri_us = data["battery"]["eri_us"]
+    p._segment_start_us = int(data["segment"]["start_us"])
+    p._segment_pumped_q = int(data["segment"]["pumped_q"])
+    plain_window = data["window"]
+    tau_us = p.config.thermal_time_constant_us
     window = p._window
-    window.value = data["window"]["value"]
-    window.g = data["window"]["g"]
-    window.trailing_g = data["window"]["trailing_g"]
-    window.changes = deque((int(t), int(g)) for t, g in data["window"]["changes"])
+    window.value = plain_window["value"]
+    window.g = _flow_from_plain(plain_window["g"], tau_us)
+    window.trailing = _flow_from_plain(plain_window["trailing"], tau_us)
+    window.changes = deque(
+        (int(t), _flow_from_plain(flow, tau_us)) for t, *flow in plain_window["changes"]
+    )
+    window.refresh()
+    window.start_us = int(plain_window["start_us"])
+    window.start_value = int(plain_window["start_value"])
+    window.exact = bool(plain_window["exact"])
     p._alarms.active = {
         Alarm(a["alarm"]): ActiveAlarm(a["raised_us"], bool(a["silenced"])) for a in data["alarms"]
     }
@@ -160,8 +179,33 @@ def _restore(data: dict[str, Any]) -> Pump:
     p.log = _log_from_plain(data["log"], p.config)
     if p._fsm.state not in sm.STATES:
         raise ValueError(f"unknown state {p._fsm.state!r}")
-    p._plan()
+    p._plan(resume=True)
     return pump
+
+
+def _flow_to_plain(flow: Flow) -> list[Any]:
+    """[base] for a constant flow; [base, heat, target_mc, deviation_mc, since_us] if lagged."""
+    lag = flow.lag
+    if lag is None:
+        return [flow.base]
+    return [flow.base, flow.heat, lag.target_mc, lag.deviation_mc, lag.since_us]
+
+
+def _flow_from_plain(plain: list[Any], tau_us: int) -> Flow:
+    if len(plain) == 1:
+        return Flow(int(plain[0]))
+    base, heat, target_mc, deviation_mc, since_us = plain
+    lag = Lag(int(target_mc), float(deviation_mc), int(since_us), tau_us)
+    return Flow(int(base), int(heat), lag)
+
+
+def _lag_from_plain(plain: dict[str, Any], config: PumpConfig) -> Lag:
+    return Lag(
+        int(plain["target_mc"]),
+        float(plain["deviation_mc"]),
+        int(plain["since_us"]),
+        config.thermal_time_constant_us,
+    )
 
 
 def _log_to_plain(log: EventLog) -> dict[str, Any]:
@@ -212,12 +256,50 @@ def _migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 2 kept no dose window: the basal in force is its only total, from now."""
-    window = DoseWindow()
+    """Version 2 stepped the temperature as a staircase: the saved step becomes the lagged
+    temperature at the saved instant, heading for the saved target. Window pieces were
+    constant integrands; the segment starts at the saved instant, as a version-2 load re-planned
+    there. The MRI scan's own end was not kept: a scan under way is taken to last as long as
+    its stall (so an interrogation counts once the whole stall is over). Version 2 kept no
+    dose window either: the basal in force is its only total, from the moment it is loaded."""
+    config = _config_from_plain(data["config"])
+    t_us = data["t_us"]
+    tau_us = config.thermal_time_constant_us
+    deviation = float(data["temperature_mc"] - data["target_mc"]) if tau_us else 0.0
+    lag = Lag(data["target_mc"], deviation, t_us, tau_us)
+    timers = {k: v for k, v in data["timers"].items() if k != "thermal_step"}
+    if not lag.settled:
+        bound = settle_bound_mc(
+            config.max_rate_nl_per_day, config.heat_coefficient_ppb_per_mc, tau_us
+        )
+        timers["thermal"] = lag.next_change_us(t_us, bound)
+    blocked = data["blocked"]
+    if "mri" in blocked:
+        timers["scan_end"] = blocked["mri"]
+    window = data["window"]
+    doses = DoseWindow()
     basal = _basal_from_plain(data["basal"])
     if basal is not None:
-        window.record(data["t_us"], basal.dose_seconds_per_day())
-    return {**data, "version": 3, "dose_window": window.to_plain()}
+        doses.record(t_us, basal.dose_seconds_per_day())
+    migrated = {k: v for k, v in data.items() if k not in ("temperature_mc", "target_mc")}
+    return {
+        **migrated,
+        "version": 3,
+        "dose_window": doses.to_plain(),
+        "thermal": {"target_mc": lag.target_mc, "deviation_mc": deviation, "since_us": t_us},
+        "scan_over": "mri" not in blocked,
+        "segment": {"start_us": t_us, "pumped_q": 0},
+        "timers": timers,
+        "window": {
+            "value": window["value"],
+            "g": [window["g"]],
+            "trailing": [window["trailing_g"]],
+            "changes": window["changes"],
+            "start_us": t_us,
+            "start_value": window["value"],
+            "exact": True,
+        },
+    }
 
 
 def _config_to_plain(config: PumpConfig) -> dict[str, Any]:

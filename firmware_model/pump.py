@@ -1,11 +1,16 @@
 """The implanted pump: reservoir, catheter, prescription, battery and alarms over the state machine.
 
 Time is injected: the owner calls ``advance_to(t_us)`` and the pump integrates up to that
-instant. Between events every rate is constant, so instead of stepping, the pump computes the
-next instant anything can change (a timer: bolus end, flex step, exposure end, window edge;
-or a level crossing: reservoir thresholds, battery ERI, over-infusion), jumps there exactly,
-applies what happens at that microsecond, and carries on. Years pass in a few thousand steps,
-and every alarm is raised at the microsecond its condition becomes true.
+instant. Between events every rate is constant, or follows the closed form of a heat lag
+(firmware_model/flow.py), so instead of stepping, the pump computes the next instant anything
+can change (a timer: bolus end, flex step, exposure end, the lagged temperature crossing
+37 °C, window edge; or a level crossing: reservoir thresholds, battery ERI, over-infusion),
+jumps there exactly, applies what happens at that microsecond, and carries on. Years pass in a
+few thousand steps, and every alarm is raised at the microsecond its condition becomes true.
+
+Constant flows integrate in integers, exactly. A lagged flow is integrated from the start of
+its segment (the last event), rounded up, so slicing time into more ``advance_to`` calls never
+changes a figure, and a saved pump resumes its segment rather than starting a new one.
 
 Requests (``program``, ``refill``, ``clinician_bolus``...) act at the pump's current time.
 A refused request raises ``PumpRefusal`` having changed nothing; it is written to the event
@@ -28,7 +33,8 @@ from firmware_model.config import PumpConfig
 from firmware_model.dose_window import DoseWindow, InForce
 from firmware_model.errors import PumpRefusal, Refusal
 from firmware_model.event_log import EventLog, LogEntry
-from firmware_model.heat import STEPS_PER_TIME_CONSTANT, flow_multiplier_ppb, next_staircase_step
+from firmware_model.flow import Flow
+from firmware_model.heat import Lag, settle_bound_mc
 from firmware_model.interlocks import rate_for_dose, refuse
 from firmware_model.over_infusion import ExcessWindow
 from firmware_model.prescription import Basal, Continuous, Flex, PatientLimits, Prescription
@@ -168,12 +174,13 @@ class Pump:
         self._patient_starts: deque[int] = deque()
         self._doses = DoseWindow()  # daily totals in force over 24 h: the dose-change cap
         self._clock_offset_us = 0  # pump clock minus model time: sets the time of day
-        # Environment.
-        self._temperature_mc = BODY_TEMPERATURE_MC
-        self._target_mc = BODY_TEMPERATURE_MC
-        self._multiplier_ppb = PPB
+        # Environment: the pump body's temperature, lagging its surroundings (heat.py).
+        tau_us = cfg.thermal_time_constant_us
+        self._set_lag(Lag(BODY_TEMPERATURE_MC, 0.0, t_us, tau_us))
+        self._settle_bound_mc = settle_bound_mc(
+            cfg.max_rate_nl_per_day, cfg.heat_coefficient_ppb_per_mc, tau_us
+        )
         self._blocked: dict[str, int] = {}  # cause -> blocked until, µs
-        self._await_interrogation = False
         # Battery, in quiescent microseconds times QUANTA_PER_NL.
         self._battery_capacity = cfg.battery_life_at_zero_flow_us * QUANTA_PER_NL
         self._eri_threshold = (cfg.battery_life_at_zero_flow_us - cfg.eri_to_eos_us) * QUANTA_PER_NL
@@ -182,9 +189,12 @@ class Pump:
         # Over-infusion window.
         self._window = ExcessWindow(cfg.over_infusion_window_us)
         self._tolerance_factor = PPB + cfg.over_infusion_tolerance_ppb
-        # Segment: what holds until the next event.
-        self._flow = 0
+        # Segment: what holds from the last event until the next one.
+        self._flow = 0  # constant flow, quanta per µs (0 while a lagged flow runs)
+        self._lagged_flow: Flow | None = None  # the flow while a heat lag shapes it
         self._drain = QUANTA_PER_NL
+        self._segment_start_us = t_us
+        self._segment_pumped_q = 0  # pumped since the segment start, while lagged
         self._next_event_us = NEVER
         self._settle()
 
@@ -222,16 +232,22 @@ class Pump:
             drug=self._drug,
             dose_ug_per_day=dose,
             rate_nl_per_day=self._basal_rate,
-            flow_nl_per_day=round_div(self._flow, PPB),
+            flow_nl_per_day=self._flow_nl_per_day(),
             concentration_ug_per_ml=self._concentration,
             reservoir_nl=quanta_to_nl(self._volume_q),
             infused_ng=self._infused_pgq // (QUANTA_PER_NL * PG_PER_NG),
             pumped_nl=quanta_to_nl(self._pumped_q),
             battery_ppm=self.battery_ppm(),
-            temperature_mc=self._temperature_mc,
+            temperature_mc=round(self._lag.temperature_at(self._t)),
             basal_on=self._fsm.basal_on,
             patient_bolus_ends_us=self._timers.get("patient_bolus_end"),
         )
+
+    def _flow_nl_per_day(self) -> int:
+        lagged = self._lagged_flow
+        if lagged is None:
+            return round_div(self._flow, PPB)
+        return round(lagged.rate_at(self._t) / PPB)
 
     def bolus_in_progress(self, *, patient: bool = False) -> BolusInfo:
         """The bolus (or patient bolus) last started: volume, rate, duration."""
@@ -283,17 +299,35 @@ class Pump:
     def _integrate(self, dt_us: int) -> None:
         if not dt_us:
             return
-        flow = self._flow
-        if flow:
-            pumped_q = flow * dt_us
-            self._volume_q -= pumped_q
-            self._pumped_q += pumped_q
-            self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
-        self._battery_used += self._drain * dt_us
+        lagged = self._lagged_flow
+        if lagged is None:
+            flow = self._flow
+            if flow:
+                pumped_q = flow * dt_us
+                self._volume_q -= pumped_q
+                self._pumped_q += pumped_q
+                self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
+            self._battery_used += self._drain * dt_us
+        else:
+            self._integrate_lagged(lagged, dt_us)
         window = self._window
-        if window.g != window.trailing_g:
-            window.value += (window.g - window.trailing_g) * dt_us
+        if window.lagged:
+            window.advance(dt_us, self._t + dt_us)
+        elif window.slope:  # constant: exact integers, inline for speed
+            window.value += window.slope * dt_us
         self._t += dt_us
+
+    def _integrate_lagged(self, lagged: Flow, dt_us: int) -> None:
+        """Pumped since the segment start, rounded up, less what is already counted: the
+        increments telescope, so the total never depends on how time was sliced."""
+        before = self._segment_pumped_q
+        since_start = lagged.integral(self._segment_start_us, self._t + dt_us, upper=True)
+        pumped_q = max(0, since_start - before)
+        self._segment_pumped_q = before + pumped_q
+        self._volume_q -= pumped_q
+        self._pumped_q += pumped_q
+        self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
+        self._battery_used += QUANTA_PER_NL * dt_us + self.config.battery_us_per_nl * pumped_q
 
     def _on_instant(self) -> None:
         t = self._t
@@ -326,11 +360,11 @@ class Pump:
             self._end_boluses("motor stall")
             self._trigger("motor_stalled")
             self._record("motor_stall", causes=sorted(self._blocked))
-        elif state == sm.SUSPENDED and not self._blocked and not self._await_interrogation:
-            self._trigger("motor_recovered")
+        elif state == sm.SUSPENDED and not self._blocked and self._trigger("motor_recovered"):
+            # The table holds a pump awaiting interrogation after an MRI (state_machine.py).
             self._record("motor_recovered")
+        self._plan()  # first: under a heat lag the over-infusion condition looks ahead
         self._update_alarms(empty, eos)
-        self._plan()
 
     def _update_alarms(self, empty: bool, eos: bool) -> None:
         drug = self._concentration > 0
@@ -340,7 +374,7 @@ class Pump:
             (Alarm.BATTERY_ERI, self._eri_us is not None),
             (Alarm.END_OF_SERVICE, eos),
             (Alarm.MOTOR_STALL, self._fsm.state == sm.SUSPENDED),
-            (Alarm.OVER_INFUSION, self._window.value > 0),
+            (Alarm.OVER_INFUSION, self._window.over(self._t)),
         )
         panel = self._alarms
         for alarm, condition in conditions:
@@ -350,38 +384,81 @@ class Pump:
             elif change is False:
                 self._record("alarm_cleared", alarm=alarm.value)
 
-    def _plan(self) -> None:
-        """Rates for the segment that starts now, and the instant it ends."""
+    def _plan(self, *, resume: bool = False) -> None:
+        """Rates for the segment that starts now, and the instant it ends.
+
+        ``resume`` (a restored pump) keeps the saved segment's start, so that every instant is
+        solved from the same origin, with the same arithmetic, as before it was saved.
+        """
         t = self._t
         state = self._fsm.state
         if state in sm.DELIVERING:
-            nominal = (
+            motor = (
                 self._basal_rate + self._patient_rate if state == sm.INFUSING else self._bolus_rate
             )
-            flow = nominal * self._multiplier_ppb
+            programmed = motor
         else:
-            flow = 0
-            nominal = self._basal_rate if state == sm.SUSPENDED and self._fsm.basal_on else 0
-        self._flow = flow
-        self._drain = QUANTA_PER_NL + self.config.battery_us_per_nl * flow
+            motor = 0
+            programmed = self._basal_rate if state == sm.SUSPENDED and self._fsm.basal_on else 0
         window = self._window
-        window.set_integrand(t, flow - nominal * self._tolerance_factor)
+        if not resume:
+            self._segment_start_us = t
+            self._segment_pumped_q = 0
+            window.begin_segment(t)
+        excess = programmed * self._tolerance_factor
+        if self._lag_shapes_flow and motor:
+            heat = motor * self.config.heat_coefficient_ppb_per_mc
+            lagged = Flow(motor * PPB, heat, self._lag)
+            window.set_integrand(t, lagged.minus(excess))
+            self._flow, self._lagged_flow = 0, lagged
+        else:
+            rate = motor * self._multiplier_ppb
+            window.set_constant_integrand(t, rate - excess)
+            self._flow, self._lagged_flow = rate, None
         candidates = list(self._timers.values())
         edge = window.next_edge_us()
         if edge is not None:
             candidates.append(edge)
-        crossing = window.next_crossing_us(window.value > 0)
+        over = window.over(window.start_us)
+        until = min(candidates, default=NEVER) if window.lagged else NEVER
+        crossing = window.next_crossing_us(over, until)
         if crossing is not None:
-            candidates.append(t + crossing)
-        if flow and self._concentration:
+            candidates.append(crossing)
+        if self._lagged_flow is not None:
+            until = min(candidates, default=NEVER)
+            self._next_event_us = self._lagged_thresholds(self._lagged_flow, until)
+            return
+        rate = self._flow
+        self._drain = QUANTA_PER_NL + self.config.battery_us_per_nl * rate
+        if rate and self._concentration:
             volume = self._volume_q
             if volume > self._low_q:
-                candidates.append(t + ceil_div(volume - self._low_q, flow))
+                candidates.append(t + ceil_div(volume - self._low_q, rate))
             if volume > self._empty_q:
-                candidates.append(t + ceil_div(volume - self._empty_q, flow))
+                candidates.append(t + ceil_div(volume - self._empty_q, rate))
         if self._eri_us is None:
             candidates.append(t + ceil_div(self._eri_threshold - self._battery_used, self._drain))
         self._next_event_us = min(candidates) if candidates else NEVER
+
+    def _lagged_thresholds(self, flow: Flow, until: int) -> int:
+        """The segment's end under a lagged flow: the earliest of ``until`` and the instants
+        the reservoir thresholds and battery ERI are reached, solved from the segment start."""
+        t0 = self._segment_start_us
+        pumped_q = self._segment_pumped_q
+        if self._concentration:
+            volume0 = self._volume_q + pumped_q
+            for level in (self._low_q, self._empty_q):
+                if volume0 > level:
+                    at = flow.first_reaching(t0, volume0 - level, until)
+                    until = until if at is None else at
+        if self._eri_us is None:
+            per_nl = self.config.battery_us_per_nl
+            used0 = self._battery_used - QUANTA_PER_NL * (self._t - t0) - per_nl * pumped_q
+            at = flow.first_reaching(
+                t0, self._eri_threshold - used0, until, per_us=QUANTA_PER_NL, per_quantum=per_nl
+            )
+            until = until if at is None else at
+        return until
 
     # -- timers --------------------------------------------------------------------------
 
@@ -399,14 +476,20 @@ class Pump:
         self._update_basal_rate()
 
     def _on_exposure_end(self) -> None:
-        self._target_mc = BODY_TEMPERATURE_MC
         self._record("temperature", celsius=BODY_TEMPERATURE_MC / 1_000)
-        self._move_temperature()
+        self._retarget(BODY_TEMPERATURE_MC)
 
-    def _on_thermal_step(self) -> None:
-        self._set_temperature(next_staircase_step(self._temperature_mc, self._target_mc))
-        if self._temperature_mc != self._target_mc:
-            self._timers["thermal_step"] = self._t + self._thermal_step_us()
+    def _on_thermal(self) -> None:
+        """The lagged temperature crossed 37 °C or settled: the flow changes form."""
+        lag = self._lag
+        if self._t >= lag.settle_us(self._settle_bound_mc):
+            lag = Lag(lag.target_mc, 0.0, self._t, lag.tau_us)
+        self._set_lag(lag)  # past 37 °C on the way down, it no longer shapes the flow
+        self._schedule_thermal()
+
+    def _on_scan_end(self) -> None:
+        """From now on an interrogation releases a pump held after this MRI [S TGA]."""
+        self._fsm.scan_over = True
 
     def _on_unblock(self) -> None:
         t = self._t
@@ -416,7 +499,7 @@ class Pump:
         if self._blocked:
             self._timers["unblock"] = min(self._blocked.values())
         elif self._fsm.state != sm.SUSPENDED:
-            self._await_interrogation = False
+            self._fsm.awaiting_interrogation = False
 
     def _on_eos(self) -> None:
         """Nothing to do: ``_settle`` sees the instant has come."""
@@ -487,8 +570,9 @@ class Pump:
         self._settle()
 
     @request("program")
-    def program(self, basal: Basal) -> None:
-        """Program a basal prescription (continuous or flex) and start delivering it."""
+    def program(self, basal: Basal, *, start: bool = False) -> None:
+        """Program a basal prescription (continuous or flex). An infusing pump delivers it at
+        once; a stopped pump stays stopped unless ``start`` (issue 8, point 2)."""
         self._require("program")
         self._require_drug()
         limits = interlocks.drug_limits(self.config, self._drug)
@@ -496,12 +580,11 @@ class Pump:
             self.config, basal, self._concentration, limits, self._in_force(), self._limits
         )
         self._set_basal(basal)
-        self._trigger("program")
-        self._settle()
+        self._commit_program(start)
 
     def set_dose(self, dose_ug_per_day: int) -> int:
-        """Program simple continuous delivery; return the resulting rate in nL/day."""
-        self.program(Continuous(dose_ug_per_day))
+        """Program simple continuous delivery and start it; return the rate in nL/day."""
+        self.program(Continuous(dose_ug_per_day), start=True)
         return self._basal_rate
 
     def prescription(self) -> Prescription | None:
@@ -520,8 +603,12 @@ class Pump:
         )
 
     @request("program")
-    def apply_prescription(self, prescription: Prescription) -> None:
-        """One programming transaction: basal, patient limits and alarm volume, or nothing."""
+    def apply_prescription(self, prescription: Prescription, *, start: bool = False) -> None:
+        """One programming transaction: basal, patient limits and alarm volume, or nothing.
+
+        It keeps the pump's state: a stopped pump stays stopped, an infusing one delivers the
+        new basal. With ``start`` a stopped pump also starts delivering it (issue 8, point 2).
+        """
         self._require("program")
         self._require_drug()
         limits = interlocks.drug_limits(self.config, self._drug)
@@ -529,7 +616,12 @@ class Pump:
             self.config, prescription, self._concentration, limits, self._in_force()
         )
         self._set_prescription(prescription)
-        self._trigger("program")
+        self._commit_program(start)
+
+    def _commit_program(self, start: bool) -> None:
+        if start and self._fsm.state == sm.STOPPED:
+            self._fsm.basal_on = True
+        self._trigger("program", start=start)
         self._settle()
 
     @request("start")
@@ -666,11 +758,12 @@ class Pump:
 
     @request("interrogate")
     def interrogate(self) -> None:
-        """A telemetry session: costs battery, and resumes a pump held after an MRI alarm."""
+        """A telemetry session: costs battery; made after an MRI scan has ended, it releases a
+        pump held because it was alarming when the scan began (state_machine.py)."""
         self._require("interrogate")
         self._battery_used += self.config.battery_us_per_session * QUANTA_PER_NL
         self._record("interrogation")
-        self._await_interrogation = False
+        self._trigger("interrogate")
         self._settle()
 
     # -- environment (physical events, never refused for the pump's state) ---------------
@@ -683,10 +776,9 @@ class Pump:
                 Refusal.OUT_OF_RANGE, f"temperature {temperature_mc / 1000:g} C outside 20..50 C"
             )
         _require_positive(duration_us)
-        self._target_mc = temperature_mc
         self._timers["exposure_end"] = self._t + duration_us
         self._record("temperature", celsius=temperature_mc / 1_000)
-        self._move_temperature()
+        self._retarget(temperature_mc)
         self._settle()
 
     @request("mri")
@@ -694,8 +786,12 @@ class Pump:
         """An MRI scan stops the rotor for its duration plus the recovery delay [S]."""
         _require_positive(duration_us)
         if self._alarms.active:
-            # TGA hazard alert [S]: alarming at the scan's start, it resumes only when interrogated.
-            self._await_interrogation = True
+            # TGA hazard alert [S]: alarming at the scan's start, it resumes only when
+            # interrogated after the scan (state_machine.py: awaiting_interrogation).
+            self._fsm.awaiting_interrogation = True
+        self._fsm.scan_over = False
+        scan_end_us = self._t + duration_us
+        self._timers["scan_end"] = max(self._timers.get("scan_end", scan_end_us), scan_end_us)
         self._block("mri", duration_us + self.config.mri_recovery_delay_us)
 
     @request("occlusion")
@@ -764,9 +860,9 @@ class Pump:
         return self._doses.in_force(self._t, self._clock_offset_us)
 
     def _set_basal(self, basal: Basal) -> None:
+        """The basal to deliver; whether it runs (``basal_on``) is the caller's business."""
         self._basal = basal
         self._doses.record(self._t, basal.dose_seconds_per_day())
-        self._fsm.basal_on = True
         self._update_basal_rate()
         if isinstance(basal, Flex):
             detail: dict[str, object] = {
@@ -795,20 +891,24 @@ class Pump:
     def _second_of_day(self) -> int:
         return ((self._t + self._clock_offset_us) // US_PER_S) % S_PER_DAY
 
-    def _move_temperature(self) -> None:
-        if self.config.thermal_time_constant_us == 0:
-            self._set_temperature(self._target_mc)
-        elif "thermal_step" not in self._timers:
-            self._timers["thermal_step"] = self._t + self._thermal_step_us()
+    def _retarget(self, target_mc: int) -> None:
+        """The surroundings change: the body heads for ``target_mc`` from where it is now."""
+        self._set_lag(self._lag.toward(target_mc, self._t, self._settle_bound_mc))
+        self._schedule_thermal()
 
-    def _thermal_step_us(self) -> int:
-        return max(1, self.config.thermal_time_constant_us // STEPS_PER_TIME_CONSTANT)
+    def _set_lag(self, lag: Lag) -> None:
+        """The body's temperature curve, and what it means for the flow (cached for speed)."""
+        self._lag = lag
+        coefficient = self.config.heat_coefficient_ppb_per_mc
+        self._lag_shapes_flow = coefficient > 0 and lag.warm_from(self._t)
+        self._multiplier_ppb = PPB + coefficient * max(0, lag.target_mc - BODY_TEMPERATURE_MC)
 
-    def _set_temperature(self, temperature_mc: int) -> None:
-        self._temperature_mc = temperature_mc
-        self._multiplier_ppb = flow_multiplier_ppb(
-            temperature_mc, self.config.heat_coefficient_ppb_per_mc
-        )
+    def _schedule_thermal(self) -> None:
+        lag = self._lag
+        if lag.settled:
+            self._timers.pop("thermal", None)
+        else:
+            self._timers["thermal"] = lag.next_change_us(self._t, self._settle_bound_mc)
 
     def require_state(self, trigger: str, request: str) -> None:
         """Refuse, and log, a request the state does not allow, before anything else about it
@@ -832,12 +932,14 @@ class Pump:
         if self._concentration == 0 or self._volume_q <= self._empty_q:
             refuse(Refusal.NO_DRUG, "reservoir holds no usable drug; refill first")
 
-    def _trigger(self, trigger: str) -> None:
+    def _trigger(self, trigger: str, **data: object) -> bool:
+        """Fire a trigger of the table; True when a transition (internal or not) ran."""
         before = self._fsm.state
-        self._fsm.trigger(trigger)  # type: ignore[attr-defined]
+        ran: bool = self._fsm.trigger(trigger, **data)  # type: ignore[attr-defined]
         after = self._fsm.state
         if after != before:
             self._record("state", state=after, previous=before, trigger=trigger)
+        return ran
 
     def _record(self, kind: str, **detail: object) -> None:
         self.log.append(LogEntry(self._t, kind, detail))
@@ -853,7 +955,8 @@ _TIMER_HANDLERS: dict[str, Callable[[Pump], None]] = {
     "patient_bolus_end": Pump._on_patient_bolus_end,
     "flex_step": Pump._on_flex_step,
     "exposure_end": Pump._on_exposure_end,
-    "thermal_step": Pump._on_thermal_step,
+    "thermal": Pump._on_thermal,
+    "scan_end": Pump._on_scan_end,
     "unblock": Pump._on_unblock,
     "eos": Pump._on_eos,
 }

@@ -16,6 +16,14 @@ the physics asks this file, never an ``if`` of its own.
 After a bolus, a priming bolus or a motor stall, the pump goes back to what it was doing:
 to ``infusing`` if a basal prescription is running (``basal_on``), else to ``stopped``.
 
+Programming changes what is delivered, never whether: ``program`` leaves a stopped pump
+stopped, unless the request asks to start on commit (``start_requested``).
+
+An MRI scan that begins while an alarm is active holds the pump (``awaiting_interrogation``):
+when the motor could run again it stays suspended until interrogated, and only an
+interrogation made after the scan has ended (``scan_over``; during the recovery delay counts)
+releases it. TGA hazard alert [S].
+
 States
   stopped         no delivery: never started, or stopped by the clinician (confirmed).
   infusing        basal delivery (continuous or flex); patient boluses run on top.
@@ -62,8 +70,10 @@ REQUESTS = frozenset(
 )
 
 TRANSITIONS: list[dict[str, Any]] = [
-    # Programming a basal prescription (continuous or flex) starts or changes delivery.
-    {"trigger": "program", "source": [STOPPED, INFUSING], "dest": INFUSING},
+    # Programming a basal prescription (continuous or flex) changes delivery; a stopped pump
+    # starts only when the request asks to (issue 8, point 2).
+    {"trigger": "program", "source": [STOPPED], "dest": INFUSING, "conditions": "start_requested"},
+    {"trigger": "program", "source": [STOPPED, INFUSING], "dest": None},
     # Stopping needs explicit confirmation: abrupt baclofen withdrawal is dangerous (boxed
     # warning, Lioresal intrathecal label [S]); the pump checks the flag before the trigger.
     {"trigger": "stop", "source": [INFUSING, BOLUS, PRIMING, SUSPENDED, EMPTY], "dest": STOPPED},
@@ -86,29 +96,56 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "refill", "source": [EMPTY], "dest": STOPPED, "unless": "basal_on"},
     {"trigger": "set_limits", "source": ALIVE, "dest": None},
     {"trigger": "acknowledge", "source": STATES, "dest": None},
+    # An interrogation after an MRI scan has ended releases a pump held by it (TGA [S]).
+    {
+        "trigger": "interrogate",
+        "source": [SUSPENDED],
+        "dest": None,
+        "conditions": "scan_over",
+        "after": "release_hold",
+    },
     {"trigger": "interrogate", "source": STATES, "dest": None},
     {"trigger": "set_clock", "source": ALIVE, "dest": None},
     # Physical events.
     {"trigger": "motor_stalled", "source": [INFUSING, BOLUS, PRIMING], "dest": SUSPENDED},
+    # The motor can run again; a pump held after an MRI waits for its interrogation.
     {
         "trigger": "motor_recovered",
         "source": [SUSPENDED],
         "dest": INFUSING,
         "conditions": "basal_on",
+        "unless": "awaiting_interrogation",
     },
-    {"trigger": "motor_recovered", "source": [SUSPENDED], "dest": STOPPED, "unless": "basal_on"},
+    {
+        "trigger": "motor_recovered",
+        "source": [SUSPENDED],
+        "dest": STOPPED,
+        "unless": ["basal_on", "awaiting_interrogation"],
+    },
     {"trigger": "reservoir_emptied", "source": [INFUSING, BOLUS, PRIMING], "dest": EMPTY},
     {"trigger": "battery_depleted", "source": ALIVE, "dest": END_OF_SERVICE},
 ]
 
 
 class StateHolder:
-    """The object the machine drives; kept apart so triggers never shadow the pump's API."""
+    """The object the machine drives; kept apart so triggers never shadow the pump's API.
+
+    Its flags are the conditions of the table; the pump sets them as things happen.
+    """
 
     state: str
 
     def __init__(self) -> None:
         self.basal_on = False  # a basal prescription is running (or will resume)
+        self.awaiting_interrogation = False  # alarming when an MRI began; not released yet
+        self.scan_over = True  # no MRI scan is under way (its recovery delay may be)
+
+    def start_requested(self, start: bool = False, **_: object) -> bool:
+        """Condition of ``program``: the request asks a stopped pump to start."""
+        return start
+
+    def release_hold(self, **_: object) -> None:
+        self.awaiting_interrogation = False
 
 
 def build_machine(

@@ -151,6 +151,34 @@ def test_summary_counts_what_each_log_ring_lost() -> None:
     assert summary["log_overflowed"] == 3
 
 
+def test_program_starts_a_stopped_pump_unless_told_not_to_and_start_resumes_it() -> None:
+    records = run_text(
+        """
+        [[step]]
+        at = 0
+        refill = { volume_ml = 20, concentration_ug_per_ml = 500 }
+        [[step]]
+        at = 0
+        program = { mode = "continuous", dose_ug_per_day = 200, start = false }
+        [[step]]
+        at = "1h"
+        start = {}
+        [[step]]
+        at = "2h"
+        program = { mode = "stopped", confirm = true }
+        [[step]]
+        at = "3h"
+        program = { mode = "continuous", dose_ug_per_day = 220 }
+        """
+    )
+    states = [(r["t_s"], r["state"], r["trigger"]) for r in records if r["kind"] == "state"]
+    assert states == [
+        (3_600, "infusing", "start"),
+        (7_200, "stopped", "stop"),
+        (10_800, "infusing", "program"),  # start = true by default, as scenarios always did
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [
@@ -179,6 +207,18 @@ def test_summary_counts_what_each_log_ring_lost() -> None:
         ("[[step]\nat = 0", "line 1"),
         ("[pump]\nheat_coefficient_per_c = 0.00000001", "heat_coefficient_per_c"),
         ("[pump]\nlink_log_capacity = 0", "pump.link_log_capacity"),
+        (
+            "[[step]]\nat = 0\nprogram = { mode = 'continuous', dose_ug_per_day = 1, "
+            "start = 'yes' }",
+            "program.start",
+        ),
+        ("[[step]]\nat = 0\nprogram = { mode = 'stopped', start = true }", "'start'"),
+        ("[[step]]\nat = 0\nstart = { now = true }", "start: unknown key 'now'"),
+        (
+            "[[step]]\nat = 0\nrefill = { volume_ml = 2, concentration_ug_per_ml = 500, "
+            "program = { mode = 'continuous', dose_ug_per_day = 1, start = false } }",
+            "refill.program.start",
+        ),
     ],
 )
 def test_malformed_scenarios_are_refused_naming_the_key(text: str, named: str) -> None:

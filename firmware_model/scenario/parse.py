@@ -240,9 +240,12 @@ def _refill(t: Mapping[str, Any], key: str) -> Params:
             _non_negative_int(t["dose_ug_per_day"], f"{key}.dose_ug_per_day")
         )
     elif "program" in t:
-        program = _program(_table(t["program"], f"{key}.program"), f"{key}.program")
+        program_table = _table(t["program"], f"{key}.program")
+        program = _program(program_table, f"{key}.program")
         if "basal" not in program:
             raise ScenarioError(f"{key}.program: a refill re-enters a continuous or flex dose")
+        if "start" in program_table:
+            raise ScenarioError(f"{key}.program.start: a refill keeps the pump's state")
         params["basal"] = program["basal"]
     return params
 
@@ -250,12 +253,12 @@ def _refill(t: Mapping[str, Any], key: str) -> Params:
 def _program(t: Mapping[str, Any], key: str) -> Params:
     mode = t.get("mode")
     if mode == "continuous":
-        _known_keys(t, {"mode", "dose_ug_per_day"}, key, required={"dose_ug_per_day"})
+        _known_keys(t, {"mode", "dose_ug_per_day", "start"}, key, required={"dose_ug_per_day"})
         dose = _non_negative_int(t["dose_ug_per_day"], f"{key}.dose_ug_per_day")
-        return {"basal": Continuous(dose)}
+        return {"basal": Continuous(dose), "start": _start(t, key)}
     if mode == "flex":
-        _known_keys(t, {"mode", "steps"}, key, required={"steps"})
-        return {"basal": _flex(t["steps"], f"{key}.steps")}
+        _known_keys(t, {"mode", "steps", "start"}, key, required={"steps"})
+        return {"basal": _flex(t["steps"], f"{key}.steps"), "start": _start(t, key)}
     if mode == "stopped":
         _known_keys(t, {"mode", "confirm"}, key)
         confirm = t.get("confirm", False)
@@ -263,6 +266,14 @@ def _program(t: Mapping[str, Any], key: str) -> Params:
             raise ScenarioError(f"{key}.confirm: true or false, got {confirm!r}")
         return {"stop": True, "confirm": confirm}
     raise ScenarioError(f"{key}.mode: one of continuous, flex, stopped; got {mode!r}")
+
+
+def _start(t: Mapping[str, Any], key: str) -> bool:
+    """Whether programming a stopped pump starts it; true by default, as scenarios always did."""
+    start = t.get("start", True)
+    if not isinstance(start, bool):
+        raise ScenarioError(f"{key}.start: true or false, got {start!r}")
+    return start
 
 
 def _flex(raw: Any, key: str) -> Basal:
@@ -356,6 +367,7 @@ def _low_reservoir_alarm(t: Mapping[str, Any], key: str) -> Params:
 ACTIONS: dict[str, Callable[[Mapping[str, Any], str], Params]] = {
     "refill": _refill,
     "program": _program,
+    "start": _nothing,
     "bolus": _bolus,
     "prime": _prime,
     "patient_limits": _patient_limits,

@@ -129,7 +129,8 @@ def _program(pump: Pump, step: Step) -> None:
     if step.params.get("stop"):
         pump.stop(confirm=step.params["confirm"])
     else:
-        pump.program(step.params["basal"])
+        # Steps built in code (benchmarks) may omit start: scenarios default to starting.
+        pump.program(step.params["basal"], start=step.params.get("start", True))
 
 
 def _patient_limits(pump: Pump, step: Step) -> None:
@@ -139,6 +140,7 @@ def _patient_limits(pump: Pump, step: Step) -> None:
 _APPLY: dict[str, Callable[[Pump, Step], None]] = {
     "refill": _refill,
     "program": _program,
+    "start": lambda pump, step: pump.start(),
     "bolus": lambda pump, step: pump.clinician_bolus(**step.params),
     "prime": lambda pump, step: pump.prime(step.params["volume_nl"]),
     "patient_limits": _patient_limits,

@@ -22,7 +22,7 @@ def pump_with_drug(
     pump = Pump(config)
     pump.refill(volume_nl, concentration)
     if dose is not None:
-        pump.program(Continuous(dose))
+        pump.program(Continuous(dose), start=True)
     return pump
 
 

@@ -40,16 +40,24 @@ doses = st.integers(50, 1000)
 concentrations = st.sampled_from([500, 1000, 2000])
 
 actions = st.one_of(
-    doses.map(lambda d: _named(f"program {d}", lambda p: p.program(Continuous(d)))),
-    st.lists(
-        st.tuples(st.integers(0, 23), doses), min_size=1, max_size=5, unique_by=lambda s: s[0]
+    st.tuples(doses, st.booleans()).map(
+        lambda v: _named(f"program {v}", lambda p: p.program(Continuous(v[0]), start=v[1]))
+    ),
+    st.tuples(
+        st.lists(
+            st.tuples(st.integers(0, 23), doses), min_size=1, max_size=5, unique_by=lambda s: s[0]
+        ),
+        st.booleans(),
     ).map(
-        lambda steps: _named(
-            f"flex {sorted(steps)}",
-            lambda p: p.program(Flex(tuple(FlexStep(h * 3600, d) for h, d in sorted(steps)))),
+        lambda v: _named(
+            f"flex {sorted(v[0])} start {v[1]}",
+            lambda p: p.program(
+                Flex(tuple(FlexStep(h * 3600, d) for h, d in sorted(v[0]))), start=v[1]
+            ),
         )
     ),
     st.just(_named("stop", lambda p: p.stop(confirm=True))),
+    st.just(_named("start", lambda p: p.start())),
     st.tuples(st.integers(1, 20), concentrations, doses).map(
         lambda v: _named(
             f"refill {v}",

@@ -14,7 +14,7 @@ def eos_after_years(rate_ml_per_day: float) -> float:
     pump = Pump()
     dose = round(rate_ml_per_day * 1000)  # at 1000 ug/mL, dose ug/day = rate uL/day
     pump.refill(20 * NL_PER_ML, 1000)
-    pump.program(Continuous(dose))
+    pump.program(Continuous(dose), start=True)
     t = 0
     while pump.state != "end_of_service":
         t += 20 * DAY

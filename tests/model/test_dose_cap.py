@@ -18,6 +18,7 @@ from firmware_model import (
 )
 from firmware_model.persistence import StateFormatError, from_plain, to_plain
 from tests.model.helpers import DAY, HOUR, ML, SECOND, pump_with_drug
+from tests.model.test_persistence import as_version_2
 
 # 2026-11-23 10:00:00 UTC, on the pump clock.
 T_CLOCK_US = 1_795_428_000 * SECOND
@@ -176,12 +177,10 @@ def test_the_window_survives_a_save_and_a_load() -> None:
 
 def test_a_version_2_state_takes_its_basal_as_the_only_total() -> None:
     pump = walked_up(pump_with_drug(dose=200))
-    plain = {k: v for k, v in to_plain(pump).items() if k != "dose_window"}
-    restored = from_plain({**plain, "version": 2})
+    restored = from_plain(as_version_2(to_plain(pump)))
     restored.program(Continuous(390))  # what it had replaced was never saved: 1.4 x 280
     assert refused(restored, 550).startswith("daily dose 550 ug/day above the limit 392 ug/day")
-    empty = {k: v for k, v in to_plain(Pump()).items() if k != "dose_window"}
-    assert from_plain({**empty, "version": 2})._doses.current is None
+    assert from_plain(as_version_2(to_plain(Pump())))._doses.current is None
 
 
 @pytest.mark.parametrize(

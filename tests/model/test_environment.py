@@ -1,8 +1,12 @@
 """Heat, MRI and occlusion: flow and alarms at their analytic instants."""
 
+import json
+
 import pytest
 
-from firmware_model import Alarm, Continuous, PumpConfig
+from firmware_model import Alarm, Continuous, Pump, PumpConfig
+from firmware_model.diagram import document
+from firmware_model.persistence import from_plain, to_plain
 from firmware_model.units import QUANTA_PER_NL
 from tests.model.helpers import DAY, HOUR, MINUTE, first, kinds, pump_with_drug
 
@@ -120,7 +124,7 @@ def test_programming_during_an_mri_stalls_at_once() -> None:
     pump = pump_with_drug(dose=None)
     pump.mri(HOUR)
     assert pump.state == "stopped"
-    pump.program(Continuous(200))
+    pump.program(Continuous(200), start=True)
     assert pump.state == "suspended"
 
 
@@ -131,3 +135,92 @@ def test_implausible_temperature_is_refused(celsius_mc: int) -> None:
     pump = pump_with_drug()
     with pytest.raises(PumpRefusal):
         pump.expose_temperature(celsius_mc, HOUR)
+
+
+def alarming_pump(config: PumpConfig | None = None) -> Pump:
+    """Infusing since day 0 with the low-reservoir alarm active (since day 45)."""
+    pump = pump_with_drug(config=config)
+    pump.advance_to(46 * DAY)
+    assert Alarm.LOW_RESERVOIR in pump.status().alarms
+    return pump
+
+
+def test_an_interrogation_during_the_scan_does_not_release_the_pump() -> None:
+    # TGA hazard alert [S]: the interrogation that counts is the one after the scan.
+    pump = alarming_pump()
+    start = pump.t_us
+    pump.mri(HOUR)
+    pump.advance_to(start + 30 * MINUTE)
+    pump.interrogate()
+    pump.advance_to(start + 5 * HOUR)
+    assert pump.state == "suspended"
+    assert "motor_recovered" not in kinds(pump)
+    pump.interrogate()
+    assert pump.state == "infusing"
+    assert first(pump, "motor_recovered") == start + 5 * HOUR
+
+
+def test_an_interrogation_during_the_recovery_delay_counts_and_delivery_waits_for_it() -> None:
+    pump = alarming_pump(PumpConfig(mri_recovery_delay_us=2 * HOUR))
+    start = pump.t_us
+    pump.mri(HOUR)
+    pump.advance_to(start + 90 * MINUTE)  # scan over, rotor still held by the delay
+    pump.interrogate()
+    assert pump.state == "suspended"
+    pump.advance_to(start + 3 * HOUR - 1)
+    assert pump.state == "suspended"
+    pump.advance_to(start + 3 * HOUR)
+    assert pump.state == "infusing"
+    assert first(pump, "motor_recovered") == start + 3 * HOUR
+
+
+def test_an_interrogation_at_the_instant_the_scan_ends_counts() -> None:
+    pump = alarming_pump(PumpConfig(mri_recovery_delay_us=HOUR))
+    start = pump.t_us
+    pump.mri(HOUR)
+    pump.advance_to(start + HOUR - 1)
+    pump.interrogate()  # a microsecond too early
+    pump.advance_to(start + HOUR)
+    pump.interrogate()
+    pump.advance_to(start + 2 * HOUR)
+    assert pump.state == "infusing"
+
+
+def test_a_second_scan_moves_the_end_that_counts() -> None:
+    pump = alarming_pump()
+    start = pump.t_us
+    pump.mri(HOUR)
+    pump.advance_to(start + 30 * MINUTE)
+    pump.mri(2 * HOUR)  # ends at 2 h 30 min
+    pump.advance_to(start + 2 * HOUR)
+    pump.interrogate()  # after the first scan, during the second
+    pump.advance_to(start + 4 * HOUR)
+    assert pump.state == "suspended"
+    pump.interrogate()
+    assert pump.state == "infusing"
+
+
+def test_a_pump_not_alarming_resumes_without_interrogation() -> None:
+    pump = pump_with_drug()
+    pump.mri(HOUR)
+    pump.advance_to(HOUR)
+    assert pump.state == "infusing"
+
+
+def test_the_hold_survives_saving_mid_scan() -> None:
+    pump = alarming_pump()
+    start = pump.t_us
+    pump.mri(HOUR)
+    pump.advance_to(start + 20 * MINUTE)
+    restored = from_plain(json.loads(json.dumps(to_plain(pump))))
+    restored.interrogate()  # still during the scan: does not count
+    restored.advance_to(start + 2 * HOUR)
+    assert restored.state == "suspended"
+    restored.interrogate()
+    assert restored.state == "infusing"
+
+
+def test_the_diagram_shows_the_hold() -> None:
+    text = document()
+    assert "suspended --> infusing: motor_recovered [basal_on & !awaiting_interrogation]" in text
+    assert "interrogate [internal] [scan_over]" in text

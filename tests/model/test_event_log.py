@@ -178,7 +178,7 @@ def test_the_pump_stamps_what_a_session_caused() -> None:
     with pump.log.context(by="alice"):
         pump.refill(20_000_000, 500)
         pump.interrogate()
-        pump.program(Continuous(200))
+        pump.program(Continuous(200), start=True)
     stamped = [(e.kind, e.detail.get("by")) for e in pump.log]
     assert ("refill", "alice") in stamped
     assert ("programmed", "alice") in stamped

@@ -39,7 +39,9 @@ def test_stop_needs_confirmation_and_nothing_is_pumped_while_stopped() -> None:
 def test_flex_schedule_delivers_each_step_at_its_rate() -> None:
     pump = pump_with_drug(dose=None)
     # 100 ug/day from 00:00, 300 ug/day from 08:00, 200 ug/day from 20:00.
-    pump.program(Flex((FlexStep(0, 100), FlexStep(8 * 3600, 300), FlexStep(20 * 3600, 200))))
+    pump.program(
+        Flex((FlexStep(0, 100), FlexStep(8 * 3600, 300), FlexStep(20 * 3600, 200))), start=True
+    )
     pump.advance_to(DAY)
     # At 500 ug/mL: 8 h of 200 uL/day, 12 h of 600 uL/day, 4 h of 400 uL/day = 433.333 uL.
     assert pumped_nl(pump) == (8 * 200_000 + 12 * 600_000 + 4 * 400_000) // 24
@@ -50,7 +52,7 @@ def test_flex_schedule_delivers_each_step_at_its_rate() -> None:
 
 def test_flex_schedule_that_starts_after_midnight_wraps() -> None:
     pump = pump_with_drug(dose=None)
-    pump.program(Flex((FlexStep(6 * 3600, 300), FlexStep(22 * 3600, 150))))
+    pump.program(Flex((FlexStep(6 * 3600, 300), FlexStep(22 * 3600, 150))), start=True)
     assert pump.status().dose_ug_per_day == 150  # 00:00 is still in the 22:00 step
 
 
@@ -98,7 +100,7 @@ def test_priming_fills_the_catheter_before_drug_reaches_the_patient() -> None:
     assert primed.state == "stopped"
     assert primed.status().infused_ng == 0  # only the catheter's old contents went out
     for pump in (unprimed, primed):
-        pump.program(Continuous(200))
+        pump.program(Continuous(200), start=True)
     unprimed.advance_to(DAY)
     primed.advance_to(12 * MINUTE + DAY)
     # 0.4 mL a day; unprimed, the first 0.2 mL only filled the catheter.
@@ -187,7 +189,7 @@ def test_first_programming_of_the_day_is_logged() -> None:
 
 def test_flex_follows_the_pump_clock_when_it_is_set() -> None:
     pump = pump_with_drug(dose=None)
-    pump.program(Flex((FlexStep(0, 100), FlexStep(8 * 3600, 300))))
+    pump.program(Flex((FlexStep(0, 100), FlexStep(8 * 3600, 300))), start=True)
     assert pump.status().dose_ug_per_day == 100  # model time 0 is midnight
     midnight_s = 1_795_046_400  # 2026-11-19 00:00:00 UTC
     pump.set_clock((midnight_s + 7 * 3600 + 59 * 60 + 59) * 1_000_000)  # 07:59:59 UTC

@@ -79,7 +79,7 @@ def condition(pump: Pump, alarm: Alarm) -> bool:
     if alarm is Alarm.EMPTY_RESERVOIR:
         return drug and remaining_q <= nl_to_quanta(pump.config.empty_nl)
     if alarm is Alarm.OVER_INFUSION:
-        return pump._window.value > 0
+        return pump._window.over(pump.t_us)  # value > 0; under a heat lag, by the next µs
     if alarm is Alarm.BATTERY_ERI:
         return pump._battery_used >= pump._eri_threshold
     if alarm is Alarm.END_OF_SERVICE:
