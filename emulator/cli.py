@@ -31,7 +31,7 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_PORT = 3
 
-# Defaults: the worked example of shared/domain.md [M]: 20 mL of 500 ug/mL at 200 ug/day.
+# Defaults: the worked example of docs/domain.md [M]: 20 mL of 500 ug/mL at 200 ug/day.
 DEFAULT_CONCENTRATION_UG_PER_ML = 500
 DEFAULT_DOSE_UG_PER_DAY = 200
 

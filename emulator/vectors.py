@@ -357,6 +357,11 @@ def build() -> dict[str, Any]:
     p.ask("stop, withdrawal risk confirmed", Stop(STOP_CONFIRMATION))
     p.ask("priming bolus, catheter volume", Prime(0))
     talk.wait("priming runs its 12 minutes", 13 * 60)
+    (stopped_stage,) = p.ask("stage continuous on a stopped pump", _continuous(250))
+    p.ask(
+        "commit without start: the pump stays stopped",
+        CommitPrescription(stopped_stage.digest, 0),  # type: ignore[attr-defined]
+    )
     p.ask("start", Start())
     p.ask(
         "refill with a new concentration and no dose",

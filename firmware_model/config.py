@@ -1,6 +1,6 @@
 """The pump's configurable parameters, with their defaults and where each number comes from.
 
-Tags as in shared/domain.md: [S] public source, [U] commonly quoted, unconfirmed, [M] our
+Tags as in docs/domain.md: [S] public source, [U] commonly quoted, unconfirmed, [M] our
 modelling choice. Every value is an integer in the unit its name states.
 """
 
@@ -43,9 +43,9 @@ class PumpConfig:
     reservoir_capacity_nl: int = 20 * NL_PER_ML
     # [S] programmable low-reservoir volume; [U] default 2.0 mL, range 1 mL to capacity - 1 mL.
     low_reservoir_nl: int = 2 * NL_PER_ML
-    # [U/M] delivery stops with 0.5 mL of unusable volume left (domain.md, Empty reservoir).
+    # [U/M] delivery stops with 0.5 mL of unusable volume left (docs/domain.md, Empty reservoir).
     empty_nl: int = 500_000
-    # [M] pump tubing plus catheter dead space, filled by the priming bolus (domain.md).
+    # [M] pump tubing plus catheter dead space, filled by the priming bolus (docs/domain.md).
     catheter_volume_nl: int = 200_000
     # [M] a refill whose measured residual differs from the expected one by more than this is
     # logged as a discrepancy, and the programmer asks again: drug may have gone into the
@@ -53,11 +53,11 @@ class PumpConfig:
     # the catheter may be leaking or blocked. 1 mL is past any measuring error of a syringe.
     refill_discrepancy_nl: int = 1_000_000
     # [M] heat: flow multiplier 1 + k (T - 37 °C) above 37 °C, k = 0.08 /°C, held here as parts
-    # per billion per milli-degree (0.08 /°C = 80 000 ppb/m°C). domain.md, Heat.
+    # per billion per milli-degree (0.08 /°C = 80 000 ppb/m°C). docs/domain.md, Heat.
     heat_coefficient_ppb_per_mc: int = 80_000
     # [M] first-order thermal time constant of the pump body; 0 = temperature steps at once.
     thermal_time_constant_us: int = 0
-    # [U] programmable rate 0.048 to 24 mL/day (domain.md, Programmable rate).
+    # [U] programmable rate 0.048 to 24 mL/day (docs/domain.md, Programmable rate).
     min_rate_nl_per_day: int = 48_000
     max_rate_nl_per_day: int = 24 * NL_PER_ML
     # [M] the priming bolus runs at the pump's highest rate.

@@ -1,7 +1,7 @@
 """Heat: the pump flows faster when warm (hot tub, heating pad, fever).
 
 Flow multiplier 1 + k (T - 37 °C) while the pump body is above body temperature, 1 otherwise
-[M, domain.md Heat]. The body follows its surroundings as a first-order lag [M]: when they
+[M, docs/domain.md Heat]. The body follows its surroundings as a first-order lag [M]: when they
 change to T_target at t0, T(t) = T_target + (T(t0) - T_target) e^(-(t - t0)/tau), starting
 from wherever the body was. With tau = 0 it takes the new temperature at once.
 

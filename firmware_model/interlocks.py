@@ -36,7 +36,7 @@ def refuse(reason: Refusal, message: str) -> NoReturn:
 
 
 def rate_for_dose(dose_ug_per_day: int, concentration_ug_per_ml: int) -> int:
-    """Flow in nL/day for a daily dose: rate = dose / concentration (domain.md [S]).
+    """Flow in nL/day for a daily dose: rate = dose / concentration (docs/domain.md [S]).
 
     Quantised to whole nL/day, halves up [M]: under 1.3 µL off over a battery's life.
     """
@@ -118,7 +118,7 @@ def check_dose_change(config: PumpConfig, basal: Basal, in_force: InForce | None
     returning to a dose in force within the day is always possible, as is any decrease.
 
     The label titrates by +10-30 % per 24 h (spinal origin; +5-15 % cerebral) and changes the
-    dose at refill visits by up to +40 % (Lioresal intrathecal label [S], domain.md). The
+    dose at refill visits by up to +40 % (Lioresal intrathecal label [S], docs/domain.md). The
     factor stays the visit's 1.4 [M]: a visit is one programming after a day or more at one
     dose, so that dose is the window's lowest and the visit's +40 % must pass; a hard limit
     must never refuse what the label allows, and 1.4 is above the per-24 h titration too.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from firmware_model.units import S_PER_DAY
 
-MAX_FLEX_STEPS = 24  # [U] domain.md, Modes: up to 24 steps
+MAX_FLEX_STEPS = 24  # [U] docs/domain.md, Modes: up to 24 steps
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ import pytest
 from programmer import DeviceRefused, Programmer
 from protocol import PROTOCOL_VERSION, GetStatus, Mode, PumpState, Reason
 
-# Rate from dose: rate = dose / concentration (shared/domain.md, "Rate from dose" [S]).
+# Rate from dose: rate = dose / concentration (docs/domain.md, "Rate from dose" [S]).
 NL_PER_ML = 1_000_000
 
 

@@ -8,7 +8,7 @@ from hil_tests.prescription import prescription
 from programmer import DeviceRefused, Programmer
 from protocol import Mode, PumpState, Reason, StatusReply
 
-# Lioresal intrathecal label: do not exceed 1000 ug/day (shared/domain.md [S]).
+# Lioresal intrathecal label: do not exceed 1000 ug/day (docs/domain.md [S]).
 LABEL_MAX_DOSE_UG_PER_DAY = 1_000
 
 

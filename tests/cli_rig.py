@@ -35,7 +35,7 @@ CLOCK_S = 1_795_000_000
 
 
 def worked_example() -> Pump:
-    """`make run`'s pump: 20 mL of 500 ug/mL at 200 ug/day (domain.md, worked example)."""
+    """`make run`'s pump: 20 mL of 500 ug/mL at 200 ug/day (docs/domain.md, worked example)."""
     pump = Pump()
     pump.set_clock(CLOCK_S * 1_000_000)
     pump.refill(20_000_000, 500)

@@ -299,3 +299,50 @@ def test_the_wrong_key_file_exits_five_naming_it(
     assert run.code == 5
     assert str(other) in run.error
     assert "not this pump's key" in run.error
+
+
+# -- 2: programming a stopped pump leaves it stopped --------------------------------------
+
+
+def test_programming_a_stopped_pump_leaves_it_stopped_and_says_so(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 8's acceptance: stop, then set-dose 220 --yes: exit 0, continuous 220, stopped.
+    assert cli(pump, monkeypatch, "stop", "--confirm-withdrawal-risk", "--yes").code == 0
+    run = cli(pump, monkeypatch, "set-dose", "220", "--yes")
+    assert run.code == 0, run.err
+    state_line = next(line for line in run.out.splitlines() if line.strip().startswith("State"))
+    assert state_line.split() == ["State", "stopped", "stopped"]
+    assert "add --start to start delivery" in run.out
+    assert "Committed: stopped" in run.out
+    prescription = cli(pump, monkeypatch, "prescription")
+    assert "continuous 220 ug/day" in prescription.out
+    status = cli(pump, monkeypatch, "status")
+    assert "State      stopped" in status.out
+
+
+def test_start_on_commit_is_shown_and_done(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(pump, monkeypatch, "stop", "--confirm-withdrawal-risk", "--yes").code == 0
+    run = cli(pump, monkeypatch, "set-dose", "220", "--start", "--yes")
+    assert run.code == 0, run.err
+    assert "stopped -> infusing   <- changed" in run.out
+    pump.stop()
+    assert pump.pump.state == "infusing"
+
+
+def test_a_refill_of_an_empty_pump_shows_that_it_will_infuse_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli_rig import worked_example
+
+    empty = worked_example()
+    empty.advance_to(50 * 86_400_000_000)  # docs/domain.md worked example: empty at 48.75 d
+    assert empty.state == "empty"
+    with served_pump(tmp_path, empty) as served:
+        run = run_cli(served, "refill", "20", "500", "--yes", monkeypatch=monkeypatch)
+        assert run.code == 0, run.err
+        assert "empty -> infusing   <- changed" in run.out
+        served.stop()
+        assert served.pump.state == "infusing"

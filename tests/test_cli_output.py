@@ -103,7 +103,7 @@ def test_alarms_show_utc_dates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     from tests.cli_rig import worked_example
 
     pump = worked_example()
-    pump.advance_to(46 * 86_400_000_000)  # domain.md worked example: low reservoir at day 45
+    pump.advance_to(46 * 86_400_000_000)  # docs/domain.md worked example: low reservoir at day 45
     with served_pump(tmp_path, pump) as served:
         run = run_cli(served, "alarms", monkeypatch=monkeypatch)
     assert run.code == 0, run.err

@@ -105,7 +105,7 @@ def continuous(dose: int, low_ul: int = 2_000) -> StagePrescription:
 
 def test_status_reflects_the_model_at_the_time_asked() -> None:
     s = session()
-    s.now_us = 45 * US_PER_DAY  # shared/domain.md worked example: low reservoir at 45 days
+    s.now_us = 45 * US_PER_DAY  # docs/domain.md worked example: low reservoir at 45 days
     reply = s.ask(GetStatus())
     assert isinstance(reply, StatusReply)
     assert reply.state is PumpState.INFUSING

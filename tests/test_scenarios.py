@@ -43,7 +43,7 @@ def simulate(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_worked_example_reproduces_to_the_second() -> None:
-    # shared/domain.md: 20 mL at 500 ug/mL, 200 ug/day -> low 45 d, empty 48.75 d.
+    # docs/domain.md: 20 mL at 500 ug/mL, 200 ug/day -> low 45 d, empty 48.75 d.
     result = simulate(ROOT / "examples" / "worked-example.toml")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -358,3 +358,21 @@ def test_summary_volumes_balance_to_the_nanolitre(path: Path) -> None:
         for k in ("filled_ul", "pumped_ul", "reservoir_ul", "withdrawn_ul")
     }
     assert nl["filled_ul"] == nl["pumped_ul"] + nl["reservoir_ul"] + nl["withdrawn_ul"]
+
+
+def test_a_refill_discrepancy_runs_and_warns() -> None:
+    records = run_text(
+        """
+        [[step]]
+        at = 0
+        refill = { volume_ml = 20, concentration_ug_per_ml = 500 }
+        [[step]]
+        at = "1d"
+        refill = { volume_ml = 20, concentration_ug_per_ml = 500, measured_ml = 18 }
+        """
+    )
+    kinds = [r["kind"] for r in records]
+    assert kinds.count("refill") == 2  # the step ran
+    (warning,) = [r for r in records if r["kind"] == "warning"]
+    assert warning["warning"] == "refill_discrepancy"
+    assert "measured residual 18 mL differs from the expected 20 mL" in warning["message"]

@@ -31,8 +31,23 @@ def run_scenario(scenario: Scenario) -> Iterator[Record]:
     pending: list[Record] = []
 
     def collect(entry: LogEntry) -> None:
-        if entry.kind != "refused":  # the runner reports refusals with their step
-            pending.append({"t_s": seconds(entry.t_us), "kind": entry.kind, **entry.detail})
+        if entry.kind == "refused":  # the runner reports refusals with their step
+            return
+        pending.append({"t_s": seconds(entry.t_us), "kind": entry.kind, **entry.detail})
+        if entry.kind == "refill_discrepancy":  # the step ran; the person running it is told
+            expected, measured = entry.detail["expected_nl"], entry.detail["measured_nl"]
+            pending.append(
+                {
+                    "t_s": seconds(entry.t_us),
+                    "kind": "warning",
+                    "warning": "refill_discrepancy",
+                    "message": (
+                        f"measured residual {_ml(measured)} differs from the expected "
+                        f"{_ml(expected)} by more than the pump's threshold: drug in the "
+                        "pocket, or a leaking or blocked catheter?"
+                    ),
+                }
+            )
 
     pump.log.listeners.append(collect)
     until_eos = scenario.until_us is None
@@ -62,6 +77,10 @@ def run_scenario(scenario: Scenario) -> Iterator[Record]:
         _advance(pump, end_us, until_eos)
     yield from pending
     yield summary(pump)
+
+
+def _ml(nl: object) -> str:
+    return f"{int(str(nl)) / 1_000_000:g} mL"
 
 
 def _advance(pump: Pump, t_us: int, until_eos: bool) -> bool:

@@ -12,7 +12,7 @@ from tests.model.helpers import DAY, HOUR, MINUTE, first, kinds, pump_with_drug
 
 
 def test_hot_tub_increases_flow_exactly() -> None:
-    # Heat model [M] (domain.md): multiplier 1 + 0.08 (T - 37) above 37 C; 40 C gives 1.24.
+    # Heat model [M] (docs/domain.md): multiplier 1 + 0.08 (T - 37) above 37 C; 40 C gives 1.24.
     cold, hot = pump_with_drug(), pump_with_drug()
     for pump in (cold, hot):
         pump.advance_to(DAY)

@@ -94,7 +94,7 @@ def test_bad_bolus_is_refused(dose: int, duration: int, reason: Refusal) -> None
 
 def test_priming_fills_the_catheter_before_drug_reaches_the_patient() -> None:
     unprimed, primed = pump_with_drug(dose=None), pump_with_drug(dose=None)
-    primed.prime()  # 0.2 mL at 24 mL/day: 12 minutes (domain.md catheter volume [M])
+    primed.prime()  # 0.2 mL at 24 mL/day: 12 minutes (docs/domain.md catheter volume [M])
     assert primed.state == "priming"
     primed.advance_to(12 * MINUTE)
     assert primed.state == "stopped"
@@ -209,3 +209,14 @@ def test_end_of_service_cancels_a_running_bolus() -> None:
     pump.advance_to(eos_us)
     assert pump.state == "end_of_service"
     assert "bolus_cancelled" in kinds(pump)
+
+
+def test_a_patient_lockout_the_model_could_not_enforce_is_refused() -> None:
+    # Issue 8, point 11: a 36 h lockout was accepted, then a bolus 25 h later ran. The pump
+    # keeps 24 h of patient-bolus history, so a longer lockout is refused, with its range.
+    pump = pump_with_drug()
+    with pytest.raises(PumpRefusal) as refused:
+        pump.set_patient_limits(PatientLimits(25, 15 * MINUTE, 36 * HOUR, 3))
+    assert refused.value.reason is Refusal.OUT_OF_RANGE
+    assert "outside 900..86400 s" in refused.value.message
+    assert pump.patient_limits is None

@@ -1,4 +1,4 @@
-"""Reservoir, refill and the worked example of shared/domain.md."""
+"""Reservoir, refill and the worked example of docs/domain.md."""
 
 import pytest
 
@@ -7,7 +7,7 @@ from tests.model.helpers import DAY, HOUR, ML, first, pump_with_drug
 
 
 def test_worked_example_to_the_second() -> None:
-    # shared/domain.md worked example [M]: 20 mL at 500 ug/mL, 200 ug/day -> 0.4 mL/day;
+    # docs/domain.md worked example [M]: 20 mL at 500 ug/mL, 200 ug/day -> 0.4 mL/day;
     # low-reservoir alarm (2 mL) after (20 - 2) / 0.4 = 45 days; empty (0.5 mL) at 48.75 days.
     pump = pump_with_drug()
     assert pump.status().rate_nl_per_day == 400_000
