@@ -322,6 +322,10 @@ def stop(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
 def start(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     now = p.status()
     in_force = p.prescription()
+    if in_force.mode == Mode.NONE:
+        raise WouldBeRefused("nothing is programmed to start: program a dose first (set-dose)")
+    if now.state != PumpState.STOPPED:
+        raise WouldBeRefused(f"start resumes a stopped pump; it is {state_name(now.state)}")
     screen = Screen("Start delivery")
     state_row(
         screen, now.state, PumpState.INFUSING if now.state == PumpState.STOPPED else now.state

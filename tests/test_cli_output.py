@@ -81,7 +81,12 @@ def test_the_flex_screen_labels_times_utc_with_units_and_warns(
 
 
 def test_no_traceback_when_the_output_is_piped_to_head(tmp_path: Path) -> None:
-    with served_pump(tmp_path) as served:
+    from tests.cli_rig import worked_example
+
+    pump = worked_example()
+    for n in range(3_000):  # a log larger than a pipe's buffer: head closes it mid-write
+        pump.record_refused("stage", "value_out_of_range", f"refusal number {n} for the pipe test")
+    with served_pump(tmp_path, pump) as served:
         command = (
             f"{BIN / 'pump-programmer'} --port {served.port} --key-file {served.key_file} "
             "log | head -1"
