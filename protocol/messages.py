@@ -16,7 +16,7 @@ import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import Enum, Flag, IntEnum
 from operator import attrgetter
 from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
@@ -173,6 +173,21 @@ def _fast_decoder(cls: type[Message]) -> Callable[[bytes], Message]:
 
 def _enum_converter(enum_type: type[Enum]) -> Any:
     members = enum_type._value2member_map_
+    if issubclass(enum_type, Flag):
+        # A set of flags: any combination of the defined bits, none other. Combinations are
+        # not in the member map until first made, so they are checked by their bits.
+        defined = 0
+        for member in enum_type:
+            defined |= int(member.value)
+
+        def convert_flags(value: int) -> Enum:
+            if value & ~defined:
+                raise _UnknownCode(
+                    f"{enum_type.__name__} 0x{value:X} has bits outside 0x{defined:X}"
+                )
+            return enum_type(value)
+
+        return convert_flags
 
     def convert(value: int) -> Enum:
         member = members.get(value)

@@ -119,3 +119,32 @@ def test_a_fixed_size_byte_field_cut_short_is_bad_layout(
     with pytest.raises(MessageError) as error:
         decode_message(Frame(cls.KIND.flags, 1, int(cls.TYPE), payload))
     assert error.value.reason is Reason.BAD_PAYLOAD
+
+
+def test_a_status_with_two_alarms_decodes_in_a_fresh_process() -> None:
+    # Found by a new user: an empty pump (low and empty reservoir at once) could not be read.
+    # Python makes a combination of flags a member only once it is first built, so the check
+    # runs where nothing has built one yet: a fresh interpreter.
+    import subprocess
+    import sys
+
+    program = (
+        "from protocol import Frame, Kind, StatusReply, AlarmFlags, decode_message\n"
+        "import struct\n"
+        "payload = StatusReply.FAST.pack(2, 1, 3, 1, 0, 0, 0, 500, 400, 0, 10**6, 37000, 1, 1, 0)\n"
+        "m = decode_message(Frame(Kind.REPLY.flags, 1, int(StatusReply.TYPE), payload))\n"
+        "print(int(m.alarms), int(m.silenced))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3", "1"]
+
+
+def test_alarm_bits_outside_the_defined_ones_are_refused() -> None:
+    payload = StatusReply.FAST.pack(2, 1, 1 << 9, 0, 0, 0, 0, 500, 400, 0, 10**6, 37000, 1, 1, 0)  # type: ignore[union-attr]
+    with pytest.raises(MessageError) as error:
+        decode_message(Frame(Kind.REPLY.flags, 1, int(StatusReply.TYPE), payload))
+    assert error.value.reason is Reason.BAD_PAYLOAD
+    assert "bits outside" in error.value.detail
