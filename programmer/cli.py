@@ -25,7 +25,7 @@ from programmer.commands import (
     READ_ONLY_COMMANDS,
     Ui,
 )
-from programmer.confirm import Confirmation, Declined, DryRun
+from programmer.confirm import Confirmation, Declined, DryRun, NothingToDo
 from programmer.decode import decode_hex
 from programmer.errors import ProgrammerError, UsageError
 from programmer.flex_input import FlexInputError, TypedStep, parse_step
@@ -454,6 +454,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_OK
     except Declined:
         _notice("not sent: nothing changed")
+        return EXIT_OK
+    except NothingToDo as exc:
+        _notice(str(exc))
         return EXIT_OK
     except ProgrammerError as exc:
         print(f"pump-programmer: error: {exc}", file=sys.stderr)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from programmer import checks
 from programmer.client import Change, Programmer, continuous, flex, programmed
-from programmer.confirm import Confirmation
+from programmer.confirm import Confirmation, NothingToDo
 from programmer.errors import NotExecuted, UsageError, WouldBeRefused
 from programmer.flex_input import FlexInputError, TypedStep, schedule
 from programmer.formatting import (
@@ -47,6 +47,7 @@ from protocol import (
     PumpState,
     StagePrescription,
     StatusReply,
+    as_stage_request,
 )
 
 Result = tuple[Any, str]
@@ -126,15 +127,17 @@ def clock(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
 Build = Callable[[PrescriptionReply, StatusReply, LimitsReply], StagePrescription]
 
 
-def program(p: Programmer, ui: Ui, build: Build, start: bool, notes: tuple[str, ...]) -> Result:
+def program(p: Programmer, ui: Ui, build: Build, start: bool, notes: Sequence[str]) -> Result:
     """Stage, show, ask, commit; again in a new session if the old one ended meanwhile."""
     for _ in range(MAX_ROUNDS):
         before = p.prescription()
         now = p.status()
         request = build(before, now, p.limits())
+        if request == as_stage_request(before) and not (start and now.state == PumpState.STOPPED):
+            raise NothingToDo("that is the prescription in force already: nothing to send")
         staged = p.stage(request)
         screen = Screen(
-            "The pump read back what it will do; nothing changes until you confirm",
+            "The pump read back what it will do; nothing changes until it is confirmed",
             ("in force", "staged"),
         )
         state_row(screen, now.state, state_after_commit(now.state, start))
@@ -155,8 +158,9 @@ def program(p: Programmer, ui: Ui, build: Build, start: bool, notes: tuple[str, 
 
 def change_result(change: Change) -> Result:
     committed = change.committed
+    which = "the current step's " if change.staged.mode == Mode.FLEX else ""
     text = (
-        f"Committed: {state_name(committed.state)}, basal "
+        f"Committed: the pump is {state_name(committed.state)}; {which}basal rate "
         f"{checks.ml(committed.rate_nl_per_day)}/day"
     )
     data = {
@@ -229,13 +233,21 @@ def patient_limits(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
 
 
 def low_reservoir_alarm(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
+    notes: list[str] = []
+
     def build(
         before: PrescriptionReply, now: StatusReply, limits: LimitsReply
     ) -> StagePrescription:
         checks.check_low_reservoir(limits, args.volume_nl)
+        notes.clear()
+        if args.volume_nl >= now.reservoir_ul * 1_000:
+            notes.append(
+                f"the reservoir holds {checks.ml(now.reservoir_ul * 1_000)}, less than "
+                f"{checks.ml(args.volume_nl)}: the low-reservoir alarm will sound at once"
+            )
         return replace(programmed(before), low_reservoir_ul=args.volume_nl // 1_000)
 
-    return program(p, ui, build, args.start, ())
+    return program(p, ui, build, args.start, notes)
 
 
 # -- delivery -----------------------------------------------------------------------------
@@ -306,17 +318,21 @@ def delivery_text(what: str, reply: Any) -> str:
 
 def stop(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     if not args.confirm_withdrawal_risk:
-        raise WouldBeRefused(
+        raise UsageError(
             "stopping needs --confirm-withdrawal-risk: abrupt baclofen withdrawal can be "
             "life-threatening (the pump refuses a stop without it: CONFIRMATION_REQUIRED)"
         )
     now = p.status()
+    if now.state == PumpState.STOPPED:
+        raise WouldBeRefused("the pump is already stopped: nothing to stop")
+    if now.state == PumpState.END_OF_SERVICE:
+        raise WouldBeRefused("the pump is at end of service: it delivers nothing")
     screen = Screen("Stop delivery")
     state_row(screen, now.state, PumpState.STOPPED)
     screen.notes.append("abrupt baclofen withdrawal can be life-threatening")
     ui.confirmation.confirm(screen)
     reply = p.stop(confirm_withdrawal_risk=True)
-    return plain(reply), f"Stopped: {state_name(reply.state)}"
+    return plain(reply), f"Stopped: the pump is {state_name(reply.state)}"
 
 
 def start(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
@@ -334,7 +350,7 @@ def start(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     prescription_rows(screen, in_force, in_force, conc, conc)
     ui.confirmation.confirm(screen)
     reply = p.start()
-    return plain(reply), f"Started: {state_name(reply.state)}"
+    return plain(reply), f"Started: the pump is {state_name(reply.state)}"
 
 
 def acknowledge(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:

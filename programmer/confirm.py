@@ -24,6 +24,10 @@ class Declined(Exception):
     """The clinician answered no: nothing is sent."""
 
 
+class NothingToDo(Exception):
+    """The request asks for what the pump already does: nothing is sent, nothing logged."""
+
+
 @dataclass
 class Confirmation:
     yes: bool = False
@@ -53,6 +57,9 @@ class Confirmation:
             raise UsageError(
                 f"not sent: this needs a confirmation; run it in a terminal, or add {option}"
             )
-        answer = self.ask(f"{question} [y/N] ").strip().lower()
+        try:
+            answer = self.ask(f"{question} [y/N] ").strip().lower()
+        except EOFError:  # Ctrl-D: the question has no answer, and no answer is no
+            raise Declined from None
         if answer not in ("y", "yes"):
             raise Declined

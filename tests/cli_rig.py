@@ -112,6 +112,8 @@ def run_cli(
         asked.append(question)
         if callable(on_ask):
             on_ask(len(asked))
+        if not pending:
+            raise EOFError  # what input() raises at Ctrl-D or a closed stdin
         return pending.pop(0)
 
     monkeypatch.setattr(builtins, "input", answer)

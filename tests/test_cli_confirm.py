@@ -125,7 +125,7 @@ def test_yes_never_stands_in_for_the_withdrawal_confirmation(
     pump: ServedPump, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = cli(pump, monkeypatch, "stop", "--yes")
-    assert run.code == 1
+    assert run.code == 2  # a usage error: nothing was sent
     assert "--confirm-withdrawal-risk" in run.error
     pump.stop()
     assert pump.pump.state == "infusing"
@@ -314,7 +314,7 @@ def test_programming_a_stopped_pump_leaves_it_stopped_and_says_so(
     state_line = next(line for line in run.out.splitlines() if line.strip().startswith("State"))
     assert state_line.split() == ["State", "stopped", "stopped"]
     assert "add --start to start delivery" in run.out
-    assert "Committed: stopped" in run.out
+    assert "Committed: the pump is stopped" in run.out
     prescription = cli(pump, monkeypatch, "prescription")
     assert "continuous 220 ug/day" in prescription.out
     status = cli(pump, monkeypatch, "status")
@@ -346,3 +346,54 @@ def test_a_refill_of_an_empty_pump_shows_that_it_will_infuse_again(
         assert "empty -> infusing   <- changed" in run.out
         served.stop()
         assert served.pump.state == "infusing"
+
+
+# -- what a clinician meets at the edges --------------------------------------------------
+
+
+def test_asking_for_the_prescription_in_force_sends_nothing(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worked example infuses continuous 200 ug/day (docs/domain.md).
+    before = len(pump.pump.log)
+    run = cli(pump, monkeypatch, "set-dose", "200", "--yes")
+    assert run.code == 0, run.err
+    assert "prescription in force already" in run.err
+    assert run.asked == []
+    pump.stop()
+    kinds = [e.kind for e in list(pump.pump.log)[before:]]
+    assert "programmed" not in kinds
+
+
+def test_ctrl_d_at_the_question_is_a_no(pump: ServedPump, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = cli(pump, monkeypatch, "set-dose", "220", answers=[])  # no answer left: EOF
+    assert run.code == 0
+    assert "not sent" in run.err
+    assert "Traceback" not in run.err
+    pump.stop()
+    assert pump.pump.status().dose_ug_per_day == 200
+
+
+def test_stopping_a_stopped_pump_is_refused_before_asking(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(pump, monkeypatch, "stop", "--confirm-withdrawal-risk", "--yes").code == 0
+    again = cli(pump, monkeypatch, "stop", "--confirm-withdrawal-risk", answers=["y"])
+    assert again.code == 1
+    assert "already stopped" in again.error
+    assert again.asked == []
+
+
+def test_a_low_reservoir_alarm_above_the_contents_says_it_sounds_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli_rig import worked_example
+
+    # The worked example empties at 48.75 d (docs/domain.md); at 40 d it holds about 3.6 mL,
+    # below the 5 mL the alarm may be set to.
+    pump = worked_example()
+    pump.advance_to(40 * 86_400_000_000)
+    with served_pump(tmp_path, pump) as served:
+        run = run_cli(served, "low-reservoir-alarm", "5", "--dry-run", monkeypatch=monkeypatch)
+    assert run.code == 0, run.err
+    assert "will sound at once" in run.out

@@ -124,7 +124,7 @@ def test_set_dose_then_status_over_the_command_line(emulator: EmulatorProcess) -
 def test_stop_needs_the_confirmation_option(emulator: EmulatorProcess) -> None:
     result = run("pump-programmer", "--port", emulator.port, "stop")
     assert_one_line_error(result, "CONFIRMATION_REQUIRED")
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error: nothing was sent
 
 
 def test_patient_role_cannot_program(emulator: EmulatorProcess) -> None:
