@@ -21,6 +21,16 @@ def ml(nl: int) -> str:
     return f"{nl / NL_PER_ML:.6f}".rstrip("0").rstrip(".") + " mL"
 
 
+def ml3(nl: int, sign: bool = False) -> str:
+    """Nanolitres as mL to the whole microlitre, cut as the pump's status cuts them (never
+    rounded up), so a screen's figures and the pump's agree: 7.999 mL, never 8.000."""
+    whole_ul = abs(nl) // 1_000
+    text = f"{whole_ul // 1_000}.{whole_ul % 1_000:03d} mL"
+    if nl < 0 and whole_ul:
+        return "-" + text
+    return ("+" + text) if sign and whole_ul else text
+
+
 def duration(seconds: int) -> str:
     if seconds % 3600 == 0 and seconds >= 3600:
         return f"{seconds // 3600} h"

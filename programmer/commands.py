@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from programmer import checks
+from programmer.checks import NL_PER_ML
 from programmer.client import Change, Programmer, continuous, flex, programmed
 from programmer.confirm import Confirmation, NothingToDo
 from programmer.errors import NotExecuted, UsageError, WouldBeRefused
@@ -43,8 +44,10 @@ from protocol import (
     NO_DIGEST,
     LimitsReply,
     Mode,
+    PrescriptionFields,
     PrescriptionReply,
     PumpState,
+    Staged,
     StagePrescription,
     StatusReply,
     as_stage_request,
@@ -295,10 +298,19 @@ def prime(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     screen.row(
         "Priming",
         "none",
-        f"{checks.ml(volume)} ({what}) at {checks.ml(limits.max_rate_nl_per_day)}/day, "
+        f"{checks.ml3(volume)} ({what}) at {checks.ml(limits.max_rate_nl_per_day)}/day, "
         f"{minutes:.0f} min",
     )
     screen.notes.append("then the pump is stopped again")
+    if now.infused_ug > 0 and now.concentration_ug_per_ml:
+        # Drug has reached the tip before, so the catheter is full of drug: what the prime
+        # pushes leaves the tip as a bolus (docs/domain.md: catheter dead space).
+        bolus_ug = volume * now.concentration_ug_per_ml // NL_PER_ML
+        screen.warnings.append(
+            f"this catheter has delivered drug before and is full: priming pushes "
+            f"{checks.ml3(volume)} of {now.concentration_ug_per_ml} ug/mL, about {bolus_ug} ug, "
+            "into the spinal fluid as a bolus"
+        )
     ui.confirmation.confirm(screen)
     reply = p.prime(0 if args.volume_nl is None else args.volume_nl)
     return plain(reply), delivery_text("Priming", reply)
@@ -376,50 +388,106 @@ def refill_once(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     before = p.prescription()
     checks.check_refill(limits, args.volume_nl, args.concentration, args.measured_nl, args.drug)
     new_conc = args.concentration
+    old_conc = now.concentration_ug_per_ml
     request = refill_prescription(before, now, args, ui, limits)
     staged = None if request is None else p.stage(request)
-    screen = Screen("Refill: withdraw what is left, then fill", ("now", "after"))
+    screen = Screen(f"Refill with {args.drug}: withdraw what is left, then fill", ("now", "after"))
     state_row(screen, now.state, state_after_refill(now.state, bool(now.basal_on)))
     expected_nl = now.reservoir_ul * 1_000
-    measured = "not measured (the pump's figure is used)"
-    if args.measured_nl is not None:
-        measured = f"{checks.ml(args.measured_nl)} measured"
-    screen.row(
-        "Reservoir", f"{checks.ml(expected_nl)} expected; {measured}", checks.ml(args.volume_nl)
-    )
-    screen.row(
-        "Drug",
-        f"{now.concentration_ug_per_ml} ug/mL",
-        f"{args.drug} {new_conc} ug/mL",
-    )
-    if staged is not None:
-        prescription_rows(screen, before, staged, now.concentration_ug_per_ml, new_conc)
-    elif before.mode != Mode.NONE:
-        prescription_rows(screen, before, before, now.concentration_ug_per_ml, new_conc)
+    screen.row("Reservoir", checks.ml3(expected_nl), checks.ml3(args.volume_nl))
+    screen.line("Withdrawn", residual_text(expected_nl, args.measured_nl))
+    screen.row("Concentration", concentration_text(old_conc), concentration_text(new_conc))
+    after = before if staged is None else staged
+    if staged is not None or before.mode != Mode.NONE:
+        prescription_rows(screen, before, after, old_conc, new_conc)
+    if staged is None and before.mode != Mode.NONE:
         screen.notes.append("doses unchanged; rates follow the concentration")
     if request is not None and before.mode == Mode.FLEX and getattr(args, "flex_notes", None):
         screen.notes += args.flex_notes
-    ui.confirmation.confirm(screen)
+    if old_conc and new_conc != old_conc and after.mode != Mode.NONE:
+        screen.notes.append(catheter_note(limits.catheter_volume_nl, old_conc, new_conc, after))
+    if now.state == PumpState.STOPPED:
+        screen.notes.append("the pump stays stopped after the refill: start it with `start`")
+    discrepancy = None
     if args.measured_nl is not None:
         difference = args.measured_nl - expected_nl
         if abs(difference) > limits.refill_discrepancy_nl:
-            ui.confirmation.confirm_again(
-                f"the measured residual differs from the expected by "
-                f"{checks.ml(abs(difference))} (more than "
-                f"{checks.ml(limits.refill_discrepancy_nl)}): drug may have gone into the "
-                "pocket instead of the pump, or the catheter may be leaking or blocked",
-                "Refill anyway?",
-                args.accept_discrepancy,
-                "--accept-discrepancy",
+            discrepancy = (
+                f"the measured residual differs from the expected by {checks.ml3(abs(difference))}"
+                f" (more than {checks.ml3(limits.refill_discrepancy_nl)}): drug may have gone "
+                "into the pocket instead of the pump, or the catheter may be leaking or blocked"
             )
+            screen.warnings.append(discrepancy)
+    ui.confirmation.confirm(screen)
+    if discrepancy is not None:
+        ui.confirmation.confirm_again(
+            "the measured residual is not what the pump expected (see above)",
+            "Refill anyway?",
+            args.accept_discrepancy,
+            "--accept-discrepancy",
+        )
     digest = NO_DIGEST if staged is None else staged.digest
     reply = p.refill_staged(args.volume_nl, new_conc, digest, args.measured_nl, args.drug)
+    if args.measured_nl is None:
+        residual = "not measured"
+    else:
+        residual = (
+            f"measured {checks.ml3(reply.measured_nl)} "
+            f"(difference {checks.ml3(reply.discrepancy_nl, sign=True)})"
+        )
     text = (
-        f"Refilled: expected {checks.ml(reply.expected_nl)} left, measured "
-        f"{checks.ml(reply.measured_nl)} (difference {reply.discrepancy_nl / 1e6:+.3f} mL); "
-        f"{state_name(reply.state)}"
+        f"Refilled with {checks.ml3(args.volume_nl)} of {args.drug} {new_conc} ug/mL; "
+        f"expected {checks.ml3(reply.expected_nl)} left, {residual}; "
+        f"the pump is {state_name(reply.state)}"
     )
     return plain(reply), text
+
+
+def residual_text(expected_nl: int, measured_nl: int | None) -> str:
+    expected = f"expected {checks.ml3(expected_nl)}"
+    if measured_nl is None:
+        return f"{expected}; not measured (the pump's figure is used)"
+    difference = measured_nl - expected_nl
+    if difference == 0:
+        return f"{expected}; measured {checks.ml3(measured_nl)}, as expected"
+    side = "more" if difference > 0 else "less"
+    return (
+        f"{expected}; measured {checks.ml3(measured_nl)} "
+        f"({checks.ml3(abs(difference))} {side} than expected)"
+    )
+
+
+def concentration_text(concentration_ug_per_ml: int) -> str:
+    return f"{concentration_ug_per_ml} ug/mL" if concentration_ug_per_ml else "none (empty)"
+
+
+def catheter_note(
+    catheter_nl: int, old_conc: int, new_conc: int, after: PrescriptionFields | Staged
+) -> str:
+    """The old drug in the catheter leaves at the new rate: the dose is off until it is out."""
+    daily_ug = average_dose_ug_per_day(after)
+    rate_nl_per_day = checks.rate_nl_per_day(daily_ug, new_conc) if daily_ug else 0
+    factor = old_conc / new_conc
+    text = (
+        f"the catheter still holds {checks.ml3(catheter_nl)} of the old {old_conc} ug/mL drug; "
+        f"pushed at the new rate it delivers {factor:.2f} x the programmed dose"
+    )
+    if rate_nl_per_day:
+        hours = catheter_nl / rate_nl_per_day * 24
+        text += f" for about {hours:.0f} h ({daily_ug * factor:.0f} instead of {daily_ug} ug/day)"
+    return text + " (docs/domain.md: catheter dead space)"
+
+
+def average_dose_ug_per_day(p: PrescriptionFields | Staged) -> int:
+    """A schedule's dose over a whole day, each step weighted by how long it runs."""
+    steps = sorted(p.steps, key=lambda step: step.start_s)
+    if not steps:
+        return 0
+    total = 0
+    for index, step in enumerate(steps):
+        ends_s = steps[index + 1].start_s if index + 1 < len(steps) else 86_400 + steps[0].start_s
+        total += step.dose_ug_per_day * (ends_s - step.start_s)
+    return round(total / 86_400)
 
 
 def refill_prescription(

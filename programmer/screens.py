@@ -22,20 +22,29 @@ CHANGED = "<- changed"
 class Screen:
     title: str
     columns: tuple[str, str] = ("now", "after")
-    rows: list[tuple[str, str, str]] = field(default_factory=list)
+    rows: list[tuple[str, str, str | None]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def row(self, label: str, now: str, after: str) -> None:
         self.rows.append((label, now, after))
 
+    def line(self, label: str, text: str) -> None:
+        """A fact across both columns (a measurement, not a change)."""
+        self.rows.append((label, text, None))
+
     def render(self) -> str:
-        table = [("", *self.columns), *self.rows]
-        width = max(len(now) for _, now, _ in table) + 2
+        table: list[tuple[str, str, str | None]] = [("", *self.columns), *self.rows]
+        width = max(len(now) for _, now, after in table if after is not None) + 2
         lines = [self.title]
         for index, (label, now, after) in enumerate(table):
+            if after is None:
+                lines.append(f"  {label:<20} {now}".rstrip())
+                continue
             mark = f"   {CHANGED}" if index and now != after and label else ""
             lines.append(f"  {label:<20} {now:<{width}} {after}{mark}".rstrip())
         lines += [f"  note: {note}" for note in self.notes]
+        lines += [f"  WARNING: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
 
@@ -88,10 +97,9 @@ def prescription_rows(
     pairs = zip_longest(
         basal_lines(before, concentration_before),
         basal_lines(after, concentration_after),
-        fillvalue="",
     )
     for index, (old, new) in enumerate(pairs):
-        screen.row("Basal" if index == 0 else " ", old, new)
+        screen.row("Basal" if index == 0 else " ", old or "", new or "(removed)")
     screen.row("Patient bolus", patient_line(before), patient_line(after))
     screen.row(
         "Low-reservoir alarm",

@@ -233,7 +233,28 @@ def test_prime_zero_is_refused_and_no_value_says_the_catheter_volume(
         assert zero.code == 1
         assert "above 0 mL" in zero.error
         default = run_cli(served, "prime", "--dry-run", monkeypatch=monkeypatch)
-        assert "0.2 mL (the catheter volume)" in default.out
+        assert "0.200 mL (the catheter volume)" in default.out
+        assert "WARNING" not in default.out  # a new catheter holds no drug yet
+
+
+def test_priming_a_catheter_full_of_drug_warns_of_the_bolus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli_rig import worked_example
+
+    pump = worked_example()
+    pump.advance_to(3 * 86_400_000_000)  # drug has left the tip: the catheter is full
+    with served_pump(tmp_path, pump) as served:
+        assert (
+            run_cli(
+                served, "stop", "--confirm-withdrawal-risk", "--yes", monkeypatch=monkeypatch
+            ).code
+            == 0
+        )
+        run = run_cli(served, "prime", "--dry-run", monkeypatch=monkeypatch)
+    assert run.code == 0, run.err
+    # 0.2 mL dead space x 500 ug/mL = 100 ug (docs/domain.md worked example).
+    assert "about 100 ug, into the spinal fluid" in run.out
 
 
 def test_a_large_discrepancy_needs_its_own_answer(
@@ -258,6 +279,49 @@ def test_a_large_discrepancy_needs_its_own_answer(
     pump.stop()
     (record,) = [e for e in pump.pump.log if e.kind == "refill_discrepancy"]
     assert record.detail["measured_nl"] == 15_000_000
+
+
+def test_a_dry_run_shows_the_discrepancy_and_its_figures(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli(pump, monkeypatch, "refill", "18", "500", "--measured-ml", "15", "--dry-run")
+    assert run.code == 0, run.err
+    # The worked example holds 20 mL (docs/domain.md); a moment of infusion leaves 19.999.
+    withdrawn = next(line for line in run.out.splitlines() if "Withdrawn" in line)
+    assert "measured 15.000 mL" in withdrawn
+    assert "less than expected" in withdrawn
+    assert "WARNING: the measured residual differs from the expected by 4.99" in run.out
+    pump.stop()
+    assert "refill_discrepancy" not in [e.kind for e in pump.pump.log]
+
+
+def test_a_refill_without_a_measurement_says_so_in_its_result(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli(pump, monkeypatch, "refill", "18", "500", "--yes")
+    assert run.code == 0, run.err
+    result = run.out.splitlines()[-1]
+    assert result.startswith("Refilled with 18.000 mL of baclofen 500 ug/mL; expected 19.99")
+    assert "not measured" in result
+    assert "the pump is infusing" in result
+
+
+def test_a_new_concentration_warns_of_the_old_drug_in_the_catheter(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli(pump, monkeypatch, "refill", "18", "1000", "--keep-doses", "--dry-run")
+    assert run.code == 0, run.err
+    # 200 ug/day at 1000 ug/mL runs 0.2 mL/day; the 0.2 mL catheter still holds 500 ug/mL
+    # drug, so for a day the patient gets 100, not 200 ug/day (docs/domain.md).
+    assert "0.50 x the programmed dose for about 24 h (100 instead of 200 ug/day)" in run.out
+
+
+def test_a_refill_of_a_stopped_pump_says_it_stays_stopped(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(pump, monkeypatch, "stop", "--confirm-withdrawal-risk", "--yes").code == 0
+    run = cli(pump, monkeypatch, "refill", "18", "500", "--dry-run")
+    assert "stays stopped after the refill" in run.out
 
 
 def test_a_measured_residual_above_capacity_is_refused(

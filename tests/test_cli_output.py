@@ -190,3 +190,13 @@ def _help(command: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_refill_figures_are_cut_to_the_microlitre_as_the_pump_cuts_them() -> None:
+    from programmer.checks import ml3
+
+    assert ml3(7_999_600) == "7.999 mL"  # never rounded up past what the pump reports
+    assert ml3(20_000_000) == "20.000 mL"
+    assert ml3(-1_500_000, sign=True) == "-1.500 mL"
+    assert ml3(100_000, sign=True) == "+0.100 mL"
+    assert ml3(999, sign=True) == "0.000 mL"  # under a microlitre: no sign to show
