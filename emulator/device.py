@@ -411,8 +411,8 @@ class EmulatedDevice:
 
     def _alarm_entries(self) -> tuple[AlarmEntry, ...]:
         return tuple(
-            AlarmEntry(ALARM_CODES[alarm], (raised_us + self._offset()) // US_PER_S, int(silenced))
-            for alarm, raised_us, silenced in self.pump.alarm_entries()
+            AlarmEntry(ALARM_CODES[alarm], raised_clock_us // US_PER_S, int(silenced))
+            for alarm, raised_clock_us, silenced in self.pump.alarm_entries()
         )
 
     def _alarms(self, _: Message) -> Message:
@@ -434,7 +434,7 @@ class EmulatedDevice:
         for index, log_class, entry in log_.classified_page(
             message.first, min(message.max_entries, MAX_LOG_PAGE)
         ):
-            t_s = (entry.t_us + offset) // US_PER_S
+            t_s = entry.on_clock_us(offset) // US_PER_S
             record = LogRecord(
                 index, t_s, LOG_CLASSES[log_class], entry.kind[:40], _detail_text(entry)
             )
@@ -500,7 +500,7 @@ class EmulatedDevice:
         notification = AlarmNotification(
             code,
             1 if entry.kind == "alarm" else 0,
-            (entry.t_us + self._offset()) // US_PER_S,
+            entry.on_clock_us(self._offset()) // US_PER_S,
             alarm_flags(self.pump.status().alarms),
         )
         try:

@@ -30,6 +30,7 @@ class Alarm(Enum):
 @dataclass(slots=True)
 class ActiveAlarm:
     raised_us: int
+    raised_clock_us: int  # the pump clock then: a later clock setting does not move it
     silenced: bool = False
 
 
@@ -39,12 +40,12 @@ class AlarmPanel:
     def __init__(self) -> None:
         self.active: dict[Alarm, ActiveAlarm] = {}
 
-    def set_condition(self, alarm: Alarm, condition: bool, t_us: int) -> bool | None:
+    def set_condition(self, alarm: Alarm, condition: bool, t_us: int, clock_us: int) -> bool | None:
         """True when this raises the alarm, False when it clears it, None for no change."""
         if condition:
             if alarm in self.active:
                 return None
-            self.active[alarm] = ActiveAlarm(t_us)
+            self.active[alarm] = ActiveAlarm(t_us, clock_us)
             return True
         if alarm in self.active:
             del self.active[alarm]

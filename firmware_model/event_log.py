@@ -16,7 +16,7 @@ import heapq
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
@@ -26,9 +26,18 @@ from firmware_model.log_kinds import class_of as _class_of
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
+    """``clock_us`` is the pump clock when the entry was written: a record, which a later
+    clock setting must not move (``clock_set`` entries say how the clock was changed).
+    None only where no clock exists (tests of the rings alone)."""
+
     t_us: int
     kind: str
     detail: dict[str, Any] = field(default_factory=dict)
+    clock_us: int | None = None
+
+    def on_clock_us(self, offset_us: int) -> int:
+        """The pump clock it was written at; ``offset_us`` stands in where none was kept."""
+        return self.t_us + offset_us if self.clock_us is None else self.clock_us
 
 
 class _Ring:
@@ -158,7 +167,7 @@ class EventLog:
         context = self._context
         if context and log_class is LogClass.CLINICAL:
             extra = {k: v for k, v in context.items() if k not in entry.detail}
-            entry = LogEntry(entry.t_us, entry.kind, {**entry.detail, **extra})
+            entry = replace(entry, detail={**entry.detail, **extra})
         self._rings[log_class].append(self._written, entry)
         self._written += 1
         for listener in self.listeners:

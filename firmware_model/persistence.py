@@ -96,7 +96,12 @@ def to_plain(pump: Pump) -> dict[str, Any]:
             "exact": window.exact,
         },
         "alarms": [
-            {"alarm": alarm.value, "raised_us": entry.raised_us, "silenced": entry.silenced}
+            {
+                "alarm": alarm.value,
+                "raised_us": entry.raised_us,
+                "raised_clock_us": entry.raised_clock_us,
+                "silenced": entry.silenced,
+            }
             for alarm, entry in p._alarms.active.items()
         ],
         "timers": dict(p._timers),
@@ -172,11 +177,17 @@ def _restore(data: dict[str, Any]) -> Pump:
     window.start_us = int(plain_window["start_us"])
     window.start_value = int(plain_window["start_value"])
     window.exact = bool(plain_window["exact"])
+    # Before clocks were kept (saved by earlier builds of version 3), the clock in force.
     p._alarms.active = {
-        Alarm(a["alarm"]): ActiveAlarm(a["raised_us"], bool(a["silenced"])) for a in data["alarms"]
+        Alarm(a["alarm"]): ActiveAlarm(
+            a["raised_us"],
+            a.get("raised_clock_us", a["raised_us"] + p._clock_offset_us),
+            bool(a["silenced"]),
+        )
+        for a in data["alarms"]
     }
     p._timers = {str(k): int(v) for k, v in data["timers"].items()}
-    p.log = _log_from_plain(data["log"], p.config)
+    p.log = _log_from_plain(data["log"], p.config, p._clock_offset_us)
     if p._fsm.state not in sm.STATES:
         raise ValueError(f"unknown state {p._fsm.state!r}")
     p._plan(resume=True)
@@ -213,17 +224,24 @@ def _log_to_plain(log: EventLog) -> dict[str, Any]:
         "written": log.written,
         "clinical_lost": log.clinical_lost,
         "link_lost": log.link_lost,
-        "clinical": [[i, e.t_us, e.kind, dict(e.detail)] for i, e in log.held(CLINICAL)],
-        "link": [[i, e.t_us, e.kind, dict(e.detail)] for i, e in log.held(LINK)],
+        "clinical": [_entry_to_plain(i, e) for i, e in log.held(CLINICAL)],
+        "link": [_entry_to_plain(i, e) for i, e in log.held(LINK)],
     }
 
 
-def _log_from_plain(plain: dict[str, Any], config: PumpConfig) -> EventLog:
+def _entry_to_plain(index: int, entry: LogEntry) -> list[Any]:
+    return [index, entry.t_us, entry.kind, dict(entry.detail), entry.clock_us]
+
+
+def _log_from_plain(plain: dict[str, Any], config: PumpConfig, offset_us: int) -> EventLog:
+    def entry(i: Any, t_us: Any, kind: Any, detail: Any, clock_us: Any = None) -> LogEntry:
+        # Entries saved before clocks were kept (version 2, and earlier builds of version 3)
+        # take the clock in force: the best that is known of them.
+        clock = int(t_us) + offset_us if clock_us is None else int(clock_us)
+        return LogEntry(int(t_us), str(kind), dict(detail), clock)
+
     def held(entries: list[list[Any]]) -> list[tuple[int, LogEntry]]:
-        return [
-            (int(i), LogEntry(int(t_us), str(kind), dict(detail)))
-            for i, t_us, kind, detail in entries
-        ]
+        return [(int(e[0]), entry(*e)) for e in entries]
 
     return EventLog.restored(
         config.event_log_capacity,

@@ -254,8 +254,8 @@ class Pump:
         return self._patient_info if patient else self._bolus_info
 
     def alarm_entries(self) -> list[tuple[Alarm, int, bool]]:
-        """Active alarms: which, raised when (model µs), silenced or not."""
-        return [(a, e.raised_us, e.silenced) for a, e in self._alarms.active.items()]
+        """Active alarms: which, raised when (the pump clock then, µs), silenced or not."""
+        return [(a, e.raised_clock_us, e.silenced) for a, e in self._alarms.active.items()]
 
     def record_event(self, kind: str, **detail: object) -> None:
         """Write an entry for something the pump's owner saw (a session opened, say)."""
@@ -378,7 +378,7 @@ class Pump:
         )
         panel = self._alarms
         for alarm, condition in conditions:
-            change = panel.set_condition(alarm, condition, self._t)
+            change = panel.set_condition(alarm, condition, self._t, self.clock_us)
             if change is True:
                 self._record("alarm", alarm=alarm.value, critical=alarm.critical)
             elif change is False:
@@ -942,7 +942,7 @@ class Pump:
         return ran
 
     def _record(self, kind: str, **detail: object) -> None:
-        self.log.append(LogEntry(self._t, kind, detail))
+        self.log.append(LogEntry(self._t, kind, detail, self.clock_us))
 
 
 def _require_positive(duration_us: int) -> None:

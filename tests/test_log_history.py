@@ -192,3 +192,28 @@ def test_a_refusal_of_a_malformed_frame_is_one_printable_line_that_reads_back() 
     (refusal,) = [r for r in records if r.kind == "link_refused"]
     assert refusal.detail.isprintable()
     assert "bad_payload" in refusal.detail
+
+
+def test_a_clock_setting_moves_no_record_already_written() -> None:
+    # A new user's finding (issue 8): correcting the clock by five hours moved every past
+    # log time, and the active alarms' times, by five hours.
+    from protocol import AlarmsReply, GetAlarms, SetClock
+
+    pump = Pump()
+    pump.set_clock(1_795_000_000 * US_PER_S)
+    pump.refill(2_100_000, 500)  # just above the 2 mL low-reservoir alarm
+    pump.set_dose(200)
+    pump.advance_to(pump.t_us + 6 * 3600 * US_PER_S)
+    dev = EmulatedDevice(pump, Identity(serial_number=SERIAL), KEYS)
+    s = Session(dev, now_us=pump.t_us)
+    s.open()
+    alarms = s.ask(GetAlarms())
+    assert isinstance(alarms, AlarmsReply)
+    assert alarms.alarms
+    page = s.ask(ReadLog(0, 8))
+    assert isinstance(page, LogPage)
+    s.ask(SetClock(1_795_000_000 - 5 * 3600))
+    assert s.ask(GetAlarms()) == alarms
+    again = s.ask(ReadLog(0, 8))
+    assert isinstance(again, LogPage)
+    assert [(r.index, r.t_s) for r in again.entries] == [(r.index, r.t_s) for r in page.entries]

@@ -95,7 +95,12 @@ def as_version_2(
         timers["thermal_step"] = plain["t_us"] + 1
     dropped = ("thermal", "segment", "scan_over", "dose_window")
     v2 = {k: v for k, v in plain.items() if k not in dropped}
+    log = plain["log"]
     v2 |= {
+        "log": {**log, **{ring: [e[:4] for e in log[ring]] for ring in ("clinical", "link")}},
+        "alarms": [
+            {k: v for k, v in alarm.items() if k != "raised_clock_us"} for alarm in plain["alarms"]
+        ],
         "version": 2,
         "temperature_mc": target_mc if temperature_mc is None else temperature_mc,
         "target_mc": target_mc,
