@@ -134,15 +134,16 @@ def check_dose_change(config: PumpConfig, basal: Basal, in_force: InForce | None
         return
     if raised >= in_force.highest * 100:
         limit = (
-            f"{_ug_per_day(raised, 100, 'down')} ug/day: {(100 + pct) / 100:g} x "
-            f"{_ug_per_day(in_force.lowest)} ug/day, the lowest"
+            f"{_ug_per_day(raised, 100, 'down')} ug/day ({(100 + pct) / 100:g} x "
+            f"{_ug_per_day(in_force.lowest)}, the lowest"
         )
     else:
-        limit = f"{_ug_per_day(in_force.highest, rounding='down')} ug/day: the highest"
+        limit = f"{_ug_per_day(in_force.highest, rounding='down')} ug/day (the highest"
+    # Under 150 characters even with four-digit doses: the wire's text holds 160.
     refuse(
         Refusal.DOSE_CHANGE_LIMIT,
         f"daily dose {_ug_per_day(total, rounding='up')} ug/day above the limit {limit} in force "
-        f"{_window(in_force)}",
+        f"{_window(in_force)})",
     )
 
 
@@ -171,7 +172,9 @@ def _window(in_force: InForce) -> str:
         instant = EPOCH + timedelta(microseconds=in_force.since_clock_us)
         when = instant.strftime("%Y-%m-%d %H:%M" if instant.second == 0 else "%Y-%m-%d %H:%M:%S")
         when += " UTC"
-    return f"since {when} (24 h)" if in_force.whole_day else f"since the first programming, {when}"
+    if in_force.whole_day:
+        return f"since {when}, 24 h ago"
+    return f"since {when}, the pump's first programming"
 
 
 def check_daily_total(

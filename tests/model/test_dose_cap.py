@@ -46,8 +46,8 @@ def walked_up(pump: Pump) -> Pump:
 def test_walking_up_in_two_seconds_is_refused_naming_base_window_and_limit() -> None:
     pump = walked_up(pump_with_drug(dose=200))
     assert refused(pump, 390) == (
-        "daily dose 390 ug/day above the limit 280 ug/day: 1.4 x 200 ug/day, "
-        "the lowest in force since 2026-11-22 10:00 UTC (24 h)"
+        "daily dose 390 ug/day above the limit 280 ug/day (1.4 x 200, "
+        "the lowest in force since 2026-11-22 10:00 UTC, 24 h ago)"
     )
     assert pump.status().dose_ug_per_day == 280
     assert list(pump.log)[-1].kind == "refused"
@@ -59,11 +59,11 @@ def test_without_a_clock_the_window_is_named_in_model_time() -> None:
     pump.advance_to(HOUR)
     pump.program(Continuous(280))
     assert refused(pump, 390) == (
-        "daily dose 390 ug/day above the limit 280 ug/day: 1.4 x 200 ug/day, "
-        "the lowest in force since the first programming, model time 00:00:00"
+        "daily dose 390 ug/day above the limit 280 ug/day (1.4 x 200, "
+        "the lowest in force since model time 00:00:00, the pump's first programming)"
     )
     pump.advance_to(DAY + 2 * HOUR)
-    assert refused(pump, 400).endswith("since model time 02:00:00 (24 h)")
+    assert refused(pump, 400).endswith("since model time 02:00:00, 24 h ago)")
 
 
 def test_returning_to_a_dose_in_force_is_always_possible() -> None:
@@ -82,8 +82,8 @@ def test_up_to_the_highest_in_force_even_above_the_factor() -> None:
     pump.program(Continuous(200))  # a decrease: never limited
     pump.program(Continuous(350))  # above 1.4 x 200, below 390 in force today
     assert refused(pump, 391) == (
-        "daily dose 391 ug/day above the limit 390 ug/day: "
-        "the highest in force since model time 48:00:00 (24 h)"
+        "daily dose 391 ug/day above the limit 390 ug/day "
+        "(the highest in force since model time 48:00:00, 24 h ago)"
     )
 
 
@@ -106,13 +106,13 @@ def test_flex_is_compared_by_its_daily_total() -> None:
     with pytest.raises(PumpRefusal) as over:
         pump.program(Flex((FlexStep(0, 100), FlexStep(12 * 3600, 461))))
     assert over.value.message.startswith(
-        "daily dose 280.5 ug/day above the limit 280 ug/day: 1.4 x 200 ug/day"
+        "daily dose 280.5 ug/day above the limit 280 ug/day (1.4 x 200,"
     )
     # 8 h at 200 and 16 h at 300: 266.67 ug/day; 1.4 times it is 373.33.
     other = pump_with_drug(dose=None)
     other.program(Flex((FlexStep(0, 200), FlexStep(8 * 3600, 300))))
     assert refused(other, 374).startswith(
-        "daily dose 374 ug/day above the limit 373.33 ug/day: 1.4 x 266.67 ug/day"
+        "daily dose 374 ug/day above the limit 373.33 ug/day (1.4 x 266.67,"
     )
     other.program(Continuous(373))
 
@@ -158,7 +158,7 @@ def test_a_new_concentration_re_enters_the_dose_through_the_same_check() -> None
 def test_setting_the_clock_does_not_move_the_window() -> None:
     pump = walked_up(pump_with_drug(dose=200))
     pump.set_clock(T_CLOCK_US + 3 * DAY)  # three days ahead, in an instant
-    assert "1.4 x 200 ug/day" in refused(pump, 390)
+    assert "(1.4 x 200, the lowest" in refused(pump, 390)
 
 
 def test_no_limit_when_the_cap_is_configured_off() -> None:
@@ -196,3 +196,17 @@ def test_a_window_at_odds_with_the_basal_is_refused(damage: dict[str, object]) -
     plain["dose_window"] = {**plain["dose_window"], **damage}
     with pytest.raises(StateFormatError, match=r"damaged.*dose window"):
         from_plain(plain)
+
+
+def test_the_longest_refusal_fits_the_wire_whole() -> None:
+    # Doses near baclofen's 1000 ug/day maximum (docs/domain.md), with hundredths and a dated
+    # window: every word must reach the clinician (the wire's text stops at MAX_TEXT_LEN).
+    from protocol.messages import MAX_TEXT_LEN
+
+    pump = pump_with_drug(dose=None)
+    pump.set_clock(T_CLOCK_US + 59 * SECOND)
+    pump.program(Flex((FlexStep(0, 700), FlexStep(1, 701))))
+    message = refused(pump, 999)
+    assert message.startswith("daily dose 999 ug/day above the limit 981.")
+    assert message.endswith("2026-11-23 10:00:59 UTC, the pump's first programming)")
+    assert len(message) <= MAX_TEXT_LEN
