@@ -52,6 +52,7 @@ from firmware_model.units import (
     nl_to_quanta,
     quanta_to_nl,
     round_div,
+    spoken_duration,
     volume_nl_for_dose,
 )
 
@@ -722,7 +723,10 @@ class Pump:
         recent = [start for start in self._patient_starts if start > t - US_PER_DAY]
         if recent and t < recent[-1] + limits.lockout_us:
             wait_s = ceil_div(recent[-1] + limits.lockout_us - t, US_PER_S)
-            refuse(Refusal.LOCKOUT, f"locked out for {wait_s} s more")
+            refuse(
+                Refusal.LOCKOUT,
+                f"locked out: the next patient bolus is possible in {spoken_duration(wait_s)}",
+            )
         if len(recent) >= limits.max_per_day:
             refuse(
                 Refusal.DAILY_LIMIT,

@@ -48,6 +48,14 @@ def ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
+def spoken_duration(seconds: int) -> str:
+    """A wait as a person reads it, largest units first: "2 h 59 min 1 s", "15 min"."""
+    hours, rest = divmod(seconds, 3_600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{v} {unit}" for v, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if v]
+    return " ".join(parts) or "0 s"
+
+
 def round_div(numerator: int, denominator: int) -> int:
     """Nearest integer, halves rounded up (for positive operands)."""
     return (2 * numerator + denominator) // (2 * denominator)

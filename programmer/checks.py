@@ -32,11 +32,11 @@ def ml3(nl: int, sign: bool = False) -> str:
 
 
 def duration(seconds: int) -> str:
-    if seconds % 3600 == 0 and seconds >= 3600:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0 and seconds >= 60:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
+    """Largest units first, as a person says it: "3 h", "15 min", "2 h 59 min 1 s"."""
+    hours, rest = divmod(seconds, 3_600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{v} {unit}" for v, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if v]
+    return " ".join(parts) or "0 s"
 
 
 def drug_entry(limits: LimitsReply, name: str) -> DrugEntry:
@@ -100,9 +100,27 @@ def check_bolus(
             f"a bolus of {dose_ug} ug is outside {entry.name}'s 1 to {entry.max_bolus_ug} ug"
         )
     check_duration(limits, duration_s)
-    if concentration:
-        rate = rate_nl_per_day(dose_ug, concentration, 86_400 / duration_s)
-        check_rate(limits, rate, f"{dose_ug} ug over {duration(duration_s)}")
+    if not concentration:
+        return
+    rate = rate_nl_per_day(dose_ug, concentration, 86_400 / duration_s)
+    if rate > limits.max_rate_nl_per_day:
+        shortest = shortest_bolus_s(limits, dose_ug, concentration)
+        raise OutsideLimits(
+            f"{dose_ug} ug over {duration(duration_s)} needs {ml(rate)}/day, above the pump's "
+            f"{ml(limits.max_rate_nl_per_day)}/day: give it over at least "
+            f"{duration(shortest)} (--duration-s {shortest})"
+        )
+    check_rate(limits, rate, f"{dose_ug} ug over {duration(duration_s)}")
+
+
+def shortest_bolus_s(limits: LimitsReply, dose_ug: int, concentration: int) -> int:
+    """The shortest whole-second duration at which the pump can deliver the dose."""
+    volume_nl = dose_ug * NL_PER_ML
+    fastest = concentration * limits.max_rate_nl_per_day
+    seconds = max(limits.min_bolus_duration_s, -(-volume_nl * 86_400 // fastest))
+    while rate_nl_per_day(dose_ug, concentration, 86_400 / seconds) > limits.max_rate_nl_per_day:
+        seconds += 1  # float rounding at the edge: the next second is within the limit
+    return seconds
 
 
 def check_duration(limits: LimitsReply, duration_s: int) -> None:
@@ -139,7 +157,8 @@ def check_refill(
     entry = drug_entry(limits, drug)
     if not 0 < volume_nl <= capacity:
         raise OutsideLimits(
-            f"a refill of {ml(volume_nl)} is outside 0 to {ml(capacity)} for a {reservoir(limits)}"
+            f"a refill of {ml(volume_nl)}: it must be more than 0 mL and at most "
+            f"{ml(capacity)} (a {reservoir(limits)})"
         )
     low, high = entry.min_concentration_ug_per_ml, entry.max_concentration_ug_per_ml
     if not low <= concentration <= high:

@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     prime.add_argument(
         "--volume-ml",
         dest="volume_nl",
+        metavar="ML",
         type=_ml_to_nl,
         default=None,
         help="mL to prime (default: the catheter volume, which the screen shows)",
@@ -307,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     refill.add_argument(
         "--measured-ml",
         dest="measured_nl",
+        metavar="ML",
         type=_ml_to_nl,
         help="what was withdrawn, mL (default: the pump's own figure)",
     )

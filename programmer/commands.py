@@ -281,7 +281,7 @@ def bolus(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     )
     ui.confirmation.confirm(screen)
     reply = p.bolus(args.dose_ug, args.duration_s)
-    return plain(reply), delivery_text("Bolus", reply)
+    return plain(reply), delivery_text("Bolus", reply, args.dose_ug)
 
 
 def prime(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
@@ -318,12 +318,15 @@ def prime(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
 
 def patient_bolus(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     reply = p.patient_bolus()
-    return plain(reply), delivery_text("Patient bolus", reply)
+    concentration = p.status().concentration_ug_per_ml  # a patient may read the status
+    dose_ug = reply.volume_nl * concentration // NL_PER_ML
+    return plain(reply), delivery_text("Patient bolus", reply, dose_ug)
 
 
-def delivery_text(what: str, reply: Any) -> str:
+def delivery_text(what: str, reply: Any, dose_ug: int | None = None) -> str:
+    dose = "" if dose_ug is None else f"{dose_ug} ug, "
     return (
-        f"{what}: {checks.ml(reply.volume_nl)} at {checks.ml(reply.rate_nl_per_day)}/day "
+        f"{what}: {dose}{checks.ml(reply.volume_nl)} at {checks.ml(reply.rate_nl_per_day)}/day "
         f"over {checks.duration(reply.duration_s)}"
     )
 

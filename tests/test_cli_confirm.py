@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -341,6 +342,48 @@ def test_errors_speak_the_users_units(pump: ServedPump, monkeypatch: pytest.Monk
     )
     not_a_value = cli(pump, monkeypatch, "low-reservoir-alarm", "fifty", "--yes")
     assert not_a_value.code == 2
+    empty = cli(pump, monkeypatch, "refill", "0", "500", "--yes")
+    assert empty.error.endswith("it must be more than 0 mL and at most 20 mL (a 20 mL reservoir)")
+    assert "--measured-ml ML" in cli(pump, monkeypatch, "refill", "--help").out
+    assert "--volume-ml ML" in cli(pump, monkeypatch, "prime", "--help").out
+
+
+def test_a_bolus_too_fast_says_the_shortest_duration_that_works(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100 ug at 500 ug/mL is 0.2 mL; at the pump's 24 mL/day that takes 12 min at least
+    # (docs/domain.md: the worked example's drug, the pump's highest rate).
+    run = cli(pump, monkeypatch, "bolus", "100", "--duration-s", "300", "--yes")
+    assert run.code == 1
+    assert run.error.endswith("give it over at least 12 min (--duration-s 720)")
+    done = cli(pump, monkeypatch, "bolus", "100", "--duration-s", "720", "--yes")
+    assert done.code == 0, done.err
+    assert done.out.splitlines()[-1].startswith("Bolus: 100 ug, 0.2 mL at 24 mL/day over 12 min")
+
+
+def test_a_patient_bolus_result_says_the_dose(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits = (
+        "--dose-ug",
+        "25",
+        "--duration-s",
+        "900",
+        "--lockout-s",
+        "10800",
+        "--max-per-day",
+        "3",
+    )
+    assert cli(pump, monkeypatch, "patient-limits", *limits, "--yes").code == 0
+    run = cli(pump, monkeypatch, "--role", "patient", "patient-bolus")
+    assert run.code == 0, run.err
+    assert run.out.startswith("Patient bolus: 25 ug, 0.05 mL")
+    locked = cli(pump, monkeypatch, "--role", "patient", "patient-bolus")
+    assert locked.code == 1
+    # The 3 h lockout, less what the link took (the served pump's clock runs in real time).
+    assert re.search(
+        r"the next patient bolus is possible in (3 h|2 h 59 min( \d+ s)?)$", locked.error
+    )
 
 
 def test_a_patient_asking_to_set_a_dose_is_told_the_role(

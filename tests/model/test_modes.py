@@ -134,6 +134,11 @@ def test_patient_bolus_lockout_and_daily_limit() -> None:
     with pytest.raises(PumpRefusal) as locked:
         pump.patient_bolus()
     assert locked.value.reason is Refusal.LOCKOUT
+    # The 2 h lockout began at 0: an hour on, an hour is left, said as a person says it.
+    assert locked.value.message == "locked out: the next patient bolus is possible in 1 h"
+    pump.advance_to(HOUR + 59 * MINUTE + 59 * 1_000_000 + 1)  # 1 s less 1 us: said as 1 s
+    with pytest.raises(PumpRefusal, match=r"possible in 1 s$"):
+        pump.patient_bolus()
     for hour in (2, 4, 6):
         pump.advance_to(hour * HOUR)
         pump.patient_bolus()
