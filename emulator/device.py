@@ -213,13 +213,13 @@ class EmulatedDevice:
                 self.counters.sessions += 1
                 self._session_id = event.session_id
                 log.info("session %08x opened: %s", event.session_id, event.role.label)
-                self.pump.interrogate()  # a telemetry session: battery, and the MRI hold
-                self.pump.record_event(
+                self.pump.record_event(  # first: the log reads in the order things happened
                     "session_opened",
                     role=event.role.label,
                     by=event.operator,
                     session=f"{event.session_id:08x}",
                 )
+                self.pump.interrogate()  # a telemetry session: battery, and the MRI hold
             elif isinstance(event, SessionEnded):
                 self._staged = None
                 self._session_id = 0

@@ -143,7 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"pyserial URL of the pump: /dev/ttyUSB0, /dev/pts/N, socket://host:port "
         f"(default: ${PORT_ENV})",
     )
-    parser.add_argument("--baud", type=int, default=DEFAULT_BAUDRATE)
+    parser.add_argument(
+        "--baud",
+        type=_whole,
+        default=DEFAULT_BAUDRATE,
+        metavar="BPS",
+        help=f"line speed of a serial port (default {DEFAULT_BAUDRATE}); socket:// and "
+        "loop:// ignore it",
+    )
     parser.add_argument(
         "--timeout",
         type=_positive_float,
@@ -196,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=f"Example: {example}\n\n{EXIT_CODES}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        _answers(sub, top=False)
+        _answers(sub, top=False, changes=changes)
         return sub
 
     command("hello", "identify the pump (no session, no key)", "pump-programmer hello")
@@ -344,9 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
         "ack",
         "acknowledge (silence) an alarm. It does not ask: it changes no therapy, and the "
         "alarm stays until its cause is gone",
-        "pump-programmer ack low-reservoir",
+        "pump-programmer ack low_reservoir",
     )
-    ack.add_argument("alarm", type=_alarm, help="low-reservoir, empty-reservoir, ...")
+    ack.add_argument(
+        "alarm",
+        type=_alarm,
+        help="as `alarms` lists it: " + ", ".join(a.name.lower() for a in AlarmCode),
+    )
     log = command("log", "the pump's event log, page by page", "pump-programmer log --first 100")
     log.add_argument(
         "--first", type=_whole, default=0, help="absolute index to start from (default 0)"
@@ -363,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     decode = command(
         "decode",
         "decode a captured frame given in hex; no port needed",
-        "pump-programmer decode c0..c0",
+        "pump-programmer decode c001000001010002020234e0c0   (a HELLO, from "
+        "docs/protocol.md's vectors)",
     )
     decode.add_argument(
         "hex", metavar="HEX", help="the bytes in hex, delimiters optional (spaces allowed)"
@@ -371,10 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _answers(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """Options a user may put before or after the command name."""
+def _answers(parser: argparse.ArgumentParser, *, top: bool, changes: bool = True) -> None:
+    """Options a user may put before or after the command name; --yes and --dry-run only
+    where there is a change to answer for (before the name they are accepted anywhere, so
+    one script line can carry them)."""
     default: Any = False if top else argparse.SUPPRESS
     parser.add_argument("--json", action="store_true", default=default, help="print JSON")
+    if not changes:
+        return
     parser.add_argument(
         "--yes",
         "-y",
@@ -386,7 +402,8 @@ def _answers(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "--dry-run",
         action="store_true",
         default=default,
-        help="show what the change would do; send nothing, leave nothing staged",
+        help="show what the change would do, then drop it: the pump changes nothing (a "
+        "prescription is staged for the pump to read back, then dropped)",
     )
 
 
@@ -452,7 +469,7 @@ def _main(argv: Sequence[str] | None) -> int:
         ) as programmer:
             data, text = COMMANDS[args.command](programmer, args, ui)
     except DryRun:
-        _notice("dry run: nothing was sent, nothing is left staged")
+        _notice("dry run: nothing changed on the pump (what was staged to be read back is dropped)")
         return EXIT_OK
     except Declined:
         _notice("not sent: nothing changed")

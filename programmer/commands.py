@@ -102,8 +102,11 @@ def log(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     if last is not None:
         lost = {"clinical_lost": last.clinical_lost, "link_lost": last.link_lost}
     text = "\n".join(format_log_record(r) for r in records)
+    shown = "1 entry shown" if len(records) == 1 else f"{len(records)} entries shown"
+    if records:
+        shown += f" (indices {records[0].index} to {records[-1].index})"
     summary = (
-        f"{len(records)} entries; lost from the log since the pump was made: "
+        f"{shown}; lost from the log since the pump was made: "
         f"{lost['clinical_lost']} clinical, {lost['link_lost']} link"
     )
     data = {"entries": [plain(r) for r in records], **lost}
@@ -118,7 +121,14 @@ def clock(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     checks.check_clock(p.limits(), new_s)
     screen = Screen("Setting the pump clock")
     screen.row("Pump clock", utc(now_s), utc(new_s))
+    shift_s = new_s - now_s
+    if shift_s:
+        way = "forward" if shift_s > 0 else "back"
+        screen.line("Change", f"{way} by {checks.duration(abs(shift_s))}")
+    else:
+        screen.line("Change", "none (to the second)")
     screen.notes.append("flex schedules follow the pump clock's time of day (UTC)")
+    screen.notes.append("log entries and alarms keep the times they were written at")
     ui.confirmation.confirm(screen)
     set_s = p.set_clock(new_s)
     return {"clock_s": set_s}, f"Pump clock set: {utc(set_s)} ({set_s} s)"

@@ -11,7 +11,8 @@ from protocol import Frame, FrameDecoder, Kind, MessageError, decode_message
 from protocol.stuffing import END
 
 EXIT_OK = 0
-EXIT_INVALID = 1
+EXIT_INVALID = 1  # bytes that are not a valid frame
+EXIT_USAGE = 2  # text that is not bytes at all
 
 
 def describe(frame: Frame) -> dict[str, Any]:
@@ -38,11 +39,11 @@ def decode_hex(text: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) ->
     try:
         data = bytes.fromhex(cleaned)
     except ValueError:
-        print("pump-programmer: error: not hexadecimal", file=err)
-        return EXIT_INVALID
+        print(f"pump-programmer: error: not hexadecimal: {text!r}", file=err)
+        return EXIT_USAGE
     if not data:
         print("pump-programmer: error: no bytes to decode", file=err)
-        return EXIT_INVALID
+        return EXIT_USAGE
     if data[0] != END:
         data = bytes([END]) + data
     if data[-1] != END:

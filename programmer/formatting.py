@@ -60,10 +60,10 @@ def format_status(status: StatusReply, catheter_volume_nl: int | None = None) ->
         alarms += f" (silenced: {', '.join(silenced)})"
     infused = f"{status.infused_ug} ug"
     if status.infused_ug == 0:
-        dead = "its dead space" if catheter_volume_nl is None else f"its {ml(catheter_volume_nl)}"
+        dead = "dead space" if catheter_volume_nl is None else ml(catheter_volume_nl)
         infused += (
-            f" (drug reaches the spinal fluid only once the catheter is full: {dead} is "
-            "pushed through first)"
+            f" (none has left the catheter tip yet: the catheter's {dead} fills first, by a "
+            "priming bolus or the basal)"
         )
     lines = [
         f"State      {status.state.name.lower()} ({status.mode.name.lower()})",

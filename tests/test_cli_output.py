@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -133,10 +134,76 @@ def test_status_explains_why_nothing_has_been_infused_yet(
     pump: ServedPump, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = cli(pump, monkeypatch, "status")
+    # True after a priming bolus too: what filled the catheter has not left its tip.
     assert (
-        "Infused    0 ug (drug reaches the spinal fluid only once the catheter is full" in run.out
+        "Infused    0 ug (none has left the catheter tip yet: the catheter's 0.2 mL fills first"
+        in run.out
     )
-    assert "0.2 mL" in run.out
+
+
+def test_help_offers_yes_and_dry_run_only_where_there_is_a_change() -> None:
+    assert "[--yes]" not in _help("status")
+    assert "[--dry-run]" not in _help("log")
+    assert "[--yes]" in _help("set-dose")
+    assert "staged for the pump to read back, then dropped" in " ".join(_help("refill").split())
+    assert "--baud BPS" in build_parser().format_help()
+
+
+def test_the_decode_example_runs_and_text_that_is_not_hex_is_bad_usage() -> None:
+    example = next(
+        line for line in _help("decode").splitlines() if line.startswith("Example:")
+    ).split()[1:4]
+    assert example[:2] == ["pump-programmer", "decode"]
+    done = subprocess.run(
+        [str(BIN / "pump-programmer"), "decode", example[2]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"message": "Hello"' in done.stdout
+    bad = subprocess.run(
+        [str(BIN / "pump-programmer"), "decode", "zz"], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2
+    assert bad.stderr == "pump-programmer: error: not hexadecimal: 'zz'\n"
+
+
+def test_ack_takes_the_names_alarms_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.cli_rig import worked_example
+
+    pump = worked_example()
+    pump.advance_to(46 * 86_400_000_000)  # worked example: low-reservoir alarm at day 45
+    with served_pump(tmp_path, pump) as served:
+        listed = run_cli(served, "alarms", monkeypatch=monkeypatch)
+        name = listed.out.split()[0]
+        assert name == "low_reservoir"
+        assert name in " ".join(_help("ack").split())
+        acked = run_cli(served, "ack", name, monkeypatch=monkeypatch)
+    assert acked.code == 0, acked.err
+    assert "(silenced)" in acked.out
+
+
+def test_the_log_footer_counts_what_it_shows_and_sessions_open_first(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli(pump, monkeypatch, "status")
+    run = cli(pump, monkeypatch, "log")
+    lines = run.out.splitlines()
+    assert re.match(r"\d+ entries shown \(indices 0 to \d+\); lost from the log", lines[-1])
+    kinds = [line.split()[4] for line in lines[:-1]]  # index, date, time, UTC, kind
+    first_open = kinds.index("session_opened")
+    assert kinds[first_open + 1] == "interrogation"
+
+
+def test_the_clock_screen_says_how_far_the_clock_moves(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CLOCK 1_795_000_000 is the served pump's clock; its own clock runs on from there.
+    run = cli(pump, monkeypatch, "clock", "--set", str(1_795_000_000 - 5 * 3600), "--dry-run")
+    assert run.code == 0, run.err
+    change = next(line for line in run.out.splitlines() if line.strip().startswith("Change"))
+    assert re.search(r"back by (5 h|5 h \d+ s)$", change)
 
 
 def test_status_shows_a_patient_bolus_while_it_runs(

@@ -179,10 +179,13 @@ def test_decode_prints_json(hex_text: str, expected: str) -> None:
     assert expected in result.stdout
 
 
-@pytest.mark.parametrize("hex_text", ["c001000001010002010151d1c0", "zz", "c0dbc0"])
-def test_decode_refuses_with_a_typed_error(hex_text: str) -> None:
+@pytest.mark.parametrize(
+    ("hex_text", "code"),
+    [("c001000001010002010151d1c0", 1), ("zz", 2), ("c0dbc0", 1)],  # not hex: bad usage
+)
+def test_decode_refuses_with_a_typed_error(hex_text: str, code: int) -> None:
     result = run("pump-programmer", "decode", hex_text)
-    assert result.returncode == 1
+    assert result.returncode == code
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("pump-programmer: error:")
 
