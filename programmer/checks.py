@@ -8,9 +8,11 @@ everything again: this is for people, not for safety.
 
 from __future__ import annotations
 
+from firmware_model.units import spoken_duration
 from programmer.errors import OutsideLimits
 from protocol import DrugEntry, LimitsReply
 
+duration = spoken_duration  # "2 h 59 min 1 s": the pump's refusals and ours say time alike
 U32_MAX = 0xFFFF_FFFF
 NL_PER_ML = 1_000_000
 NL_PER_UL = 1_000
@@ -29,14 +31,6 @@ def ml3(nl: int, sign: bool = False) -> str:
     if nl < 0 and whole_ul:
         return "-" + text
     return ("+" + text) if sign and whole_ul else text
-
-
-def duration(seconds: int) -> str:
-    """Largest units first, as a person says it: "3 h", "15 min", "2 h 59 min 1 s"."""
-    hours, rest = divmod(seconds, 3_600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{v} {unit}" for v, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if v]
-    return " ".join(parts) or "0 s"
 
 
 def drug_entry(limits: LimitsReply, name: str) -> DrugEntry:

@@ -13,7 +13,7 @@ from firmware_model import state_machine as sm
 from firmware_model.persistence import from_plain, to_plain
 from firmware_model.units import nl_to_quanta
 from tests.model.helpers import DAY
-from tests.model.programs import Timed, apply, programs, replay
+from tests.model.programs import Timed, apply, assert_slicing_changes_nothing, programs, replay
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TAIL_US = 30 * DAY
@@ -55,19 +55,8 @@ def test_nothing_is_pumped_unless_the_state_delivers(program: list[Timed]) -> No
 @SETTINGS
 @given(programs(), st.data())
 def test_slicing_time_changes_nothing(program: list[Timed], data: st.DataObject) -> None:
-    whole = replay(program, end_of(program))
-    sliced = Pump()
     cuts = data.draw(st.lists(st.integers(0, end_of(program)), max_size=20))
-    pending = list(program)
-    for t in [*sorted(cuts), end_of(program)]:
-        due = [step for step in pending if step.at_us <= t]
-        pending = pending[len(due) :]
-        replay(due, t, sliced)
-    assert [(e.t_us, e.kind, e.detail) for e in whole.log] == [
-        (e.t_us, e.kind, e.detail) for e in sliced.log
-    ]
-    assert whole.status() == sliced.status()
-    assert whole.accounts() == sliced.accounts()
+    assert_slicing_changes_nothing(program, end_of(program), cuts, Pump)
 
 
 def condition(pump: Pump, alarm: Alarm) -> bool:

@@ -20,7 +20,7 @@ from firmware_model import Alarm, Continuous, Pump, PumpConfig
 from firmware_model.persistence import from_plain, to_plain
 from firmware_model.units import QUANTA_PER_NL, US_PER_S
 from tests.model.helpers import HOUR, MINUTE, first
-from tests.model.programs import Timed, apply, programs, replay
+from tests.model.programs import Timed, apply, assert_slicing_changes_nothing, programs, replay
 from tests.model.test_properties import condition
 from tests.model.thermal_oracle import TOLERANCE_NL, Trajectory, first_above_s, simulate
 
@@ -307,19 +307,8 @@ def test_slicing_time_changes_nothing_under_a_lag(
     program: list[Timed], config: PumpConfig, data: st.DataObject
 ) -> None:
     end = program[-1].at_us + TAIL_US
-    whole = replay(program, end, Pump(config))
-    sliced = Pump(config)
     cuts = data.draw(st.lists(st.integers(0, end), max_size=20))
-    pending = list(program)
-    for t in [*sorted(cuts), end]:
-        due = [step for step in pending if step.at_us <= t]
-        pending = pending[len(due) :]
-        replay(due, t, sliced)
-    assert [(e.t_us, e.kind, e.detail) for e in whole.log] == [
-        (e.t_us, e.kind, e.detail) for e in sliced.log
-    ]
-    assert whole.status() == sliced.status()
-    assert whole.accounts() == sliced.accounts()
+    assert_slicing_changes_nothing(program, end, cuts, lambda: Pump(config))
 
 
 @PROPERTY_SETTINGS
