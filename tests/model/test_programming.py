@@ -93,3 +93,24 @@ def test_the_table_and_its_diagram_show_both_ways_of_programming() -> None:
     text = document()
     assert "stopped --> infusing: program [start_requested] | start" in text
     assert "stopped --> stopped: program [internal]" in text
+
+
+@pytest.mark.parametrize(
+    ("starts", "fault"),
+    [
+        ([i * 3_600 for i in range(23)] + [3_600], "step 24 starts at 3600 s, step 23 at 79200 s"),
+        ([0, 86_400], "step 2 starts at 86400 s"),
+        ([0, 0], "step 2 starts at 0 s, step 1 at 0 s"),
+    ],
+)
+def test_a_schedule_out_of_order_names_the_step_and_fits_the_wire(
+    starts: list[int], fault: str
+) -> None:
+    from firmware_model import PumpRefusal
+    from protocol.messages import MAX_TEXT_LEN
+
+    pump = pump_with_drug()
+    with pytest.raises(PumpRefusal) as refusal:
+        pump.program(Flex(tuple(FlexStep(s, 200) for s in starts)))
+    assert refusal.value.message.endswith(fault)
+    assert len(refusal.value.message) <= MAX_TEXT_LEN  # 24 starts listed would not fit
