@@ -8,8 +8,9 @@ programmings at the same microsecond both count: none escapes the window by last
 
 The window is (now - 24 h, now] in *model* time, not on the pump clock [M]: a programmer can set
 the clock, and setting it a day ahead must not empty the window. The pump clock only names the
-window's start in messages. A pump with nothing programmed has no window; it starts with the
-first programming.
+window's start in messages, as the log names it: the first programming by the clock when it was
+made (a later clock setting does not move it), 24 h ago by the clock now. A pump with nothing
+programmed has no window; it starts with the first programming.
 
 Memory stays bounded whatever the programmer sends. A total replaced before the window is
 dropped (the one in force at its start stays, its end being inside the window). So is a total
@@ -56,13 +57,16 @@ class DoseWindow:
     def __init__(self, capacity: int = MAX_REPLACED) -> None:
         self.capacity = capacity
         self.started_us: int | None = None  # the first programming
+        # Pump clock minus model time then (0: not set); None: not known (an older save).
+        self.started_offset_us: int | None = None
         self.current: int | None = None  # the total in force now
         self.replaced: deque[Replaced] = deque()  # oldest first
 
-    def record(self, t_us: int, total: int) -> None:
+    def record(self, t_us: int, total: int, clock_offset_us: int | None = None) -> None:
         """A basal with daily ``total`` programmed at ``t_us``; it is in force from now."""
         if self.current is None:
             self.started_us = t_us
+            self.started_offset_us = clock_offset_us
         else:
             self.replaced.append(Replaced(self.current, t_us))
         self.current = total
@@ -79,12 +83,16 @@ class DoseWindow:
         totals = [r.total for r in self.replaced if r.until_us > start_us]
         totals.append(self.current)
         since_us = max(start_us, self.started_us)
+        whole_day = self.started_us <= start_us
+        offset = clock_offset_us
+        if not whole_day and self.started_offset_us is not None:
+            offset = self.started_offset_us  # the clock the log stamped it with
         return InForce(
             lowest=min(totals),
             highest=max(totals),
             since_us=since_us,
-            whole_day=self.started_us <= start_us,
-            since_clock_us=since_us + clock_offset_us if clock_offset_us else None,
+            whole_day=whole_day,
+            since_clock_us=since_us + offset if offset else None,
         )
 
     def _compact(self, t_us: int) -> None:
@@ -110,6 +118,7 @@ class DoseWindow:
     def to_plain(self) -> dict[str, Any]:
         return {
             "started_us": self.started_us,
+            "started_offset_us": self.started_offset_us,
             "current": self.current,
             "replaced": [[r.total, r.until_us] for r in self.replaced],
         }
@@ -121,6 +130,8 @@ class DoseWindow:
         if (started is None) != (current is None):
             raise ValueError("dose window: a first programming goes with a total in force")
         window.started_us = None if started is None else int(started)
+        offset = plain.get("started_offset_us")  # absent from earlier saves: not known
+        window.started_offset_us = None if offset is None else int(offset)
         window.current = None if current is None else int(current)
         window.replaced = deque(
             Replaced(int(total), int(until)) for total, until in plain["replaced"]

@@ -866,7 +866,7 @@ class Pump:
     def _set_basal(self, basal: Basal) -> None:
         """The basal to deliver; whether it runs (``basal_on``) is the caller's business."""
         self._basal = basal
-        self._doses.record(self._t, basal.dose_seconds_per_day())
+        self._doses.record(self._t, basal.dose_seconds_per_day(), self._clock_offset_us)
         self._update_basal_rate()
         if isinstance(basal, Flex):
             detail: dict[str, object] = {

@@ -161,6 +161,21 @@ def test_setting_the_clock_does_not_move_the_window() -> None:
     assert "(1.4 x 200, the lowest" in refused(pump, 390)
 
 
+def test_the_first_programming_is_named_by_the_clock_the_log_stamped_it_with() -> None:
+    # A new user's finding: after the clock was set 6 h ahead, the refusal named the first
+    # programming 6 h later than the log's record of it.
+    pump = pump_with_drug(dose=None)
+    pump.set_clock(T_CLOCK_US)
+    pump.program(Continuous(200))
+    (programmed,) = [e for e in pump.log if e.kind == "programmed"]
+    pump.advance_to(pump.t_us + HOUR)
+    pump.set_clock(pump.clock_us + 6 * HOUR)
+    assert refused(pump, 390).endswith("since 2026-11-23 10:00 UTC, the pump's first programming)")
+    assert programmed.on_clock_us(0) == T_CLOCK_US
+    restored = from_plain(json.loads(json.dumps(to_plain(pump))))
+    assert refused(restored, 390) == refused(pump, 390)
+
+
 def test_no_limit_when_the_cap_is_configured_off() -> None:
     pump = pump_with_drug(dose=200, config=PumpConfig(max_dose_increase_pct=None))
     pump.program(Continuous(900))
