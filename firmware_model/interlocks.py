@@ -60,13 +60,17 @@ def check_concentration(limits: DrugLimits, concentration: int) -> None:
         )
 
 
+def _ml(nl: int) -> str:
+    """mL as the programmer's screens give them, to the nanolitre and no further."""
+    return f"{nl / 1_000_000:.6f}".rstrip("0").rstrip(".")
+
+
 def check_rate(config: PumpConfig, rate: int, needs: str) -> None:
     low, high = config.min_rate_nl_per_day, config.max_rate_nl_per_day
     if not low <= rate <= high:
         refuse(
             Refusal.OUT_OF_RANGE,
-            f"{needs} needs {rate / 1000:g} uL/day, "
-            f"outside the pump's {low / 1000:g}..{high / 1000:g} uL/day",
+            f"{needs} needs {_ml(rate)} mL/day, outside the pump's {_ml(low)}..{_ml(high)} mL/day",
         )
 
 

@@ -8,6 +8,8 @@ everything again: this is for people, not for safety.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from firmware_model.units import spoken_duration
 from programmer.errors import OutsideLimits
 from protocol import DrugEntry, LimitsReply
@@ -86,8 +88,15 @@ def check_doses(limits: LimitsReply, drug: str, doses: list[int], concentration:
 
 
 def check_bolus(
-    limits: LimitsReply, drug: str, dose_ug: int, duration_s: int, concentration: int
+    limits: LimitsReply,
+    drug: str,
+    dose_ug: int,
+    duration_s: int,
+    concentration: int,
+    on_top_nl_per_day: int = 0,
 ) -> None:
+    """``on_top_nl_per_day``: a basal the bolus runs on top of (a patient bolus does; a
+    clinician bolus replaces the basal)."""
     entry = drug_entry(limits, drug)
     if not 0 < dose_ug <= entry.max_bolus_ug:
         raise OutsideLimits(
@@ -96,23 +105,39 @@ def check_bolus(
     check_duration(limits, duration_s)
     if not concentration:
         return
-    rate = rate_nl_per_day(dose_ug, concentration, 86_400 / duration_s)
+    rate = rate_nl_per_day(dose_ug, concentration, 86_400 / duration_s) + on_top_nl_per_day
+    what = f"{dose_ug} ug over {duration(duration_s)}"
+    if on_top_nl_per_day:
+        what += f" on top of a basal of up to {ml(on_top_nl_per_day)}/day"
     if rate > limits.max_rate_nl_per_day:
-        shortest = shortest_bolus_s(limits, dose_ug, concentration)
+        shortest = shortest_bolus_s(limits, dose_ug, concentration, on_top_nl_per_day)
+        if shortest is None:
+            raise OutsideLimits(
+                f"{what}: the basal alone leaves the pump no room for a bolus "
+                f"(at most {ml(limits.max_rate_nl_per_day)}/day)"
+            )
         raise OutsideLimits(
-            f"{dose_ug} ug over {duration(duration_s)} needs {ml(rate)}/day, above the pump's "
+            f"{what} needs {ml(rate)}/day, above the pump's "
             f"{ml(limits.max_rate_nl_per_day)}/day: give it over at least "
             f"{duration(shortest)} (--duration-s {shortest})"
         )
-    check_rate(limits, rate, f"{dose_ug} ug over {duration(duration_s)}")
+    check_rate(limits, rate, what)
 
 
-def shortest_bolus_s(limits: LimitsReply, dose_ug: int, concentration: int) -> int:
-    """The shortest whole-second duration at which the pump can deliver the dose."""
+def shortest_bolus_s(
+    limits: LimitsReply, dose_ug: int, concentration: int, on_top_nl_per_day: int = 0
+) -> int | None:
+    """The shortest whole-second duration at which the pump can deliver the dose, on top of
+    ``on_top_nl_per_day``; None when the basal leaves no room at all."""
+    room = limits.max_rate_nl_per_day - on_top_nl_per_day
+    if room <= 0:
+        return None
     volume_nl = dose_ug * NL_PER_ML
-    fastest = concentration * limits.max_rate_nl_per_day
-    seconds = max(limits.min_bolus_duration_s, -(-volume_nl * 86_400 // fastest))
-    while rate_nl_per_day(dose_ug, concentration, 86_400 / seconds) > limits.max_rate_nl_per_day:
+    seconds = max(limits.min_bolus_duration_s, -(-volume_nl * 86_400 // (concentration * room)))
+    while (
+        rate_nl_per_day(dose_ug, concentration, 86_400 / seconds) + on_top_nl_per_day
+        > limits.max_rate_nl_per_day
+    ):
         seconds += 1  # float rounding at the edge: the next second is within the limit
     return seconds
 
@@ -173,8 +198,12 @@ def check_patient_limits(
     lockout_s: int,
     max_per_day: int,
     concentration: int,
+    basal_doses: Sequence[int] = (),
 ) -> None:
-    check_bolus(limits, drug, dose_ug, duration_s, concentration)
+    """``basal_doses``: the basal's steps, ug/day; a patient bolus runs on top of any."""
+    highest = max(basal_doses, default=0)
+    on_top = rate_nl_per_day(highest, concentration) if highest else 0
+    check_bolus(limits, drug, dose_ug, duration_s, concentration, on_top)
     if not duration_s <= lockout_s <= 86_400:
         raise OutsideLimits(
             f"a lockout of {duration(lockout_s)} is outside {duration(duration_s)} (the bolus) "

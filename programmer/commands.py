@@ -233,6 +233,7 @@ def patient_limits(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
             args.lockout_s,
             args.max_per_day,
             now.concentration_ug_per_ml,
+            [step.dose_ug_per_day for step in before.steps],
         )
         return replace(
             programmed(before),

@@ -504,3 +504,32 @@ def test_a_low_reservoir_alarm_above_the_contents_says_it_sounds_at_once(
         run = run_cli(served, "low-reservoir-alarm", "5", "--dry-run", monkeypatch=monkeypatch)
     assert run.code == 0, run.err
     assert "will sound at once" in run.out
+
+
+def test_a_patient_bolus_too_fast_names_a_duration_the_pump_accepts_on_top_of_the_basal(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A new user's finding: the suggestion ignored the basal the patient bolus runs on top
+    # of, and the pump refused it. 200 ug at 500 ug/mL is 0.4 mL; with a 0.6 mL/day step
+    # the pump's 24 mL/day leaves 23.4 mL/day: 0.4 mL takes at least 24 min 37 s.
+    assert cli(pump, monkeypatch, "flex", "00:00=200", "08:00=300", "--yes").code == 0
+    limits = ("--lockout-s", "3600", "--max-per-day", "3", "--yes")
+    fast = cli(
+        pump, monkeypatch, "patient-limits", "--dose-ug", "200", "--duration-s", "60", *limits
+    )
+    assert fast.code == 1
+    assert "on top of a basal of up to 0.6 mL/day" in fast.error
+    suggested = re.search(r"--duration-s (\d+)\)$", fast.error)
+    assert suggested is not None
+    assert int(suggested[1]) == 24 * 60 + 37
+    done = cli(
+        pump,
+        monkeypatch,
+        "patient-limits",
+        "--dose-ug",
+        "200",
+        "--duration-s",
+        suggested[1],
+        *limits,
+    )
+    assert done.code == 0, done.err

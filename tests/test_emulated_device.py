@@ -150,8 +150,8 @@ def test_staging_refuses_a_patient_bolus_the_motor_could_not_deliver() -> None:
     refused = s.ask(too_fast)
     assert isinstance(refused, ErrorReply)
     assert refused.reason is Reason.VALUE_OUT_OF_RANGE
-    assert "28800 uL/day" in refused.message
-    assert "48..24000 uL/day" in refused.message
+    assert "28.8 mL/day" in refused.message
+    assert "0.048..24 mL/day" in refused.message
     assert s.device.pump.patient_limits is None
     slow_enough = StagePrescription(Mode.CONTINUOUS, (WireStep(0, 200),), 10, 120, 3_600, 4, 2_000)
     assert isinstance(s.ask(slow_enough), Staged)
