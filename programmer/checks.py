@@ -184,7 +184,9 @@ def check_refill(
         raise OutsideLimits(
             f"{concentration} ug/mL is outside {entry.name}'s {low} to {high} ug/mL"
         )
-    if measured_nl is not None and not 0 <= measured_nl <= capacity:
+    if measured_nl is not None and measured_nl < 0:
+        raise OutsideLimits(f"a measured residual of {ml(measured_nl)}: it cannot be below 0 mL")
+    if measured_nl is not None and measured_nl > capacity:
         raise OutsideLimits(
             f"a measured residual of {ml(measured_nl)} is more than a {reservoir(limits)} holds"
         )

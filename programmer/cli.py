@@ -30,7 +30,7 @@ from programmer.decode import decode_hex
 from programmer.errors import ProgrammerError, UsageError
 from programmer.flex_input import FlexInputError, TypedStep, parse_step
 from programmer.link import DEFAULT_BUDGET_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
-from programmer.operator import OPERATOR_ENV, clean_operator, default_operator
+from programmer.operator import OPERATOR_ENV, checked_operator, default_operator
 from protocol import AlarmCode, Role
 from transport import DEFAULT_BAUDRATE
 
@@ -120,10 +120,10 @@ def _role(text: str) -> Role:
 
 
 def _operator(text: str) -> str:
-    cleaned = clean_operator(text)
-    if not cleaned:
-        raise argparse.ArgumentTypeError("an operator is 1 to 32 printable characters")
-    return cleaned
+    try:
+        return checked_operator(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- the parser -------------------------------------------------------------------------
@@ -455,6 +455,10 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     try:
         _check_role(args)
+        try:
+            operator = args.operator or default_operator()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         with Programmer.open(
             args.port,
             role=args.role,
@@ -464,12 +468,12 @@ def _main(argv: Sequence[str] | None) -> int:
             timeout_s=args.timeout,
             retries=args.retries,
             budget_s=args.budget_s,
-            operator=args.operator or default_operator(),
+            operator=operator,
             notice=_notice,
         ) as programmer:
             data, text = COMMANDS[args.command](programmer, args, ui)
     except DryRun:
-        _notice("dry run: nothing changed on the pump (what was staged to be read back is dropped)")
+        _notice("dry run: nothing changed on the pump")
         return EXIT_OK
     except Declined:
         _notice("not sent: nothing changed")
@@ -491,7 +495,12 @@ def _check_role(args: argparse.Namespace) -> None:
     allowed = {Role.PATIENT: PATIENT_COMMANDS, Role.READ_ONLY: READ_ONLY_COMMANDS}
     role: Role = args.role
     if role in allowed and args.command not in allowed[role]:
-        raise UsageError(f"{args.command} needs the clinician role (--role clinician)")
+        may = ["clinician", *(r.label for r, names in allowed.items() if args.command in names)]
+        roles = " or ".join(may)
+        raise UsageError(
+            f"{args.command} needs the {roles} role (--role {may[-1]}); "
+            f"the {role.label} role may run: {', '.join(sorted(allowed[role]))}"
+        )
     if role is Role.READ_ONLY and args.command == "clock" and args.set is not None:
         raise UsageError("clock --set needs the clinician role (--role clinician)")
 

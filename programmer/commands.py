@@ -147,7 +147,7 @@ def program(p: Programmer, ui: Ui, build: Build, start: bool, notes: Sequence[st
         now = p.status()
         request = build(before, now, p.limits())
         if request == as_stage_request(before) and not (start and now.state == PumpState.STOPPED):
-            raise NothingToDo("that is the prescription in force already: nothing to send")
+            raise NothingToDo("that is the prescription in force already: nothing sent")
         staged = p.stage(request)
         screen = Screen(
             "The pump read back what it will do; nothing changes until it is confirmed",
@@ -350,7 +350,7 @@ def stop(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
         )
     now = p.status()
     if now.state == PumpState.STOPPED:
-        raise WouldBeRefused("the pump is already stopped: nothing to stop")
+        raise NothingToDo("the pump is already stopped: nothing sent")
     if now.state == PumpState.END_OF_SERVICE:
         raise WouldBeRefused("the pump is at end of service: it delivers nothing")
     screen = Screen("Stop delivery")
@@ -366,6 +366,8 @@ def start(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     in_force = p.prescription()
     if in_force.mode == Mode.NONE:
         raise WouldBeRefused("nothing is programmed to start: program a dose first (set-dose)")
+    if now.state == PumpState.INFUSING:
+        raise NothingToDo("the pump is already infusing: nothing sent")
     if now.state != PumpState.STOPPED:
         raise WouldBeRefused(f"start resumes a stopped pump; it is {state_name(now.state)}")
     screen = Screen("Start delivery")

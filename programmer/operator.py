@@ -22,11 +22,30 @@ def clean_operator(text: str) -> str:
     return cleaned[:MAX_OPERATOR_LEN]
 
 
+def checked_operator(text: str) -> str:
+    """An operator someone typed: kept exactly, or refused (ValueError). The audit record
+    must say who, as they gave it; never a name cut short or with letters replaced."""
+    given = text.strip()
+    if not given:
+        raise ValueError("an operator is 1 to 32 printable ASCII characters; this is empty")
+    if clean_operator(given) != given:
+        problem = "too long" if len(given) > MAX_OPERATOR_LEN else "not printable ASCII"
+        raise ValueError(
+            f"operator {given!r} is {problem}: the pump's log takes 1 to "
+            f"{MAX_OPERATOR_LEN} printable ASCII characters"
+        )
+    return given
+
+
 def default_operator() -> str:
-    """``$PUMP_OPERATOR``, else user@host."""
+    """``$PUMP_OPERATOR`` (refused, ValueError, if the log could not keep it whole), else
+    user@host (made to fit: nobody typed it)."""
     given = os.environ.get(OPERATOR_ENV, "").strip()
     if given:
-        return clean_operator(given)
+        try:
+            return checked_operator(given)
+        except ValueError as exc:
+            raise ValueError(f"${OPERATOR_ENV}: {exc}") from None
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

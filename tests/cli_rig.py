@@ -103,6 +103,7 @@ def run_cli(
     answers: list[str] | None = None,
     monkeypatch: pytest.MonkeyPatch,
     on_ask: object = None,
+    operator: str | None = "tester",
 ) -> Run:
     """``pump-programmer --port PORT --key-file KEYS ARGV``; a terminal when ``answers``."""
     asked: list[str] = []
@@ -119,7 +120,9 @@ def run_cli(
     monkeypatch.setattr(builtins, "input", answer)
     monkeypatch.setattr(sys.stdin, "isatty", lambda: answers is not None, raising=False)
     out, err = io.StringIO(), io.StringIO()
-    args = ["--port", served.port, "--key-file", str(served.key_file), "--operator", "tester"]
+    args = ["--port", served.port, "--key-file", str(served.key_file)]
+    if operator is not None:
+        args += ["--operator", operator]
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = cli.main([*args, *argv])

@@ -392,6 +392,11 @@ def test_a_patient_asking_to_set_a_dose_is_told_the_role(
     run = cli(pump, monkeypatch, "--role", "patient", "set-dose", "220")
     assert run.code == 2
     assert "set-dose needs the clinician role" in run.error
+    # A new user's finding: `alarms` said it needed the clinician role; read-only may too.
+    alarms = cli(pump, monkeypatch, "--role", "patient", "alarms")
+    assert alarms.code == 2
+    assert "alarms needs the clinician or read-only role (--role read-only)" in alarms.error
+    assert "the patient role may run: " in alarms.error
 
 
 def test_the_wrong_key_file_exits_five_naming_it(
@@ -481,14 +486,19 @@ def test_ctrl_d_at_the_question_is_a_no(pump: ServedPump, monkeypatch: pytest.Mo
     assert pump.pump.status().dose_ug_per_day == 200
 
 
-def test_stopping_a_stopped_pump_is_refused_before_asking(
+def test_what_is_already_so_sends_nothing_and_exits_0(
     pump: ServedPump, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The README's exit table: 0 when it was already so; nothing is asked, nothing logged.
+    started = cli(pump, monkeypatch, "start", answers=["y"])
+    assert (started.code, started.asked) == (0, [])
+    assert "already infusing: nothing sent" in started.err
     assert cli(pump, monkeypatch, "stop", "--confirm-withdrawal-risk", "--yes").code == 0
     again = cli(pump, monkeypatch, "stop", "--confirm-withdrawal-risk", answers=["y"])
-    assert again.code == 1
-    assert "already stopped" in again.error
-    assert again.asked == []
+    assert (again.code, again.asked) == (0, [])
+    assert "already stopped: nothing sent" in again.err
+    pump.stop()
+    assert [e.kind for e in pump.pump.log].count("state") == 2  # infusing at first, one stop
 
 
 def test_a_low_reservoir_alarm_above_the_contents_says_it_sounds_at_once(

@@ -267,3 +267,25 @@ def test_refill_figures_are_cut_to_the_microlitre_as_the_pump_cuts_them() -> Non
     assert ml3(-1_500_000, sign=True) == "-1.500 mL"
     assert ml3(100_000, sign=True) == "+0.100 mL"
     assert ml3(999, sign=True) == "0.000 mL"  # under a microlitre: no sign to show
+
+
+@pytest.mark.parametrize(
+    ("operator", "problem"),
+    [
+        ("dr.alexandra.montgomery-smith@hospital", "is too long"),
+        ("dr.\u00e9\u4e2d", "is not printable ASCII"),
+    ],
+)
+def test_an_operator_the_log_could_not_keep_whole_is_refused(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch, operator: str, problem: str
+) -> None:
+    # A new user's finding: the audit record said `by=dr.alexandra.montgomery-smith@ho`.
+    run = cli(pump, monkeypatch, "--operator", operator, "status")
+    assert run.code == 2
+    assert problem in run.error
+    monkeypatch.setenv("PUMP_OPERATOR", operator)
+    from_env = run_cli(pump, "status", monkeypatch=monkeypatch, operator=None)
+    assert from_env.code == 2
+    assert from_env.error.startswith("pump-programmer: error: $PUMP_OPERATOR: operator")
+    pump.stop()
+    assert not [e for e in pump.pump.log if e.kind == "session_opened"]
