@@ -480,6 +480,7 @@ class EmulatedDevice:
             max_prime_nl=NL_PER_ML,
             catheter_volume_nl=config.catheter_volume_nl,
             refill_discrepancy_nl=config.refill_discrepancy_nl,
+            empty_nl=config.empty_nl,
             max_dose_increase_pct=config.max_dose_increase_pct or 0,
             max_flex_steps=MAX_FLEX_STEPS,
             max_patient_boluses_per_day=MAX_PATIENT_BOLUSES_PER_DAY,

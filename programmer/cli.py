@@ -344,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="refill although the measured residual differs from the expected by more than "
         "the pump's threshold (--yes does not stand in for it)",
     )
+    refill.add_argument(
+        "--confirm-withdrawal-risk",
+        action="store_true",
+        help="needed for a refill so small that the reservoir is empty at once: delivery "
+        "stops (--yes does not stand in for it)",
+    )
     refill.add_argument("--drug", default="baclofen", help="drug name (default baclofen)")
     _local(refill)
     command("alarms", "active alarms", "pump-programmer alarms")

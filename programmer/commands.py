@@ -33,15 +33,18 @@ from programmer.formatting import (
 )
 from programmer.screens import (
     Screen,
+    daily_total_ug,
     prescription_rows,
     state_after_commit,
     state_after_refill,
     state_name,
     state_row,
+    time_of_day,
     utc,
 )
 from protocol import (
     NO_DIGEST,
+    AlarmCode,
     LimitsReply,
     Mode,
     PrescriptionFields,
@@ -50,6 +53,7 @@ from protocol import (
     Staged,
     StagePrescription,
     StatusReply,
+    WireStep,
     as_stage_request,
 )
 
@@ -127,7 +131,15 @@ def clock(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
         screen.line("Change", f"{way} by {checks.duration(abs(shift_s))}")
     else:
         screen.line("Change", "none (to the second)")
-    screen.notes.append("flex schedules follow the pump clock's time of day (UTC)")
+    in_force = p.prescription()
+    if in_force.mode == Mode.FLEX:
+        conc = p.status().concentration_ug_per_ml
+        screen.row(
+            "Basal step",
+            step_text(step_at(in_force, now_s), conc),
+            step_text(step_at(in_force, new_s), conc),
+        )
+        screen.notes.append("the flex schedule follows the pump clock's time of day (UTC)")
     screen.notes.append("log entries and alarms keep the times they were written at")
     ui.confirmation.confirm(screen)
     set_s = p.set_clock(new_s)
@@ -408,7 +420,8 @@ def refill_once(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     request = refill_prescription(before, now, args, ui, limits)
     staged = None if request is None else p.stage(request)
     screen = Screen(f"Refill with {args.drug}: withdraw what is left, then fill", ("now", "after"))
-    state_row(screen, now.state, state_after_refill(now.state, bool(now.basal_on)))
+    after_state = state_after_refill(now.state, bool(now.basal_on), args.volume_nl, limits.empty_nl)
+    state_row(screen, now.state, after_state)
     expected_nl = now.reservoir_ul * 1_000
     screen.row("Reservoir", checks.ml3(expected_nl), checks.ml3(args.volume_nl))
     screen.line("Withdrawn", residual_text(expected_nl, args.measured_nl))
@@ -421,7 +434,26 @@ def refill_once(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     if request is not None and before.mode == Mode.FLEX and getattr(args, "flex_notes", None):
         screen.notes += args.flex_notes
     if old_conc and new_conc != old_conc and after.mode != Mode.NONE:
-        screen.notes.append(catheter_note(limits.catheter_volume_nl, old_conc, new_conc, after))
+        text = catheter_note(limits.catheter_volume_nl, old_conc, new_conc, after)
+        # More than the programmed dose is an overdose risk: a warning, not a note.
+        (screen.warnings if old_conc > new_conc else screen.notes).append(text)
+    if now.state == PumpState.EMPTY and after_state == PumpState.INFUSING:
+        screen.notes.append(empty_since(p, now.clock_s))
+    withdrawal = None
+    if args.volume_nl <= limits.empty_nl:
+        withdrawal = (
+            f"{checks.ml3(args.volume_nl)} is at or below the pump's empty level "
+            f"({checks.ml3(limits.empty_nl)}): the reservoir is empty at once and delivers "
+            "nothing"
+        )
+        if after_state == PumpState.EMPTY and now.state != PumpState.EMPTY:
+            withdrawal += "; abrupt baclofen withdrawal can be life-threatening"
+        screen.warnings.append(withdrawal)
+    elif args.volume_nl <= after.low_reservoir_ul * 1_000:
+        screen.notes.append(
+            f"{checks.ml3(args.volume_nl)} is at or below the low-reservoir alarm volume "
+            f"({checks.ml3(after.low_reservoir_ul * 1_000)}): the alarm will sound at once"
+        )
     if now.state == PumpState.STOPPED:
         screen.notes.append("the pump stays stopped after the refill: start it with `start`")
     discrepancy = None
@@ -434,7 +466,18 @@ def refill_once(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
                 "into the pocket instead of the pump, or the catheter may be leaking or blocked"
             )
             screen.warnings.append(discrepancy)
+    if discrepancy is not None and ui.confirmation.dry_run and not args.accept_discrepancy:
+        screen.notes.append(
+            "sent for real, this refill needs a second answer (or --accept-discrepancy)"
+        )
     ui.confirmation.confirm(screen)
+    if withdrawal is not None and after_state == PumpState.EMPTY and now.state != after_state:
+        ui.confirmation.confirm_again(
+            "this refill stops delivery (see above)",
+            "Refill so little anyway?",
+            args.confirm_withdrawal_risk,
+            "--confirm-withdrawal-risk",
+        )
     if discrepancy is not None:
         ui.confirmation.confirm_again(
             "the measured residual is not what the pump expected (see above)",
@@ -459,6 +502,32 @@ def refill_once(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     return plain(reply), text
 
 
+def empty_since(p: Programmer, clock_s: int) -> str:
+    """How long an empty pump has delivered nothing: the clinician restarts a full dose."""
+    raised = [a.raised_s for a in p.alarms().alarms if a.alarm == AlarmCode.EMPTY_RESERVOIR]
+    if not raised:
+        return "the pump has been empty: delivery resumes at the full programmed dose"
+    gap_s = max(0, clock_s - raised[0])
+    return (
+        f"the pump has delivered nothing since {utc(raised[0])} ({checks.duration(gap_s)}): "
+        "delivery resumes at once at the full programmed dose"
+    )
+
+
+def step_at(p: PrescriptionFields, clock_s: int) -> WireStep:
+    """The flex step in force at a pump-clock instant: the last to start by its time of day
+    (before the first start, yesterday's last step runs on)."""
+    of_day = clock_s % 86_400
+    steps = sorted(p.steps, key=lambda step: step.start_s)
+    started = [step for step in steps if step.start_s <= of_day]
+    return started[-1] if started else steps[-1]
+
+
+def step_text(step: WireStep, concentration: int) -> str:
+    rate = checks.rate_nl_per_day(step.dose_ug_per_day, concentration)
+    return f"{time_of_day(step.start_s)} {step.dose_ug_per_day} ug/day ({checks.ml(rate)}/day)"
+
+
 def residual_text(expected_nl: int, measured_nl: int | None) -> str:
     expected = f"expected {checks.ml3(expected_nl)}"
     if measured_nl is None:
@@ -481,7 +550,7 @@ def catheter_note(
     catheter_nl: int, old_conc: int, new_conc: int, after: PrescriptionFields | Staged
 ) -> str:
     """The old drug in the catheter leaves at the new rate: the dose is off until it is out."""
-    daily_ug = average_dose_ug_per_day(after)
+    daily_ug = round(daily_total_ug(after))
     rate_nl_per_day = checks.rate_nl_per_day(daily_ug, new_conc) if daily_ug else 0
     factor = old_conc / new_conc
     text = (
@@ -492,18 +561,6 @@ def catheter_note(
         hours = catheter_nl / rate_nl_per_day * 24
         text += f" for about {hours:.0f} h ({daily_ug * factor:.0f} instead of {daily_ug} ug/day)"
     return text + " (docs/domain.md: catheter dead space)"
-
-
-def average_dose_ug_per_day(p: PrescriptionFields | Staged) -> int:
-    """A schedule's dose over a whole day, each step weighted by how long it runs."""
-    steps = sorted(p.steps, key=lambda step: step.start_s)
-    if not steps:
-        return 0
-    total = 0
-    for index, step in enumerate(steps):
-        ends_s = steps[index + 1].start_s if index + 1 < len(steps) else 86_400 + steps[0].start_s
-        total += step.dose_ug_per_day * (ends_s - step.start_s)
-    return round(total / 86_400)
 
 
 def refill_prescription(

@@ -78,6 +78,27 @@ def basal_lines(p: PrescriptionFields | Staged, concentration: int) -> list[str]
     return [f"flex {time_of_day(s.start_s)} {dose(s.dose_ug_per_day)}" for s in p.steps]
 
 
+def _steps_by_time(
+    before: PrescriptionFields,
+    after: PrescriptionFields | Staged,
+    concentration_before: int,
+    concentration_after: int,
+) -> list[tuple[str | None, str | None]]:
+    """Two schedules side by side, a row a start time: a step dropped, added or changed
+    shows against the same time, never against whichever step has the same index."""
+    old_lines = basal_lines(before, concentration_before)
+    new_lines = basal_lines(after, concentration_after)
+    old = dict(zip((s.start_s for s in before.steps), old_lines, strict=True))
+    new = dict(zip((s.start_s for s in after.steps), new_lines, strict=True))
+    return [(old.get(start), new.get(start)) for start in sorted(old.keys() | new.keys())]
+
+
+def _total_text(p: PrescriptionFields | Staged) -> str:
+    if p.mode == Mode.NONE:
+        return "none"
+    return f"{daily_total_ug(p):.2f}".rstrip("0").rstrip(".") + " ug/day"
+
+
 def patient_line(p: PrescriptionFields | Staged) -> str:
     if not p.patient_dose_ug:
         return "not permitted"
@@ -87,6 +108,17 @@ def patient_line(p: PrescriptionFields | Staged) -> str:
     )
 
 
+def daily_total_ug(p: PrescriptionFields | Staged) -> float:
+    """A schedule's dose over a whole day, each step weighted by how long it runs: what the
+    dose-change cap compares (docs/protocol.md, section 9)."""
+    steps = sorted(p.steps, key=lambda step: step.start_s)
+    total = 0
+    for index, step in enumerate(steps):
+        ends_s = steps[index + 1].start_s if index + 1 < len(steps) else 86_400 + steps[0].start_s
+        total += step.dose_ug_per_day * (ends_s - step.start_s)
+    return total / 86_400
+
+
 def prescription_rows(
     screen: Screen,
     before: PrescriptionFields,
@@ -94,12 +126,19 @@ def prescription_rows(
     concentration_before: int,
     concentration_after: int,
 ) -> None:
-    pairs = zip_longest(
-        basal_lines(before, concentration_before),
-        basal_lines(after, concentration_after),
-    )
+    if before.mode == after.mode == Mode.FLEX:
+        pairs = _steps_by_time(before, after, concentration_before, concentration_after)
+    else:
+        pairs = list(
+            zip_longest(
+                basal_lines(before, concentration_before),
+                basal_lines(after, concentration_after),
+            )
+        )
     for index, (old, new) in enumerate(pairs):
         screen.row("Basal" if index == 0 else " ", old or "", new or "(removed)")
+    if Mode.FLEX in (before.mode, after.mode):
+        screen.row("Daily total", _total_text(before), _total_text(after))
     screen.row("Patient bolus", patient_line(before), patient_line(after))
     screen.row(
         "Low-reservoir alarm",
@@ -120,8 +159,12 @@ def state_after_commit(now: PumpState, start: bool) -> PumpState:
     return PumpState.INFUSING if start and now == PumpState.STOPPED else now
 
 
-def state_after_refill(now: PumpState, basal_on: bool) -> PumpState:
-    """An empty pump refilled resumes its basal if it was running; other states stay."""
+def state_after_refill(now: PumpState, basal_on: bool, volume_nl: int, empty_nl: int) -> PumpState:
+    """An empty pump refilled resumes its basal if it was running; other states stay. A
+    refill to the empty level or below leaves a delivering pump empty (a stopped one stays
+    stopped, empty)."""
+    if volume_nl <= empty_nl:
+        return PumpState.STOPPED if now == PumpState.STOPPED else PumpState.EMPTY
     if now != PumpState.EMPTY:
         return now
     return PumpState.INFUSING if basal_on else PumpState.STOPPED

@@ -781,6 +781,7 @@ class DrugEntry:
         "max_prime_nl" / c.Int32ub,
         "catheter_volume_nl" / c.Int32ub,
         "refill_discrepancy_nl" / c.Int32ub,
+        "empty_nl" / c.Int32ub,
         "max_dose_increase_pct" / c.Int16ub,
         "max_flex_steps" / c.Int8ub,
         "max_patient_boluses_per_day" / c.Int8ub,
@@ -812,6 +813,7 @@ class LimitsReply(Message):
     max_prime_nl: int
     catheter_volume_nl: int
     refill_discrepancy_nl: int  # a refill's expected and measured residuals this far apart
+    empty_nl: int  # at or below this the reservoir is empty: delivery stops
     max_dose_increase_pct: int  # 0: no cap
     max_flex_steps: int
     max_patient_boluses_per_day: int

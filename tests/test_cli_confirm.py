@@ -543,3 +543,88 @@ def test_a_patient_bolus_too_fast_names_a_duration_the_pump_accepts_on_top_of_th
         *limits,
     )
     assert done.code == 0, done.err
+
+
+# -- a new user's second round: what the screens left unsaid -------------------------------
+
+
+def test_a_refill_to_the_empty_level_shows_the_pump_going_empty_and_asks_for_it(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worked example's pump is empty at 0.5 mL (docs/domain.md): 0.3 mL stops delivery.
+    shown = cli(pump, monkeypatch, "refill", "0.3", "500", "--dry-run")
+    assert "infusing -> empty   <- changed" in shown.out
+    assert "abrupt baclofen withdrawal can be life-threatening" in shown.out
+    yes_only = cli(pump, monkeypatch, "refill", "0.3", "500", "--yes")
+    assert yes_only.code == 2
+    assert yes_only.error.endswith("--confirm-withdrawal-risk")
+    done = cli(pump, monkeypatch, "refill", "0.3", "500", "--yes", "--confirm-withdrawal-risk")
+    assert done.code == 0, done.err
+    assert done.out.splitlines()[-1].endswith("the pump is empty")
+
+
+def test_a_refill_below_the_alarm_volume_says_the_alarm_sounds_at_once(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli(pump, monkeypatch, "refill", "1.5", "500", "--dry-run")
+    assert "infusing -> empty" not in run.out
+    assert "at or below the low-reservoir alarm volume (2.000 mL)" in run.out
+
+
+def test_refilling_an_empty_pump_says_how_long_it_delivered_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli_rig import worked_example
+
+    pump = worked_example()
+    # Empty at 48.75 d (docs/domain.md worked example): at 52 d it has been 78 h.
+    pump.advance_to(52 * 86_400_000_000)
+    with served_pump(tmp_path, pump) as served:
+        run = run_cli(served, "refill", "20", "500", "--dry-run", monkeypatch=monkeypatch)
+    assert run.code == 0, run.err
+    assert "delivered nothing since 2027-01-06 05:06:40 UTC (78 h)" in run.out
+    assert "resumes at once at the full programmed dose" in run.out
+
+
+def test_a_lower_concentration_doubling_the_dose_is_a_warning(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli(pump, monkeypatch, "refill", "18", "250", "--keep-doses", "--dry-run")
+    # 200 ug/day at 250 ug/mL is 0.8 mL/day: the 0.2 mL of 500 ug/mL drug in the catheter
+    # goes in 6 h at twice the dose (docs/domain.md: dead space 0.2 mL).
+    assert (
+        "WARNING: the catheter still holds 0.200 mL of the old 500 ug/mL drug; pushed at the "
+        "new rate it delivers 2.00 x the programmed dose for about 6 h (400 instead of 200"
+    ) in run.out
+
+
+def test_a_dry_run_of_a_discrepant_refill_says_the_real_one_asks_again(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = cli(pump, monkeypatch, "refill", "18", "500", "--measured-ml", "15", "--dry-run")
+    assert "needs a second answer (or --accept-discrepancy)" in run.out
+
+
+def test_flex_steps_are_set_side_by_side_by_time_with_the_daily_totals(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(pump, monkeypatch, "flex", "00:00=200", "08:00=300", "--yes").code == 0
+    run = cli(pump, monkeypatch, "flex", "00:00=200", "12:00=250", "--dry-run")
+    rows = [line.split("   ") for line in run.out.splitlines() if "flex " in line]
+    cells = [[cell.strip() for cell in row if cell.strip()] for row in rows]
+    assert cells[1] == ["flex 08:00 UTC 300 ug/day (0.6 mL/day)", "(removed)", "<- changed"]
+    assert cells[2][0] == "flex 12:00 UTC 250 ug/day (0.5 mL/day)"
+    # (8 h x 200 + 16 h x 300) / 24 = 266.67; (12 h x 200 + 12 h x 250) / 24 = 225.
+    total = next(line for line in run.out.splitlines() if "Daily total" in line)
+    assert total.split()[2:6] == ["266.67", "ug/day", "225", "ug/day"]
+
+
+def test_the_clock_screen_shows_a_flex_step_the_new_clock_moves_into(
+    pump: ServedPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(pump, monkeypatch, "flex", "00:00=200", "12:00=300", "--yes").code == 0
+    # The pump clock reads 11:06:40 UTC; an hour on, the 12:00 step is in force.
+    run = cli(pump, monkeypatch, "clock", "--set", str(1_795_000_000 + 3_600), "--dry-run")
+    step = next(line for line in run.out.splitlines() if "Basal step" in line)
+    assert "00:00 UTC 200 ug/day (0.4 mL/day)" in step
+    assert step.endswith("12:00 UTC 300 ug/day (0.6 mL/day)   <- changed")
