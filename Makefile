@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := firmware_model protocol transport programmer emulator hil_tests
+PACKAGES := firmware_model protocol transport rig_control programmer emulator hil_tests
 
 .PHONY: run test lint typecheck contracts pytest hil bench fuzz clean
 

@@ -13,9 +13,13 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from emulator.console_log import configure_logging, narrate
+from emulator.control_command import control_command
+from emulator.control_server import ControlServer, ControlServerError
 from emulator.device import DEFAULT_SERIAL_NUMBER, EmulatedDevice, Identity
-from emulator.keys import find_keys
-from emulator.server import serve
+from emulator.keys import PumpKeys, find_keys
+from emulator.pty_link import LinkError, PtyLink
+from emulator.rig import Rig
 from emulator.sim_clock import SimClock
 from emulator.simulate import simulate
 from firmware_model import Pump, PumpConfig, PumpRefusal
@@ -24,9 +28,14 @@ from firmware_model.scenario import ScenarioError
 from firmware_model.scenario.durations import format_duration, parse_duration_us
 from firmware_model.units import ml_to_nl
 from protocol import KeyFileError
+from rig_control import parse_address
+from rig_control.words import USAGE
 from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, PtyChannel, SerialChannel
 
+log = logging.getLogger("emulator")
+
 KEY_FILE_ENV = "PUMP_KEY_FILE"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_PORT = 3
@@ -46,9 +55,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--pty", action="store_true", help="serve on a new pseudo-terminal (the default)"
     )
     where.add_argument(
-        "--port", metavar="URL", help="serve on a pyserial URL: /dev/ttyUSB0, socket://host:port"
+        "--port",
+        metavar="URL",
+        help="serve on a port a pyserial URL opens: /dev/ttyUSB0, rfc2217://host:port, or "
+        "socket://host:port, which CONNECTS to a TCP server (to serve TCP, use --listen)",
+    )
+    where.add_argument(
+        "--listen",
+        metavar="tcp://HOST:PORT",
+        help="serve over TCP, one programmer at a time (a new connection replaces the old); "
+        "reach it with --port socket://HOST:PORT. Port 0 picks a free port",
     )
     parser.add_argument("--baud", type=int, default=DEFAULT_BAUDRATE, help="baud rate for --port")
+    parser.add_argument(
+        "--link",
+        metavar="PATH",
+        type=Path,
+        help="with --pty: also a symlink at PATH to the pty (and the emulator's PID in "
+        "PATH.pid), removed on exit; refused while another emulator holds PATH",
+    )
+    parser.add_argument(
+        "--control",
+        metavar="ADDR",
+        help="the test rig's control channel (docs/control.md): tcp://127.0.0.1:PORT or "
+        "unix:PATH; loopback only unless --control-allow-remote",
+    )
+    parser.add_argument(
+        "--control-allow-remote",
+        action="store_true",
+        help="let --control listen on an address other machines can reach (anyone who can "
+        "connect can change the pump: use only on a closed lab network)",
+    )
     parser.add_argument(
         "--speed",
         type=_non_negative_float,
@@ -101,7 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="create the --key-file with random keys (mode 0600) if it does not exist; an "
         "existing file is used as is, and a missing folder is not created",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every refused frame")
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=None,
+        help="console log level (default warning); info shows sessions, alarms, changes and "
+        "control requests, debug also every link record",
+    )
+    parser.add_argument(
+        "--log-json", action="store_true", help="log lines as JSON objects, one a line"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="the same as --log-level info (kept for existing scripts)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     simulate_parser = commands.add_parser(
         "simulate",
@@ -111,6 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate_parser.add_argument(
         "scenario", metavar="SCENARIO.toml", help="scenario file, - for stdin"
+    )
+    control_parser = commands.add_parser(
+        "control",
+        help="send one request to a running emulator's control channel; prints JSON",
+        description="Send one request to a running emulator's control channel "
+        "(docs/control.md) and print its result as JSON. Exit 0 done, 1 refused by the "
+        "emulator, 2 bad usage, 3 no control channel at ADDR.",
+        epilog="verbs:\n  " + "\n  ".join(USAGE.values()) + "\n\nexample:\n  "
+        "pump-emulator control tcp://127.0.0.1:7001 advance 45d",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    control_parser.add_argument("address", metavar="ADDR", help="tcp://HOST:PORT or unix:PATH")
+    control_parser.add_argument("verb", metavar="VERB", choices=list(USAGE), help="see below")
+    control_parser.add_argument("words", metavar="ARGS", nargs=argparse.REMAINDER)
+    control_parser.add_argument(
+        "--timeout-s", type=float, default=60.0, help="how long to wait for the answer"
     )
     return parser
 
@@ -177,14 +245,16 @@ def programmer_hint(port_path: str, key_path: Path | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "simulate":
         return simulate(args.scenario)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="pump-emulator: %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("transitions").setLevel(logging.WARNING)
+    if args.command == "control":
+        return control_command(args.address, args.verb, args.words, args.timeout_s)
+    if args.link is not None and (args.port or args.listen):
+        parser.error("--link names the pty: it goes with --pty only")
+    level = args.log_level or ("info" if args.verbose else "warning")
+    configure_logging(level, as_json=args.log_json)
     try:
         pump = build_pump(args)
     except PumpRefusal as refusal:
@@ -197,7 +267,23 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyFileError, ValueError) as exc:
         print(f"pump-emulator: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    control_address = None
+    if args.control:
+        try:
+            control_address = parse_address(args.control)
+        except ValueError as exc:
+            print(f"pump-emulator: error: --control: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if not control_address.is_local and not args.control_allow_remote:
+            print(
+                f"pump-emulator: error: --control {control_address} can be reached from other "
+                "machines, and whoever connects can change the pump; use 127.0.0.1, ::1 or "
+                "unix:PATH, or add --control-allow-remote on a closed lab network",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
 
+    link: PtyLink | None = None
     channel: ByteChannel
     try:
         if args.port:
@@ -206,10 +292,44 @@ def main(argv: list[str] | None = None) -> int:
         else:
             pty = PtyChannel()
             channel, port_path = pty, pty.path
-    except PortOpenError as exc:
+            if args.link is not None:
+                link = PtyLink(args.link, os.getpid())
+                notice = link.create(pty.path)
+                if notice:
+                    log.warning("%s", notice)
+    except (PortOpenError, LinkError) as exc:
         print(f"pump-emulator: error: {exc}", file=sys.stderr)
         return EXIT_PORT
 
+    clock = SimClock(speed=args.speed)
+    rig = Rig(device, clock, channel, on_device=lambda d: narrate(d.pump))
+    control: ControlServer | None = None
+    try:
+        if control_address is not None:
+            try:
+                control = ControlServer(control_address, rig)
+            except ControlServerError as exc:
+                print(f"pump-emulator: error: {exc}", file=sys.stderr)
+                return EXIT_PORT
+            if not control_address.is_local:
+                log.warning("control channel %s is reachable from other machines", control.address)
+        return _serve(args, rig, identity, keys, port_path, control)
+    finally:
+        if control is not None:
+            control.close()
+        channel.close()
+        if link is not None:
+            link.remove()
+
+
+def _serve(
+    args: argparse.Namespace,
+    rig: Rig,
+    identity: Identity,
+    keys: PumpKeys,
+    port_path: str,
+    control: ControlServer | None,
+) -> int:
     stopping = False
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -219,22 +339,22 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    status = pump.status()
-    print(
-        f"pump-emulator: {identity.model} serial {identity.serial_number}, "
-        f"firmware {identity.firmware_version}",
-        flush=True,
-    )
-    print(
-        f"pump-emulator: {status.reservoir_nl / 1e6:g} mL of {status.drug} "
+    status = rig.device.pump.status()
+    say(f"{identity.model} serial {identity.serial_number}, firmware {identity.firmware_version}")
+    say(
+        f"{status.reservoir_nl / 1e6:g} mL of {status.drug} "
         f"{status.concentration_ug_per_ml} ug/mL, {status.state} "
-        f"at {status.dose_ug_per_day} ug/day; time x{args.speed:g}",
-        flush=True,
+        f"at {status.dose_ug_per_day} ug/day; time x{args.speed:g}"
     )
     keys_from = "new random keys written to" if keys.created else "keys from"
-    print(f"pump-emulator: {keys_from} {keys.source}", flush=True)
-    print(f"pump-emulator: serving on {channel.description}", flush=True)
-    hint = programmer_hint(port_path, args.key_file)
+    say(f"{keys_from} {keys.source}")
+    say(f"serving on {rig.channel.description}")
+    if args.link is not None:
+        say(f"link {args.link} -> {port_path}")
+    if control is not None:
+        say(f"control channel on {control.address} (pump-emulator control {control.address} state)")
+    shown = str(args.link) if args.link is not None else port_path
+    hint = programmer_hint(shown, args.key_file)
     print(f"\nIn a second terminal:\n    {hint}\n\nCtrl-C to stop.", flush=True)
     if args.port_file:
         tmp = args.port_file.with_name(args.port_file.name + ".tmp")
@@ -242,16 +362,17 @@ def main(argv: list[str] | None = None) -> int:
         tmp.replace(args.port_file)
 
     try:
-        serve(channel, device, SimClock(speed=args.speed), should_stop=lambda: stopping)
+        rig.serve(should_stop=lambda: stopping)
     except OSError as exc:
         print(f"pump-emulator: error: port {port_path} failed: {exc}", file=sys.stderr)
         return EXIT_PORT
-    finally:
-        channel.close()
-    c = device.counters
-    print(
-        f"pump-emulator: stopped after {c.requests} requests in {c.sessions} sessions "
-        f"({c.refused} refused, {c.retransmissions} retransmissions)",
-        flush=True,
+    c = rig.device.counters
+    say(
+        f"stopped after {c.requests} requests in {c.sessions} sessions "
+        f"({c.refused} refused, {c.retransmissions} retransmissions)"
     )
     return EXIT_OK
+
+
+def say(text: str) -> None:
+    print(f"pump-emulator: {text}", flush=True)

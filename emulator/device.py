@@ -175,10 +175,11 @@ class EmulatedDevice:
 
     def tick(self, now_us: int, link_now_us: int | None = None) -> bytes:
         """Let simulated time pass: therapy goes on whether or not anyone is talking."""
-        self.pump.advance_to(now_us)
-        if link_now_us is not None:  # a minute of counted link refusals may be over
-            self._audit.flush(link_now_us)
-        return self.connection.data_to_send()
+        if link_now_us is None:
+            self.pump.advance_to(now_us)
+            return self.connection.data_to_send()
+        self._audit.flush(link_now_us)  # a minute of counted link refusals may be over
+        return self.receive(b"", now_us, link_now_us)  # and a session may have gone idle
 
     def receive(self, data: bytes, now_us: int, link_now_us: int | None = None) -> bytes:
         """``now_us`` is simulated time; ``link_now_us`` is real time, for session idle

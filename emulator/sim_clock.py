@@ -34,3 +34,15 @@ class SimClock:
         self._origin_ns = self._monotonic_ns()
         self._origin_us = now_us
         self._speed = speed
+
+    def jump(self, us: int) -> int:
+        """Move simulated time forward by ``us`` at once (a test rig's time jump)."""
+        if us < 0:
+            raise ValueError("time jumps forward only")
+        self._origin_us += us
+        return self.now_us()
+
+    def rebase(self, now_us: int) -> None:
+        """Simulated time is ``now_us`` from here on (a restored pump brings its own time)."""
+        self._origin_ns = self._monotonic_ns()
+        self._origin_us = now_us

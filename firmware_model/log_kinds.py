@@ -103,6 +103,9 @@ KINDS: Mapping[str, Kind] = MappingProxyType(
         "mri_ended": Kind(CLINICAL, (), "MRI hold over"),
         "occlusion_started": Kind(CLINICAL, ("duration_s",), "catheter occluded"),
         "occlusion_ended": Kind(CLINICAL, (), "catheter occlusion cleared"),
+        "battery_drained": Kind(
+            CLINICAL, ("fraction",), "battery set lower by a test rig (emulator control channel)"
+        ),
         "motor_stall": Kind(CLINICAL, ("causes",), "motor stalled and delivery suspended"),
         "motor_recovered": Kind(CLINICAL, (), "motor free again, delivery resumed"),
         # -- the link ---------------------------------------------------------------------

@@ -804,6 +804,24 @@ class Pump:
         _require_positive(duration_us)
         self._block("occlusion", duration_us)
 
+    @request("battery")
+    def drain_battery(self, battery_ppm: int) -> None:
+        """The battery as if it had run down to ``battery_ppm`` of its capacity: a test rig's
+        way to reach ERI without simulating years. A battery is never recharged in the body,
+        so it only goes down."""
+        if not 0 <= battery_ppm <= PPM:
+            refuse(Refusal.OUT_OF_RANGE, f"battery {battery_ppm / PPM:g} outside 0..1")
+        used = (PPM - battery_ppm) * self._battery_capacity // PPM
+        if used < self._battery_used:
+            refuse(
+                Refusal.OUT_OF_RANGE,
+                f"battery {battery_ppm / PPM:g} above its present {self.battery_ppm() / PPM:g}: "
+                "an implanted battery is never recharged",
+            )
+        self._battery_used = used
+        self._record("battery_drained", fraction=battery_ppm / PPM)
+        self._settle()
+
     # -- internals -----------------------------------------------------------------------
 
     def _block(self, cause: str, duration_us: int) -> None:

@@ -1,0 +1,217 @@
+"""The control channel's verbs on an in-memory rig: no socket, no thread, no sleep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from emulator.control_verbs import handle
+from emulator.device import EmulatedDevice, Identity
+from emulator.rig import Rig
+from emulator.sim_clock import SimClock
+from firmware_model import Pump
+from firmware_model.units import US_PER_DAY, US_PER_HOUR
+from protocol import AlarmNotification, GetStatus, Role, StatusReply
+from tests.test_emulated_device import KEYS, SERIAL, Session
+
+CLOCK_US = 1_795_000_000 * 1_000_000  # 2026-11-18 11:06:40 UTC
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.ns = 1_000_000_000
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+class MemoryChannel:
+    """What the rig wrote, and bytes queued for it to read."""
+
+    description = "memory"
+
+    def __init__(self) -> None:
+        self.inbox = bytearray()
+        self.written = bytearray()
+
+    def read_some(self, timeout_s: float | None = None) -> bytes:
+        data, self.inbox = bytes(self.inbox), bytearray()
+        return data
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        pass
+
+
+def worked_example() -> Pump:
+    # docs/domain.md worked example: 20 mL of 500 ug/mL at 200 ug/day.
+    pump = Pump()
+    pump.set_clock(CLOCK_US)
+    pump.refill(20_000_000, 500)
+    pump.set_dose(200)
+    return pump
+
+
+def make_rig() -> tuple[Rig, MemoryChannel, FakeMonotonic]:
+    mono = FakeMonotonic()
+    channel = MemoryChannel()
+    device = EmulatedDevice(worked_example(), Identity(serial_number=SERIAL), KEYS)
+    clock = SimClock(speed=0, monotonic_ns=mono)
+    rig = Rig(device, clock, channel, monotonic_us=lambda: mono.ns // 1_000)
+    return rig, channel, mono
+
+
+def ok(rig: Rig, verb: str, **args: Any) -> dict[str, Any]:
+    reply = handle(rig, {"id": 1, "verb": verb, "args": args})
+    assert reply["ok"], reply
+    assert reply["id"] == 1
+    result: dict[str, Any] = reply["result"]
+    return result
+
+
+def refused(rig: Rig, verb: str, **args: Any) -> dict[str, Any]:
+    reply = handle(rig, {"id": 2, "verb": verb, "args": args})
+    assert not reply["ok"], reply
+    error: dict[str, Any] = reply["error"]
+    return error
+
+
+@pytest.mark.timeout(30)
+def test_advance_45_days_raises_the_low_reservoir_alarm_at_its_instant() -> None:
+    rig, _, _ = make_rig()
+    result = ok(rig, "advance", duration="46d")
+    alarms = [e for e in result["events"] if e["kind"] == "alarm"]
+    assert [e["detail"]["alarm"] for e in alarms] == ["low_reservoir"]
+    # docs/domain.md: 18 mL above the 2 mL alarm at 0.4 mL/day: exactly day 45.
+    assert alarms[0]["simulated_time_us"] == 45 * US_PER_DAY
+    assert alarms[0]["clock_s"] == CLOCK_US // 1_000_000 + 45 * 86_400
+    state = result["state"]
+    assert state["reservoir_nl"] == 20_000_000 - 46 * 400_000
+    assert [a["alarm"] for a in state["alarms"]] == ["low_reservoir"]
+    assert ok(rig, "state")["simulated_time_us"] == 46 * US_PER_DAY
+
+
+@pytest.mark.timeout(30)
+def test_advance_sends_the_alarm_notification_to_an_open_session() -> None:
+    rig, channel, _ = make_rig()
+    session = Session(rig.device)
+    session.open(Role.CLINICIAN)
+    ok(rig, "advance", duration="45d")
+    session.programmer.receive_data(bytes(channel.written))
+    notes = [e.message for e in session.programmer.events() if hasattr(e, "message")]
+    assert any(isinstance(n, AlarmNotification) for n in notes)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("verb", "args", "code"),
+    [
+        ("advance", {"duration": "3654d"}, "out_of_range"),
+        ("advance", {"duration": "0s"}, "out_of_range"),
+        ("advance", {"duration": "soon"}, "bad_value"),
+        ("advance", {}, "missing_argument"),
+        ("advance", {"duration": "1d", "extra": 1}, "unknown_argument"),
+        ("temperature", {"celsius": 46, "duration": "1h"}, "out_of_range"),
+        ("temperature", {"celsius": 29.9, "duration": "1h"}, "out_of_range"),
+        ("temperature", {"celsius": "hot", "duration": "1h"}, "bad_value"),
+        ("battery", {"fraction": 1.5}, "out_of_range"),
+        ("battery", {"fraction": float("nan")}, "out_of_range"),
+        ("speed", {"factor": -1}, "out_of_range"),
+        ("faults", {"both": {"flip": 2}}, "out_of_range"),
+        ("faults", {"both": {"melt": 0.1}}, "unknown_argument"),
+        ("reset", {"preset": "nonsense"}, "bad_value"),
+        ("nonsense", {}, "unknown_verb"),
+    ],
+)
+def test_bad_arguments_are_refused_and_change_nothing(
+    verb: str, args: dict[str, Any], code: str
+) -> None:
+    rig, _, _ = make_rig()
+    before = ok(rig, "state")
+    error = refused(rig, verb, **args)
+    assert error["code"] == code
+    assert error["message"]
+    assert ok(rig, "state") == before
+
+
+def test_advance_never_takes_the_clock_past_its_range() -> None:
+    rig, _, _ = make_rig()
+    rig.device.pump.set_clock(4_102_444_000 * 1_000_000)  # 2099-12-31, 13 min before the end
+    error = refused(rig, "advance", duration="1d")
+    assert error["code"] == "refused"
+    assert "2099-12-31" in error["message"]
+
+
+def test_requests_that_are_not_objects_get_an_error_object() -> None:
+    rig, _, _ = make_rig()
+    for request in (None, [], "state", {"verb": 3}, {"verb": "state", "args": [1]}):
+        reply = handle(rig, request)
+        assert reply["ok"] is False
+        assert reply["error"]["code"] == "bad_request"
+
+
+def test_temperature_over_delivers_and_the_state_says_so() -> None:
+    rig, _, _ = make_rig()
+    result = ok(rig, "temperature", celsius=40, duration="6h")
+    assert result["flow_nl_per_day"] >= 400_000
+    later = ok(rig, "advance", duration="2h")["state"]
+    # heat raises the flow above the 0.4 mL/day basal (docs/domain.md: heat-driven flow).
+    assert later["flow_nl_per_day"] > 400_000
+    assert later["temperature_c"] > 37
+
+
+def test_mri_stops_delivery_and_occlusion_stalls_it() -> None:
+    rig, _, _ = make_rig()
+    during = ok(rig, "mri", duration="1h")
+    assert during["flow_nl_per_day"] == 0
+    after = ok(rig, "advance", duration="3h")["state"]
+    assert after["flow_nl_per_day"] == 400_000
+    assert ok(rig, "occlusion", duration="2h")["flow_nl_per_day"] == 0
+    cleared = ok(rig, "advance", duration="3h")
+    kinds = [e["kind"] for e in cleared["events"]]
+    assert "occlusion_ended" in kinds
+    assert cleared["state"]["flow_nl_per_day"] == 400_000
+
+
+def test_battery_reaches_eri_then_end_of_service_90_days_later() -> None:
+    rig, _, _ = make_rig()
+    state = ok(rig, "battery", fraction=0.0)
+    assert "battery_eri" in [a["alarm"] for a in state["alarms"]]
+    # docs/domain.md: end of service 90 days after ERI.
+    before = ok(rig, "advance", duration="89d")["state"]
+    assert before["state"] != "end_of_service"
+    assert ok(rig, "advance", duration="1d")["state"]["state"] == "end_of_service"
+    error = refused(rig, "battery", fraction=0.5)
+    assert "never recharged" in error["message"]
+
+
+def test_link_advance_expires_the_session_but_not_the_therapy() -> None:
+    rig, _, _ = make_rig()
+    session = Session(rig.device)
+    session.open(Role.CLINICIAN)
+    before = ok(rig, "state")
+    assert before["link"]["session_open"] is True
+    result = ok(rig, "link-advance", duration="1h")
+    assert result["link"]["session_open"] is False
+    after = ok(rig, "state")
+    assert after["simulated_time_us"] == before["simulated_time_us"]
+
+
+def test_speed_changes_how_fast_simulated_time_runs() -> None:
+    rig, _, mono = make_rig()
+    ok(rig, "speed", factor=3600)
+    mono.ns += 2_000_000_000  # two real seconds
+    assert ok(rig, "state")["simulated_time_us"] == 2 * US_PER_HOUR
+
+
+def test_status_over_the_wire_agrees_with_the_state_verb() -> None:
+    rig, _, _ = make_rig()
+    ok(rig, "advance", duration="10d")
+    session = Session(rig.device, now_us=rig.clock.now_us())
+    session.open(Role.CLINICIAN)
+    reply = session.ask(GetStatus())
+    assert isinstance(reply, StatusReply)
+    assert reply.reservoir_ul * 1_000 == ok(rig, "state")["reservoir_nl"] // 1_000 * 1_000
