@@ -1,5 +1,6 @@
 # Everything a fresh clone needs, from python3 and make alone.
 PYTHON ?= python3
+SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -9,13 +10,20 @@ PACKAGES := firmware_model protocol transport rig_control programmer emulator hi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $(STAMP)
+	@echo "==> first run: setting up $(VENV) (about a minute; later runs start at once)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> installing the project and its test tools from PyPI"
+	@set -o pipefail; $(BIN)/python -m pip install --disable-pip-version-check -e '.[test]' 2>&1 \
+		| tee $(VENV)/pip.log \
+		| awk '/^(Collecting|Successfully installed|ERROR)/ {print "    " substr($$0, 1, 96); fflush()}' \
+		|| { echo "set-up failed: the whole pip output is in $(VENV)/pip.log"; exit 1; }
+	@echo "==> ready"
+	@touch $(STAMP)
 
-## Start the emulator on a new pty; prints the port and the programmer command to use.
+## Start the emulator (a new pty by default); prints the port and the programmer command to use.
+## Options pass through: make run ARGS="--speed 1000 --control tcp://127.0.0.1:7001"
 run: $(STAMP)
-	$(BIN)/pump-emulator --pty
+	$(BIN)/pump-emulator $(ARGS)
 
 ## Lint, type-check, architecture contracts, then the whole pytest suite.
 test: lint typecheck contracts pytest
