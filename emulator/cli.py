@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_parser.add_argument(
         "scenario", metavar="SCENARIO.toml", help="scenario file, - for stdin"
     )
+    simulate_parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw the therapy timeline to this PNG: reservoir, delivered rate, pump "
+        "temperature, alarms and refills (needs the plot extra: matplotlib)",
+    )
     return parser
 
 
@@ -179,7 +185,7 @@ def programmer_hint(port_path: str, key_path: Path | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "simulate":
-        return simulate(args.scenario)
+        return simulate(args.scenario, plot=args.plot)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="pump-emulator: %(levelname)s %(name)s: %(message)s",
