@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := firmware_model protocol transport rig_control programmer emulator hil_tests
 
-.PHONY: run test lint typecheck contracts pytest hil bench fuzz clean
+.PHONY: run test lint typecheck contracts pytest hil bench fuzz docs-figures clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -53,6 +53,10 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[fuzz]'
 	$(BIN)/python -m fuzz.decoder -atheris_runs=$(or $(FUZZ_RUNS),200000)
+
+## Redraw the committed docs/timeline.png (the README's picture) from its example scenario.
+docs-figures: $(STAMP)
+	$(BIN)/pump-emulator simulate examples/therapy-quarter.toml --plot docs/timeline.png >/dev/null
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -164,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_parser.add_argument(
         "scenario", metavar="SCENARIO.toml", help="scenario file, - for stdin"
     )
+    simulate_parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw the therapy timeline to this PNG: reservoir, delivered rate, pump "
+        "temperature, alarms and refills (needs the plot extra: matplotlib)",
+    )
     control_parser = commands.add_parser(
         "control",
         help="send one request to a running emulator's control channel; prints JSON",
@@ -248,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "simulate":
-        return simulate(args.scenario)
+        return simulate(args.scenario, plot=args.plot)
     if args.command == "control":
         return control_command(args.address, args.verb, args.words, args.timeout_s)
     if args.link is not None and (args.port or args.listen):

@@ -368,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument(
         "--first", type=_whole, default=0, help="absolute index to start from (default 0)"
     )
+    log.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw what the log holds to this PNG: programmed basal, boluses, refills, "
+        "alarms, exposures, and the reservoir estimated from them (needs matplotlib)",
+    )
     clock = command(
         "clock", "read the pump clock, or set it", "pump-programmer clock --set now", changes=True
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from programmer import checks
+from programmer import checks, log_plot
 from programmer.checks import NL_PER_ML
 from programmer.client import Change, Programmer, continuous, flex, programmed
 from programmer.confirm import Confirmation, NothingToDo
@@ -101,6 +101,8 @@ def alarms(p: Programmer, _: argparse.Namespace, ui: Ui) -> Result:
 
 def log(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
     records = list(p.log_entries(args.first))
+    if args.plot is not None:
+        log_plot.plot_records(records, args.plot)
     last = p.last_log_page
     lost = {"clinical_lost": 0, "link_lost": 0}
     if last is not None:
