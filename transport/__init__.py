@@ -2,7 +2,9 @@
 
 from transport.channel import POLL_INTERVAL_S, ByteChannel, PortOpenError
 from transport.noise import LineNoise, NoiseCounts, NoiseModel
+from transport.paced import PacedChannel
 from transport.pty_channel import PtyChannel
+from transport.schedule import ReleaseSchedule
 from transport.serial_url import DEFAULT_BAUDRATE, SerialChannel
 
 __all__ = [
@@ -12,7 +14,9 @@ __all__ = [
     "LineNoise",
     "NoiseCounts",
     "NoiseModel",
+    "PacedChannel",
     "PortOpenError",
     "PtyChannel",
+    "ReleaseSchedule",
     "SerialChannel",
 ]
