@@ -1,6 +1,7 @@
 """Byte channels by pyserial URL, and a pty for a virtual port: one API for virtual and real."""
 
 from transport.channel import POLL_INTERVAL_S, ByteChannel, PortOpenError
+from transport.faulty import FaultyChannel
 from transport.noise import LineNoise, NoiseCounts, NoiseModel
 from transport.paced import PacedChannel
 from transport.pty_channel import PtyChannel
@@ -11,6 +12,7 @@ __all__ = [
     "DEFAULT_BAUDRATE",
     "POLL_INTERVAL_S",
     "ByteChannel",
+    "FaultyChannel",
     "LineNoise",
     "NoiseCounts",
     "NoiseModel",
