@@ -7,6 +7,7 @@ from transport.paced import PacedChannel
 from transport.pty_channel import PtyChannel
 from transport.schedule import ReleaseSchedule
 from transport.serial_url import DEFAULT_BAUDRATE, SerialChannel
+from transport.tcp_listen import TcpListenChannel, is_loopback, parse_tcp_url
 
 __all__ = [
     "DEFAULT_BAUDRATE",
@@ -21,4 +22,7 @@ __all__ = [
     "PtyChannel",
     "ReleaseSchedule",
     "SerialChannel",
+    "TcpListenChannel",
+    "is_loopback",
+    "parse_tcp_url",
 ]
