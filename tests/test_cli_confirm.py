@@ -7,6 +7,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from firmware_model import Flex
 from protocol import Keyring
 from tests.cli_rig import SERIAL, Run, ServedPump, run_cli, served_pump
 from tests.protocol.pair import seeded
+from transport import SerialChannel
 
 FLEX = ("flex", "00:00=200", "08:00=300", "20:00=150")
 
@@ -152,8 +154,13 @@ def test_a_session_lost_while_deciding_is_staged_and_asked_again(
 
     def somebody_else_opens_a_session(asked: int) -> None:
         if asked == 1:  # while our clinician reads the screen, another programmer connects
-            with Programmer.open(pump.port, key_file=pump.key_file, operator="other"):
-                pass
+            # Our programmer holds the port exclusively; the other comes in as over a second
+            # link to the same pump would, sharing it.
+            sharing = partial(SerialChannel, exclusive=False)
+            with monkeypatch.context() as patch:
+                patch.setattr("programmer.link.SerialChannel", sharing)
+                with Programmer.open(pump.port, key_file=pump.key_file, operator="other"):
+                    pass
 
     run = run_cli(
         pump, "set-dose", "240", answers=["y", "y"], monkeypatch=monkeypatch,

@@ -1,18 +1,28 @@
 """Byte channels by pyserial URL, and a pty for a virtual port: one API for virtual and real."""
 
 from transport.channel import POLL_INTERVAL_S, ByteChannel, PortOpenError
+from transport.faulty import FaultyChannel
 from transport.noise import LineNoise, NoiseCounts, NoiseModel
+from transport.paced import PacedChannel
 from transport.pty_channel import PtyChannel
+from transport.schedule import ReleaseSchedule
 from transport.serial_url import DEFAULT_BAUDRATE, SerialChannel
+from transport.tcp_listen import TcpListenChannel, is_loopback, parse_tcp_url
 
 __all__ = [
     "DEFAULT_BAUDRATE",
     "POLL_INTERVAL_S",
     "ByteChannel",
+    "FaultyChannel",
     "LineNoise",
     "NoiseCounts",
     "NoiseModel",
+    "PacedChannel",
     "PortOpenError",
     "PtyChannel",
+    "ReleaseSchedule",
     "SerialChannel",
+    "TcpListenChannel",
+    "is_loopback",
+    "parse_tcp_url",
 ]

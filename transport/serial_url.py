@@ -1,10 +1,18 @@
-"""Any port pyserial opens by URL: /dev/ttyUSB0, /dev/pts/N, socket://, rfc2217://, loop://."""
+"""Any port pyserial opens by URL: /dev/ttyUSB0, /dev/pts/N, socket://, rfc2217://, loop://.
+
+A local serial device is opened exclusively (pyserial's ``flock``): two programs talking to
+one pump at once interleave their bytes and both see garbage, so the second is refused with
+"port in use". The lock is advisory: it stops every pyserial user that asks for it (this
+project's programmer and emulator, miniterm), not a program that ignores locks.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
 
 import serial
+import serial.rfc2217
 
 from transport.channel import POLL_INTERVAL_S, PortOpenError
 
@@ -20,13 +28,29 @@ class SerialChannel:
         baudrate: int = DEFAULT_BAUDRATE,
         poll_interval_s: float = POLL_INTERVAL_S,
         write_timeout_s: float = 1.0,
+        exclusive: bool = True,
     ) -> None:
         try:
-            self._port = serial.serial_for_url(
-                url, baudrate=baudrate, timeout=poll_interval_s, write_timeout=write_timeout_s
+            port = serial.serial_for_url(
+                url, baudrate=baudrate, timeout=poll_interval_s, do_not_open=True
             )
         except (serial.SerialException, ValueError, OSError) as exc:
             raise PortOpenError(f"cannot open port {url}: {_os_reason(exc)}") from exc
+        # Options are set only on the classes that honour them; the others refuse or ignore.
+        locking = exclusive and _takes_exclusive(port)
+        try:
+            if _takes_write_timeout(port):
+                port.write_timeout = write_timeout_s
+            if locking:
+                port.exclusive = True
+            port.open()
+        except (serial.SerialException, NotImplementedError, ValueError, OSError) as exc:
+            if isinstance(exc, OSError) and _in_use(exc, locking):
+                raise PortOpenError(
+                    f"cannot open port {url}: port in use (another program has it open)"
+                ) from exc
+            raise PortOpenError(f"cannot open port {url}: {_os_reason(exc)}") from exc
+        self._port = port
         self.description = url
         self._poll_interval_s = poll_interval_s
         self._timeout_s = poll_interval_s
@@ -54,6 +78,23 @@ class SerialChannel:
 
     def close(self) -> None:
         self._port.close()
+
+
+def _in_use(exc: OSError, locking: bool) -> bool:
+    """Our lock was refused (EWOULDBLOCK from flock), or the device is held open with
+    TIOCEXCL by another program (EBUSY)."""
+    return exc.errno == errno.EBUSY or (locking and exc.errno in {errno.EAGAIN, errno.EWOULDBLOCK})
+
+
+def _takes_exclusive(port: serial.SerialBase) -> bool:
+    """Only the platform's own serial class locks (posix flock); socket://, loop:// and
+    rfc2217:// accept the setting and ignore it, and it would only mislead there."""
+    return isinstance(port, serial.Serial)
+
+
+def _takes_write_timeout(port: serial.SerialBase) -> bool:
+    """pyserial's RFC 2217 client raises NotImplementedError for any write timeout."""
+    return not isinstance(port, serial.rfc2217.Serial)
 
 
 def _os_reason(exc: BaseException) -> str:
