@@ -18,8 +18,9 @@ from emulator.control_command import control_command
 from emulator.control_server import ControlServer, ControlServerError
 from emulator.device import DEFAULT_SERIAL_NUMBER, EmulatedDevice, Identity
 from emulator.keys import PumpKeys, find_keys
+from emulator.line_stack import build_line
 from emulator.pty_link import LinkError, PtyLink
-from emulator.rig import Rig
+from emulator.rig import FaultSettings, Rig, RigParts
 from emulator.sim_clock import SimClock
 from emulator.simulate import simulate
 from firmware_model import Pump, PumpConfig, PumpRefusal
@@ -30,7 +31,14 @@ from firmware_model.units import ml_to_nl
 from protocol import KeyFileError
 from rig_control import parse_address
 from rig_control.words import USAGE
-from transport import DEFAULT_BAUDRATE, ByteChannel, PortOpenError, PtyChannel, SerialChannel
+from transport import (
+    DEFAULT_BAUDRATE,
+    ByteChannel,
+    PortOpenError,
+    PtyChannel,
+    SerialChannel,
+    TcpListenChannel,
+)
 
 log = logging.getLogger("emulator")
 
@@ -67,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         "reach it with --port socket://HOST:PORT. Port 0 picks a free port",
     )
     parser.add_argument("--baud", type=int, default=DEFAULT_BAUDRATE, help="baud rate for --port")
+    parser.add_argument(
+        "--baud-pace",
+        type=_baud,
+        metavar="BAUD",
+        help="pace both directions as a full-duplex UART at BAUD (10 bits a byte): replies "
+        "leave at BAUD/10 bytes a second, and requests reach the pump no earlier than their "
+        "last bit would have. Default: as fast as the port goes",
+    )
     parser.add_argument(
         "--link",
         metavar="PATH",
@@ -199,6 +215,12 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _baud(text: str) -> int:
+    if not text.isdigit() or not 300 <= int(text) <= 4_000_000:
+        raise argparse.ArgumentTypeError(f"a baud rate from 300 to 4000000, not {text!r}")
+    return int(text)
+
+
 def _session_cost(text: str) -> int:
     """Microseconds of quiescent drain, in the scenarios' duration syntax, range-checked."""
     key = "--telemetry-session-cost"
@@ -295,6 +317,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.port:
             channel = SerialChannel(args.port, baudrate=args.baud)
             port_path = args.port
+        elif args.listen:
+            listener = TcpListenChannel(
+                args.listen,
+                on_connect=lambda peer: log.info("programmer connected from %s", peer),
+                on_disconnect=lambda peer: log.info("programmer at %s disconnected", peer),
+            )
+            host, port = listener.address
+            channel, port_path = listener, f"socket://{host}:{port}"
         else:
             pty = PtyChannel()
             channel, port_path = pty, pty.path
@@ -308,7 +338,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PORT
 
     clock = SimClock(speed=args.speed)
-    rig = Rig(device, clock, channel, on_device=lambda d: narrate(d.pump))
+    line = build_line(channel, args.baud_pace)
+    parts = RigParts(
+        faults=line.faults,
+        pacing=line.pacing,
+        base_pacing_baud=args.baud_pace,
+        settings=FaultSettings(baud=args.baud_pace),
+    )
+    rig = Rig(device, clock, line.channel, parts=parts, on_device=lambda d: narrate(d.pump))
     control: ControlServer | None = None
     try:
         if control_address is not None:

@@ -110,6 +110,8 @@ class Rig:
         self._monotonic_us = monotonic_us
         self._wall_s = wall_s
         self._link_offset_us = 0
+        self._outbox = bytearray()  # what the control side has for the line: the loop sends it
+        self._new_baud: tuple[int | None] | None = None  # a pacing change for the loop to make
         self.reply_withheld = 0  # replies not sent because their state was not durable
 
     # -- the serial side -------------------------------------------------------------------
@@ -118,9 +120,15 @@ class Rig:
         return self._monotonic_us() + self._link_offset_us
 
     def serve_once(self) -> None:
-        """One read of the line, then the device's answer, made durable before it is sent."""
+        """One read of the line, then the device's answer, made durable before it is sent.
+
+        Only this loop touches the channel: the control side leaves bytes in an outbox and
+        pacing changes in ``_new_baud``, taken here between two reads."""
         data = self.channel.read_some()
         with self.lock:
+            if self._new_baud is not None and self.parts.pacing is not None:
+                self.parts.pacing.set_baud(self._new_baud[0])
+                self._new_baud = None
             device = self.device
             now_us = self.clock.now_us()
             link_us = self.link_now_us()
@@ -132,6 +140,8 @@ class Rig:
             else:
                 out = device.tick(now_us, link_us)
                 self.durability.periodic(device, self._wall_s())
+            if self._outbox:
+                out, self._outbox = bytes(self._outbox) + out, bytearray()
             if out:
                 self.channel.write(out)
 
@@ -140,9 +150,7 @@ class Rig:
             self.serve_once()
 
     def _send_pending(self) -> None:
-        out = self.device.connection.data_to_send()
-        if out:
-            self.channel.write(out)
+        self._outbox += self.device.connection.data_to_send()
 
     # -- the control side: every method below runs under the lock --------------------------
 
@@ -182,8 +190,7 @@ class Rig:
                 out = self.device.tick(now_us, self.link_now_us())
             finally:
                 pump.log.listeners.remove(collect)
-            if out:
-                self.channel.write(out)
+            self._outbox += out
             self.durability.save_now(self.device)
             return {
                 "advanced_s": duration_us / US_PER_S,
@@ -197,9 +204,7 @@ class Rig:
         with self.lock:
             self._link_offset_us += duration_us
             self._send_pending()
-            out = self.device.tick(self.clock.now_us(), self.link_now_us())
-            if out:
-                self.channel.write(out)
+            self._outbox += self.device.tick(self.clock.now_us(), self.link_now_us())
             return {"link_advanced_s": duration_us / US_PER_S, "link": self._link_state()}
 
     def set_speed(self, speed: float) -> dict[str, Any]:
@@ -227,7 +232,7 @@ class Rig:
                 raise RuntimeError("this emulator was built without baud pacing")
             parts.faults.set_faults(settings.to_pump, settings.to_programmer, settings.delay_s)
             if parts.pacing is not None:
-                parts.pacing.set_baud(settings.baud or parts.base_pacing_baud)
+                self._new_baud = (settings.baud or parts.base_pacing_baud,)
             parts.settings = settings
             log.info("line faults: %s", settings.plain())
             return {"faults": settings.plain()}
@@ -238,7 +243,7 @@ class Rig:
             if parts.faults is not None:
                 parts.faults.faults_off()
             if parts.pacing is not None:
-                parts.pacing.set_baud(parts.base_pacing_baud)
+                self._new_baud = (parts.base_pacing_baud,)
             parts.settings = FaultSettings(baud=parts.base_pacing_baud)
             log.info("line faults off")
             return {"faults": parts.settings.plain()}
@@ -276,9 +281,7 @@ class Rig:
         log.info("pump replaced by the test rig: %s", device.pump.status().state)
 
     def _send_pending_of(self, device: EmulatedDevice) -> None:
-        out = device.connection.data_to_send()
-        if out:
-            self.channel.write(out)
+        self._outbox += device.connection.data_to_send()
 
     def _link_state(self) -> dict[str, Any]:
         device = self.device

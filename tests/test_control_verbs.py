@@ -100,6 +100,8 @@ def test_advance_sends_the_alarm_notification_to_an_open_session() -> None:
     session = Session(rig.device)
     session.open(Role.CLINICIAN)
     ok(rig, "advance", duration="45d")
+    assert not channel.written  # only the serve loop writes to the line
+    rig.serve_once()
     session.programmer.receive_data(bytes(channel.written))
     notes = [e.message for e in session.programmer.events() if hasattr(e, "message")]
     assert any(isinstance(n, AlarmNotification) for n in notes)
@@ -147,7 +149,8 @@ def test_advance_never_takes_the_clock_past_its_range() -> None:
 
 def test_requests_that_are_not_objects_get_an_error_object() -> None:
     rig, _, _ = make_rig()
-    for request in (None, [], "state", {"verb": 3}, {"verb": "state", "args": [1]}):
+    requests: tuple[object, ...] = (None, [], "state", {"verb": 3}, {"verb": "state", "args": [1]})
+    for request in requests:
         reply = handle(rig, request)
         assert reply["ok"] is False
         assert reply["error"]["code"] == "bad_request"

@@ -80,6 +80,14 @@ class ReleaseSchedule:
         self.pending_bytes -= len(released)
         return released
 
+    def pop_all(self) -> bytes:
+        """Every byte still queued, whatever its instant; the line starts idle again."""
+        released = b"".join(segment.data for segment in self._segments)
+        self._segments.clear()
+        self._burst_start_s, self._burst_count = -math.inf, 0
+        self.pending_bytes = 0
+        return released
+
     def next_release_s(self) -> float | None:
         """The instant the next byte is due, or None when nothing is queued."""
         if not self._segments:
@@ -200,3 +208,8 @@ class ScheduledChannel(ABC):
     def close(self) -> None:
         """Close the inner channel; bytes still held back are lost, as on a cut line."""
         self.inner.close()
+
+    def drain(self) -> tuple[bytes, bytes]:
+        """Everything still held back, received and written, whatever its instant: for a
+        shell that replaces this stage without losing bytes."""
+        return self._incoming.pop_all(), self._outgoing.pop_all()
