@@ -19,10 +19,19 @@ from emulator.control_server import ControlServer, ControlServerError
 from emulator.device import DEFAULT_SERIAL_NUMBER, EmulatedDevice, Identity
 from emulator.keys import PumpKeys, find_keys
 from emulator.line_stack import build_line
+from emulator.persistence_shell import (
+    PUMP_OPTIONS,
+    DurableDevice,
+    open_state,
+    resumed_device,
+    saved_identity,
+    start_time_us,
+)
 from emulator.pty_link import LinkError, PtyLink
 from emulator.rig import FaultSettings, Rig, RigParts
 from emulator.sim_clock import SimClock
 from emulator.simulate import simulate
+from emulator.state_file import Loaded, StateFileError
 from firmware_model import Pump, PumpConfig, PumpRefusal
 from firmware_model.config import MAX_BATTERY_US_PER_SESSION
 from firmware_model.scenario import ScenarioError
@@ -51,6 +60,7 @@ EXIT_PORT = 3
 # Defaults: the worked example of docs/domain.md [M]: 20 mL of 500 ug/mL at 200 ug/day.
 DEFAULT_CONCENTRATION_UG_PER_ML = 500
 DEFAULT_DOSE_UG_PER_DAY = 200
+DEFAULT_RESERVOIR_ML = 20
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,23 +118,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="simulated seconds per real second (default 1; 0 freezes time)",
     )
+    # The pump's options default to None, so that one given explicitly can be told apart
+    # (refused with a loaded --state unless --reset-state); their defaults are in build_pump.
     parser.add_argument(
-        "--serial-number", type=_identity_text, default=DEFAULT_SERIAL_NUMBER, help="pump serial"
+        "--serial-number",
+        type=_identity_text,
+        default=None,
+        help=f"pump serial (default {DEFAULT_SERIAL_NUMBER})",
     )
     parser.add_argument(
-        "--reservoir-ml", type=int, choices=(20, 40), default=20, help="reservoir model (mL)"
+        "--reservoir-ml",
+        type=int,
+        choices=(20, 40),
+        default=None,
+        help=f"reservoir model (mL, default {DEFAULT_RESERVOIR_ML})",
     )
     parser.add_argument(
         "--fill-ml", type=float, default=None, help="drug volume at start (default: full)"
     )
     parser.add_argument(
-        "--concentration-ug-per-ml", type=int, default=DEFAULT_CONCENTRATION_UG_PER_ML
+        "--concentration-ug-per-ml",
+        type=int,
+        default=None,
+        help=f"drug concentration at start (default {DEFAULT_CONCENTRATION_UG_PER_ML})",
     )
     parser.add_argument(
         "--dose-ug-per-day",
         type=int,
-        default=DEFAULT_DOSE_UG_PER_DAY,
-        help="continuous dose at start; 0 leaves the pump stopped",
+        default=None,
+        help=f"continuous dose at start (default {DEFAULT_DOSE_UG_PER_DAY}); 0 leaves the pump "
+        "stopped",
     )
     parser.add_argument(
         "--telemetry-session-cost",
@@ -153,6 +176,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="create the --key-file with random keys (mode 0600) if it does not exist; an "
         "existing file is used as is, and a missing folder is not created",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="keep the pump in FILE.a/FILE.b, saved before every reply that follows a change "
+        "and every 10 s as time passes; loaded at start (the pump options are then refused)",
+    )
+    parser.add_argument(
+        "--reset-state",
+        action="store_true",
+        help="with --state: start from the options, replacing the saved pump",
+    )
+    parser.add_argument(
+        "--catch-up",
+        choices=("yes", "no"),
+        default="yes",
+        help="with a loaded --state: yes (default) runs simulated time on through the "
+        "downtime at --speed, as the implanted pump would have; no resumes where it stopped",
     )
     parser.add_argument(
         "--log-level",
@@ -246,17 +288,30 @@ def _identity_text(text: str) -> str:
     return text
 
 
+def given_pump_options(args: argparse.Namespace) -> tuple[str, ...]:
+    """The pump options given on the command line (they default to None)."""
+    return tuple(
+        option
+        for option in PUMP_OPTIONS
+        if getattr(args, option.removeprefix("--").replace("-", "_")) is not None
+    )
+
+
 def build_pump(args: argparse.Namespace) -> Pump:
-    capacity_nl = ml_to_nl(args.reservoir_ml)
+    capacity_nl = ml_to_nl(args.reservoir_ml or DEFAULT_RESERVOIR_ML)
     config = PumpConfig(reservoir_capacity_nl=capacity_nl)
     if args.telemetry_session_cost is not None:
         config = dataclasses.replace(config, battery_us_per_session=args.telemetry_session_cost)
     pump = Pump(config)
     pump.set_clock(time.time_ns() // 1_000)  # the shell owns real time: the pump clock starts now
     fill_nl = capacity_nl if args.fill_ml is None else ml_to_nl(args.fill_ml)
-    pump.refill(fill_nl, args.concentration_ug_per_ml)
-    if args.dose_ug_per_day:
-        pump.set_dose(args.dose_ug_per_day)
+    concentration = args.concentration_ug_per_ml
+    if concentration is None:
+        concentration = DEFAULT_CONCENTRATION_UG_PER_ML
+    pump.refill(fill_nl, concentration)
+    dose = DEFAULT_DOSE_UG_PER_DAY if args.dose_ug_per_day is None else args.dose_ug_per_day
+    if dose:
+        pump.set_dose(dose)
     return pump
 
 
@@ -283,18 +338,42 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--link names the pty: it goes with --pty only")
     level = args.log_level or ("info" if args.verbose else "warning")
     configure_logging(level, as_json=args.log_json)
+    if args.reset_state and args.state is None:
+        print("pump-emulator: error: --reset-state needs --state FILE", file=sys.stderr)
+        return EXIT_USAGE
+    opened = loaded = None
     try:
-        pump = build_pump(args)
+        if args.state is not None:
+            opened = open_state(args.state, reset=args.reset_state, given=given_pump_options(args))
+            loaded = opened.loaded
+            for note in opened.notes:
+                print(f"pump-emulator: {note}", file=sys.stderr, flush=True)
+        if loaded is None:
+            serial_number = args.serial_number or DEFAULT_SERIAL_NUMBER
+            model = f"ITBP-{args.reservoir_ml or DEFAULT_RESERVOIR_ML}"
+        else:
+            model, serial_number = saved_identity(loaded)
+        identity = Identity(model=model, serial_number=serial_number)
+        keys = find_keys(identity.serial_number, args.key_file, args.new_keys, os.environ)
+        if loaded is None:
+            device = EmulatedDevice(build_pump(args), identity, keys.keyring)
+        else:
+            device = resumed_device(loaded, keys.keyring)
+        resumed_us = device.pump.t_us
+        start_us = start_time_us(loaded, resumed_us, args.speed, catch_up=args.catch_up == "yes")
+        device.pump.advance_to(start_us)  # the downtime, before a save forgets how long it was
+        durable = None if opened is None else DurableDevice(device, opened.file)
+        if durable is not None:
+            durable.save()  # the pump it starts with is the one a crash comes back to
     except PumpRefusal as refusal:
         print(f"pump-emulator: error: {refusal.message}", file=sys.stderr)
         return EXIT_USAGE
-    identity = Identity(model=f"ITBP-{args.reservoir_ml}", serial_number=args.serial_number)
-    try:
-        keys = find_keys(identity.serial_number, args.key_file, args.new_keys, os.environ)
-        device = EmulatedDevice(pump, identity, keys.keyring)
-    except (KeyFileError, ValueError) as exc:
+    except (KeyFileError, ValueError, StateFileError) as exc:
         print(f"pump-emulator: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    state_line = None
+    if opened is not None:
+        state_line = _state_line(opened.file.path, loaded, start_us - resumed_us)
     control_address = None
     if args.control:
         try:
@@ -337,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pump-emulator: error: {exc}", file=sys.stderr)
         return EXIT_PORT
 
-    clock = SimClock(speed=args.speed)
+    clock = SimClock(speed=args.speed, start_us=start_us)
     line = build_line(channel, args.baud_pace)
     parts = RigParts(
         faults=line.faults,
@@ -345,7 +424,14 @@ def main(argv: list[str] | None = None) -> int:
         base_pacing_baud=args.baud_pace,
         settings=FaultSettings(baud=args.baud_pace),
     )
-    rig = Rig(device, clock, line.channel, parts=parts, on_device=lambda d: narrate(d.pump))
+    rig = Rig(
+        device,
+        clock,
+        line.channel,
+        parts=parts,
+        durable=durable,
+        on_device=lambda d: narrate(d.pump),
+    )
     control: ControlServer | None = None
     try:
         if control_address is not None:
@@ -356,11 +442,13 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_PORT
             if not control_address.is_local:
                 log.warning("control channel %s is reachable from other machines", control.address)
-        return _serve(args, rig, identity, keys, port_path, control)
+        return _serve(args, rig, identity, keys, port_path, control, state_line)
     finally:
         if control is not None:
             control.close()
         channel.close()
+        if durable is not None:
+            durable.close()
         if link is not None:
             link.remove()
 
@@ -372,6 +460,7 @@ def _serve(
     keys: PumpKeys,
     port_path: str,
     control: ControlServer | None,
+    state_line: str | None,
 ) -> int:
     stopping = False
 
@@ -391,6 +480,8 @@ def _serve(
     )
     keys_from = "new random keys written to" if keys.created else "keys from"
     say(f"{keys_from} {keys.source}")
+    if state_line:
+        say(state_line)
     say(f"serving on {rig.channel.description}")
     if args.link is not None:
         say(f"link {args.link} -> {port_path}")
@@ -419,3 +510,10 @@ def _serve(
 
 def say(text: str) -> None:
     print(f"pump-emulator: {text}", flush=True)
+
+
+def _state_line(path: Path, loaded: Loaded | None, caught_up_us: int) -> str:
+    if loaded is None:
+        return f"state kept in {path}.a/.b (new pump)"
+    resumes = f"runs on {caught_up_us / 1e6:g} s for the downtime" if caught_up_us else "resumes"
+    return f"state loaded from {loaded.path} (sequence {loaded.sequence}); simulated time {resumes}"

@@ -4,6 +4,10 @@
 the simulated time in, bytes for the link out. The shell that owns the port and the clock is
 ``server``. The link never touches therapy: a refusal, a lost session or a flood of garbage
 changes nothing in the pump but its audit log.
+
+``to_plain``/``from_plain``/``restore``: the device as plain data (``device_state``), for a
+state file that outlives the process and for snapshots. ``revision`` counts what a saved
+state must not miss; link noise leaves it alone.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from emulator import wire_map
+from emulator import device_state, wire_map
 from emulator.audit import RefusalAudit
 from emulator.refusal import DeviceRefusal
 from emulator.wire_map import (
@@ -29,10 +34,12 @@ from firmware_model.interlocks import (
     MAX_PATIENT_BOLUSES_PER_DAY,
     low_reservoir_range_nl,
 )
+from firmware_model.log_kinds import CLINICAL
 from firmware_model.prescription import MAX_FLEX_STEPS
 from firmware_model.pump import MAX_CLOCK_S, MIN_CLOCK_S
 from firmware_model.units import NL_PER_ML, NL_PER_UL, US_PER_S
 from protocol import (
+    CHANGING,
     NO_DIGEST,
     NOT_MEASURED,
     PROTOCOL_VERSION,
@@ -135,6 +142,8 @@ class EmulatedDevice:
             )
         self.pump = pump
         self.identity = identity
+        self._keys = keyring.keys
+        self._random_bytes = random_bytes
         self.connection = PumpConnection(
             identity.serial_number,
             keyring.keys,
@@ -143,6 +152,10 @@ class EmulatedDevice:
             outcomes=outcomes,
         )
         self.counters = LinkCounters()
+        # Bumped by whatever a saved state must not miss: a clinical log entry, a session
+        # opened (battery; the outcome memory learns the session), a changing request
+        # answered. Link noise does not bump it, so a flood of garbage costs no saving.
+        self.revision = 0
         self._staged: tuple[int, bytes, Prescription] | None = None  # session, digest, what
         self._handlers: dict[type[Message], Callable[[Message], Message]] = {
             Hello: self._hello,
@@ -165,11 +178,71 @@ class EmulatedDevice:
         }
         self._session_id = 0
         self._link_us = 0
-        self._audit = RefusalAudit(
-            lambda reason, detail: pump.record_event("link_refused", reason=reason, message=detail),
-            lambda counts: pump.record_event("link_refusals_suppressed", **counts),
+        self._audit = RefusalAudit(  # self.pump, not pump: a restore replaces it
+            lambda reason, detail: self.pump.record_event(
+                "link_refused", reason=reason, message=detail
+            ),
+            lambda counts: self.pump.record_event("link_refusals_suppressed", **counts),
         )
         pump.log.listeners.append(self._on_log)
+
+    # -- plain data: state files and snapshots --------------------------------------------
+
+    def to_plain(self) -> dict[str, Any]:
+        """Everything that decides a future reply, as JSON-ready data (``device_state``)."""
+        return device_state.to_plain(self.identity, self.pump, self.connection.outcomes)
+
+    @classmethod
+    def from_plain(
+        cls,
+        plain: dict[str, Any],
+        keyring: Keyring,
+        *,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        budget: VerificationBudget | None = None,
+    ) -> EmulatedDevice:
+        """The device ``plain`` describes, with no session open; ``ValueError`` (one line)
+        if it cannot be rebuilt or the keys are another pump's."""
+        state = device_state.from_plain(plain)
+        identity = Identity(state.model, state.serial_number)  # this build's firmware
+        return cls(
+            state.pump,
+            identity,
+            keyring,
+            random_bytes=random_bytes,
+            budget=budget,
+            outcomes=state.outcomes,
+        )
+
+    def restore(self, plain: dict[str, Any]) -> None:
+        """Become the device ``plain`` describes: pump (clock and log included) and outcome
+        memory. Any open session is closed (its programmer gets UNKNOWN_SESSION and opens
+        another), and with it what was staged; the key-verification budget is kept, being
+        the link's back-off. ``ValueError`` and nothing changed if ``plain`` cannot be
+        rebuilt or is another pump's."""
+        self.install(device_state.from_plain(plain))
+
+    def install(self, state: device_state.DeviceState) -> None:
+        """``restore`` from state already rebuilt (checked before it was made durable)."""
+        device_state.require_same_pump(state, self.identity)
+        old = self.connection
+        with_session = old.session_id
+        self.pump.log.listeners.remove(self._on_log)
+        self.pump = state.pump
+        self.pump.log.listeners.append(self._on_log)
+        self.connection = PumpConnection(
+            self.identity.serial_number,
+            self._keys,
+            random_bytes=self._random_bytes,
+            idle_timeout_us=old.idle_timeout_us,
+            budget=old.budget,
+            outcomes=state.outcomes,
+        )
+        self._staged = None
+        self._session_id = 0
+        self.revision += 1
+        if with_session:
+            log.info("session %08x closed: the device was restored", with_session)
 
     # -- the two calls the shell makes ---------------------------------------------------
 
@@ -237,6 +310,8 @@ class EmulatedDevice:
 
     def _execute(self, request: RequestReceived) -> None:
         self.counters.requests += 1
+        if request.frame.msg_type in CHANGING:
+            self.revision += 1  # its outcome is remembered, whatever it is
         handler = self._handlers.get(type(request.message))
         if handler is None:
             self.counters.refused += 1
@@ -496,6 +571,8 @@ class EmulatedDevice:
     # -- notifications -------------------------------------------------------------------
 
     def _on_log(self, entry: LogEntry) -> None:
+        if entry.kind == "interrogation" or self.pump.log.class_of(entry.kind) is CLINICAL:
+            self.revision += 1
         if entry.kind not in ("alarm", "alarm_cleared"):
             return
         code = wire_map.alarm_code_by_name(str(entry.detail["alarm"]))

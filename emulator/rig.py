@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from emulator import device_state
 from emulator.device import EmulatedDevice
+from emulator.persistence_shell import DurableDevice
 from emulator.presets import build_preset
 from emulator.sim_clock import SimClock
 from firmware_model import LogEntry, Pump
 from firmware_model.pump import MAX_CLOCK_S
 from firmware_model.units import PPM, US_PER_S
+from protocol import OutcomeMemory
 from transport import ByteChannel, NoiseModel
 
 log = logging.getLogger(__name__)
@@ -66,15 +69,6 @@ class FaultSettings:
 
 
 @dataclass(slots=True)
-class Durability:
-    """What the rig calls so that state survives a crash (``--state``); no-ops without it."""
-
-    after_request: Callable[[EmulatedDevice], bool] = lambda _device: True
-    save_now: Callable[[EmulatedDevice], None] = lambda _device: None
-    periodic: Callable[[EmulatedDevice, float], None] = lambda _device, _now_s: None
-
-
-@dataclass(slots=True)
 class RigParts:
     """The channel stack's live controls, if the shell built them."""
 
@@ -92,8 +86,7 @@ class Rig:
         channel: ByteChannel,
         *,
         parts: RigParts | None = None,
-        durability: Durability | None = None,
-        rebuild: Callable[[EmulatedDevice, dict[str, Any]], EmulatedDevice] | None = None,
+        durable: DurableDevice | None = None,
         on_device: Callable[[EmulatedDevice], None] = lambda _device: None,
         monotonic_us: Callable[[], int] = lambda: time.monotonic_ns() // 1_000,
         wall_s: Callable[[], float] = time.time,
@@ -103,8 +96,7 @@ class Rig:
         self.clock = clock
         self.channel = channel
         self.parts = parts or RigParts()
-        self.durability = durability or Durability()
-        self._rebuild = rebuild
+        self.durable = durable
         self._on_device = on_device
         on_device(device)
         self._monotonic_us = monotonic_us
@@ -132,14 +124,12 @@ class Rig:
             device = self.device
             now_us = self.clock.now_us()
             link_us = self.link_now_us()
-            if data:
-                out = device.receive(data, now_us, link_us)
-                if not self.durability.after_request(device):
-                    self.reply_withheld += 1
-                    out = b""  # the programmer retransmits; the pump's answer is cached
-            else:
-                out = device.tick(now_us, link_us)
-                self.durability.periodic(device, self._wall_s())
+            out = device.receive(data, now_us, link_us) if data else device.tick(now_us, link_us)
+            if self.durable is not None:
+                durable_out = self.durable.persist(out)
+                if out and not durable_out:
+                    self.reply_withheld += 1  # retransmitted, it gets the cached reply
+                out = durable_out
             if self._outbox:
                 out, self._outbox = bytes(self._outbox) + out, bytearray()
             if out:
@@ -191,7 +181,6 @@ class Rig:
             finally:
                 pump.log.listeners.remove(collect)
             self._outbox += out
-            self.durability.save_now(self.device)
             return {
                 "advanced_s": duration_us / US_PER_S,
                 "events": events,
@@ -220,7 +209,6 @@ class Rig:
             pump.advance_to(self.clock.now_us())
             apply(pump)
             self._send_pending()
-            self.durability.save_now(self.device)
             return describe(pump, self.clock.speed)
 
     def set_faults(self, settings: FaultSettings) -> dict[str, Any]:
@@ -257,31 +245,23 @@ class Rig:
         """Replace the pump (model, clock, log) with a snapshot; any open session ends. The
         link's back-off stays: a snapshot is no way around the verification budget."""
         with self.lock:
-            if self._rebuild is None:
-                raise RuntimeError("this emulator cannot restore a snapshot")
-            device = self._rebuild(self.device, plain)
-            self.durability.save_now(device)  # durable first, then in force
-            self._swap(device)
+            self._send_pending()  # what the old pump had to say still goes out
+            if self.durable is not None:
+                self.durable.restore(plain)  # durable first, then in force
+            else:
+                self.device.restore(plain)
+            device = self.device
+            self.clock.rebase(device.pump.t_us)
+            self._on_device(device)
+            log.info("pump restored by the test rig: %s", device.pump.status().state)
             return describe(device.pump, self.clock.speed)
 
     def reset(self, preset: str, clock_s: int | None = None) -> dict[str, Any]:
         with self.lock:
-            old = self.device
+            device = self.device
             clock_us = int(self._wall_s() * US_PER_S) if clock_s is None else clock_s * US_PER_S
-            pump = build_preset(preset, old.pump.config, clock_us)
-            plain = old.to_plain() | {"pump": _pump_plain(pump), "outcomes": None}
-            return self.restore(plain)
-
-    def _swap(self, device: EmulatedDevice) -> None:
-        self._send_pending_of(self.device)  # what the old pump had to say still goes out
-        self.device = device  # built without a session: the programmer's next request gets
-        # UNKNOWN_SESSION and it opens a new one
-        self.clock.rebase(device.pump.t_us)
-        self._on_device(device)
-        log.info("pump replaced by the test rig: %s", device.pump.status().state)
-
-    def _send_pending_of(self, device: EmulatedDevice) -> None:
-        self._outbox += device.connection.data_to_send()
+            pump = build_preset(preset, device.pump.config, clock_us)
+            return self.restore(device_state.to_plain(device.identity, pump, OutcomeMemory()))
 
     def _link_state(self) -> dict[str, Any]:
         device = self.device
@@ -297,12 +277,6 @@ class Rig:
             "link_offset_s": self._link_offset_us / US_PER_S,
             "replies_withheld": self.reply_withheld,
         }
-
-
-def _pump_plain(pump: Pump) -> dict[str, Any]:
-    from firmware_model.persistence import to_plain
-
-    return to_plain(pump)
 
 
 def describe(pump: Pump, speed: float) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A pump served on a pty by a thread of the test process, and the programmer's command line
 run in-process against it: a person at a terminal, answers included, in milliseconds.
 
-The emulator's own server loop (``emulator.server.serve``) serves an ``EmulatedDevice`` on a
+The emulator's own serve loop (``emulator.rig.Rig``) serves an ``EmulatedDevice`` on a
 fresh pty, exactly as ``pump-emulator --pty`` does, so the command line goes through a real
 port; only the process boundary is left out. Inspect the pump after ``stop()``.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from emulator.device import EmulatedDevice, Identity
-from emulator.server import serve
+from emulator.rig import Rig
 from emulator.sim_clock import SimClock
 from firmware_model import Pump
 from programmer import cli
@@ -73,9 +73,8 @@ def served_pump(tmp_path: Path, pump: Pump | None = None) -> Iterator[ServedPump
     channel = PtyChannel(poll_interval_s=0.005)
     stop = threading.Event()
     clock = SimClock(start_us=device.pump.t_us)
-    thread = threading.Thread(
-        target=serve, args=(channel, device, clock), kwargs={"should_stop": stop.is_set}
-    )
+    rig = Rig(device, clock, channel)
+    thread = threading.Thread(target=rig.serve, kwargs={"should_stop": stop.is_set})
     thread.start()
     served = ServedPump(channel.path, key_file, device, stop, thread, channel)
     try:
