@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := firmware_model protocol transport rig_control programmer emulator hil_tests
 
-.PHONY: run test lint typecheck contracts pytest hil bench fuzz docs-figures clean
+.PHONY: run test lint typecheck contracts pytest hil dissector bench fuzz docs-figures clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -44,6 +44,11 @@ pytest: $(STAMP)
 ## The HIL suite alone; DEVICE_URL=/dev/ttyUSB0 points it at real hardware.
 hil: $(STAMP)
 	$(BIN)/python -m pytest hil_tests $(if $(DEVICE_URL),--device-url $(DEVICE_URL))
+
+## The Wireshark dissector (tools/wireshark) under tshark; installs tshark from Debian first.
+dissector: $(STAMP)
+	tools/wireshark/install-tshark
+	REQUIRE_TSHARK=1 $(BIN)/python -m pytest tests/test_wireshark_dissector.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'

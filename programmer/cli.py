@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from programmer.capture_file import CaptureFile
 from programmer.client import Programmer
 from programmer.commands import (
     COMMANDS,
@@ -26,7 +27,7 @@ from programmer.commands import (
     Ui,
 )
 from programmer.confirm import Confirmation, Declined, DryRun, NothingToDo
-from programmer.decode import decode_hex
+from programmer.decode import decode_capture, decode_hex
 from programmer.errors import ProgrammerError, UsageError
 from programmer.flex_input import FlexInputError, TypedStep, parse_step
 from programmer.link import DEFAULT_BUDGET_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
@@ -188,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"who is programming, written with every change in the pump's log "
         f"(default ${OPERATOR_ENV}, else user@host; at most 32 characters)",
+    )
+    parser.add_argument(
+        "--capture",
+        type=Path,
+        metavar="FILE",
+        help="record the link to FILE as it runs (pcap, link type 147; docs/protocol.md, "
+        "section 15): read it with `decode --capture FILE`, or Wireshark with "
+        "tools/wireshark/itb_pump.lua",
     )
     _answers(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -385,12 +394,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     decode = command(
         "decode",
-        "decode a captured frame given in hex; no port needed",
+        "decode a frame given in hex, or a whole capture file; no port needed",
         "pump-programmer decode c001000001010002020234e0c0   (a HELLO, from "
-        "docs/protocol.md's vectors)",
+        "docs/protocol.md's vectors)\n"
+        "         pump-programmer decode --capture link.pcap   (one line per record)",
     )
-    decode.add_argument(
-        "hex", metavar="HEX", help="the bytes in hex, delimiters optional (spaces allowed)"
+    what = decode.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "hex",
+        metavar="HEX",
+        nargs="?",
+        help="the bytes in hex, delimiters optional (spaces allowed)",
+    )
+    what.add_argument(
+        "--capture",
+        dest="decode_capture",
+        type=Path,
+        metavar="FILE",
+        help="a capture (pump-programmer --capture FILE, or the emulator's): every record, "
+        "with its time (UTC), direction and message, or why it is not a frame; exits 0 "
+        "once the file is read, invalid frames included",
     )
     return parser
 
@@ -450,7 +473,16 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "decode":
-        return decode_hex(args.hex)
+        if args.capture is not None:
+            parser.error(
+                "--capture before the command records the link; to read a capture: "
+                "decode --capture FILE"
+            )
+        if args.decode_capture is not None:
+            return decode_capture(
+                args.decode_capture, as_json=args.json, out=sys.stdout, err=sys.stderr
+            )
+        return decode_hex(args.hex, sys.stdout, sys.stderr)
     if not args.port:
         parser.error(f"no port: give --port URL or set ${PORT_ENV}")
     screens: TextIO = sys.stderr if args.json else sys.stdout
@@ -465,12 +497,14 @@ def _main(argv: Sequence[str] | None) -> int:
         say=_notice,
         local_zone=datetime.now().astimezone().tzinfo if getattr(args, "local", False) else None,
     )
+    capture: CaptureFile | None = None
     try:
         _check_role(args)
         try:
             operator = args.operator or default_operator()
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        capture = CaptureFile(args.capture, _notice) if args.capture is not None else None
         with Programmer.open(
             args.port,
             role=args.role,
@@ -481,6 +515,7 @@ def _main(argv: Sequence[str] | None) -> int:
             retries=args.retries,
             budget_s=args.budget_s,
             operator=operator,
+            trace=capture.trace if capture is not None else None,
             notice=_notice,
         ) as programmer:
             data, text = COMMANDS[args.command](programmer, args, ui)
@@ -499,6 +534,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("pump-programmer: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if capture is not None:
+            capture.close()
     _print(json.dumps(data, sort_keys=True) if args.json else text, sys.stdout)
     return EXIT_OK
 

@@ -1,5 +1,6 @@
 """Byte channels by pyserial URL, and a pty for a virtual port: one API for virtual and real."""
 
+from transport.capture import CapturingChannel, OnBytes
 from transport.channel import POLL_INTERVAL_S, ByteChannel, PortOpenError
 from transport.faulty import FaultyChannel
 from transport.noise import LineNoise, NoiseCounts, NoiseModel
@@ -13,10 +14,12 @@ __all__ = [
     "DEFAULT_BAUDRATE",
     "POLL_INTERVAL_S",
     "ByteChannel",
+    "CapturingChannel",
     "FaultyChannel",
     "LineNoise",
     "NoiseCounts",
     "NoiseModel",
+    "OnBytes",
     "PacedChannel",
     "PortOpenError",
     "PtyChannel",
