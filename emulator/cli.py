@@ -12,13 +12,14 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import BinaryIO
 
 from emulator.console_log import configure_logging, narrate
 from emulator.control_command import control_command
 from emulator.control_server import ControlServer, ControlServerError
 from emulator.device import DEFAULT_SERIAL_NUMBER, EmulatedDevice, Identity
 from emulator.keys import PumpKeys, find_keys
-from emulator.line_stack import build_line
+from emulator.line_stack import build_line, open_capture
 from emulator.persistence_shell import (
     PUMP_OPTIONS,
     DurableDevice,
@@ -38,6 +39,7 @@ from firmware_model.scenario import ScenarioError
 from firmware_model.scenario.durations import format_duration, parse_duration_us
 from firmware_model.units import ml_to_nl
 from protocol import KeyFileError
+from protocol.capture import CaptureWriter
 from rig_control import parse_address
 from rig_control.words import USAGE
 from transport import (
@@ -99,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="with --pty: also a symlink at PATH to the pty (and the emulator's PID in "
         "PATH.pid), removed on exit; refused while another emulator holds PATH",
+    )
+    parser.add_argument(
+        "--capture",
+        metavar="FILE.pcap",
+        help="record the link as pcap (docs/protocol.md, section 15): every frame and run of "
+        "other bytes the pump read and wrote, stamped; open it in Wireshark with "
+        "tools/wireshark/itb_pump.lua, or `pump-programmer decode --capture FILE`",
     )
     parser.add_argument(
         "--control",
@@ -390,6 +399,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             return EXIT_USAGE
 
+    capture: CaptureWriter | None = None
+    capture_stream: BinaryIO | None = None
+    if args.capture:
+        try:
+            capture_stream, capture = open_capture(args.capture)
+        except OSError as exc:
+            print(
+                f"pump-emulator: error: cannot write capture {args.capture}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     link: PtyLink | None = None
     channel: ByteChannel
     try:
@@ -417,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PORT
 
     clock = SimClock(speed=args.speed, start_us=start_us)
-    line = build_line(channel, args.baud_pace)
+    line = build_line(channel, args.baud_pace, capture)
     parts = RigParts(
         faults=line.faults,
         pacing=line.pacing,
@@ -447,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
         if control is not None:
             control.close()
         channel.close()
+        if capture is not None and capture_stream is not None:
+            capture.flush()
+            capture_stream.close()
         if durable is not None:
             durable.close()
         if link is not None:

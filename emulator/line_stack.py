@@ -10,9 +10,13 @@ loop's thread only: the rig asks it for changes, and the loop applies them betwe
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from transport import ByteChannel, FaultyChannel, PacedChannel
+from protocol.capture import FROM_PUMP, TO_PUMP, CaptureWriter
+from transport import ByteChannel, CapturingChannel, FaultyChannel, PacedChannel
 
 
 class AdjustablePacing:
@@ -64,7 +68,25 @@ class LineStack:
     pacing: AdjustablePacing
 
 
-def build_line(port: ByteChannel, baud_pace: int | None, fault_seed: int = 0) -> LineStack:
+def build_line(
+    port: ByteChannel,
+    baud_pace: int | None,
+    capture: CaptureWriter | None = None,
+    fault_seed: int = 0,
+    clock_us: Callable[[], int] = lambda: time.time_ns() // 1_000,
+) -> LineStack:
     faults = FaultyChannel(port, seed=fault_seed)
     pacing = AdjustablePacing(faults, baud_pace)
-    return LineStack(pacing, faults, pacing)
+    channel: ByteChannel = pacing
+    if capture is not None:
+        way = {"rx": TO_PUMP, "tx": FROM_PUMP}  # the pump reads what the programmer sends
+        channel = CapturingChannel(
+            pacing, lambda rx_tx, data: capture.feed(way[rx_tx], data, clock_us())
+        )
+    return LineStack(channel, faults, pacing)
+
+
+def open_capture(path: str) -> tuple[BinaryIO, CaptureWriter]:
+    """The pcap file and its writer; OSError names the path when it cannot be created."""
+    stream = open(path, "wb")  # noqa: SIM115 (closed by the shell at exit)
+    return stream, CaptureWriter(stream)

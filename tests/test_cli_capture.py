@@ -6,19 +6,18 @@ from __future__ import annotations
 import json
 import re
 import struct
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from emulator.device import EmulatedDevice, Identity
-from emulator.server import serve
-from emulator.sim_clock import SimClock
+from hil_tests.emulator_process import EmulatorProcess
 from programmer import cli
 from programmer.capture_file import CaptureFile
-from protocol import Frame, Keyring, decode_body
+from protocol import Frame, decode_body
 from protocol.capture import (
     FROM_PUMP,
     TO_PUMP,
@@ -27,10 +26,8 @@ from protocol.capture import (
     classify,
     read_capture,
 )
-from tests.cli_rig import SERIAL, Run, ServedPump, run_cli, served_pump, worked_example
-from tests.protocol.pair import seeded
+from tests.cli_rig import Run, ServedPump, run_cli, served_pump
 from tests.protocol.test_capture import documented_example
-from transport import CapturingChannel, PtyChannel
 
 ISO_US = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
 
@@ -283,41 +280,20 @@ def test_a_port_that_fails_leaves_a_valid_capture(
     assert records(capture) == []  # a whole pcap file, with nothing sent
 
 
-def test_the_emulator_recipe_records_what_the_programmer_records(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """protocol/capture.py's recipe for a shell, on the pump's end of a pty: both ends'
-    captures hold the same frames in the same directions."""
-    keyring = Keyring.generate(SERIAL, seeded(21))
-    key_file = tmp_path / "keys.json"
-    key_file.write_text(json.dumps(keyring.to_plain()))
-    key_file.chmod(0o600)
-    device = EmulatedDevice(worked_example(), Identity(serial_number=SERIAL), keyring)
+@pytest.mark.timeout(120)
+def test_the_emulator_and_the_programmer_capture_the_same_conversation(tmp_path: Path) -> None:
+    """`pump-emulator --capture` on the pump's end, `pump-programmer --capture` on the other:
+    both captures hold the same frames in the same directions."""
     pump_side = tmp_path / "pump.pcap"
-    pty = PtyChannel(poll_interval_s=0.005)
-    stop = threading.Event()
-    with pump_side.open("wb") as stream, CaptureWriter(stream) as capture:
-        way = {"rx": TO_PUMP, "tx": FROM_PUMP}
-        channel = CapturingChannel(
-            pty, lambda rx_tx, data: capture.feed(way[rx_tx], data, time.time_ns() // 1000)
-        )
-        thread = threading.Thread(
-            target=serve,
-            args=(channel, device, SimClock(start_us=device.pump.t_us)),
-            kwargs={"should_stop": stop.is_set},
-        )
-        thread.start()
-        try:
-            programmer_side = tmp_path / "programmer.pcap"
-            fake = ServedPump(pty.path, key_file, device, stop, thread, pty)
-            run = run_cli(
-                fake, "--capture", str(programmer_side), "status", monkeypatch=monkeypatch
-            )
-            assert run.code == 0, run.err
-        finally:
-            stop.set()
-            thread.join(timeout=10)
-            pty.close()
+    programmer_side = tmp_path / "programmer.pcap"
+    with EmulatorProcess(tmp_path, extra_args=("--capture", str(pump_side))) as emulator:
+        run = subprocess.run(
+            [sys.executable, "-m", "programmer", "--port", emulator.port, "--key-file",
+             str(emulator.key_file), "--capture", str(programmer_side), "status"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    assert emulator.returncode == 0
     programmer_frames = [(d, f.seq, f.msg_type) for d, f in frames(programmer_side)]
     pump_frames = [(d, f.seq, f.msg_type) for d, f in frames(pump_side)]
     assert pump_frames == programmer_frames
