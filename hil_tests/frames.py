@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import binascii
+
 from protocol import Flags, Frame, Message, encode_frame, encode_payload
 from protocol.frame import seal
 from protocol.stuffing import END_BYTE, stuff, unstuff
@@ -29,6 +31,16 @@ def with_bit_flipped(frame: bytes, body_offset: int, bit: int = 0) -> bytes:
 def truncated(frame: bytes, drop: int) -> bytes:
     """The frame with its last ``drop`` stuffed bytes lost, delimiter kept."""
     return frame.rstrip(END_BYTE)[:-drop] + END_BYTE
+
+
+def passes_crc(frame: bytes) -> bool:
+    """Whether a delimited frame's bytes still end in a valid CRC (docs/protocol.md, section 2:
+    a frame cut after a CRC ending 0x00 does)."""
+    try:
+        body = unstuff(frame.strip(END_BYTE))
+    except ValueError:
+        return False
+    return len(body) > 2 and not binascii.crc_hqx(body, 0xFFFF)
 
 
 def resealed(body: bytes) -> bytes:

@@ -161,3 +161,20 @@ def test_a_length_above_what_a_signed_frame_carries_is_bad_length() -> None:
     assert isinstance(event, FrameError)
     assert event.reason is Reason.BAD_LENGTH
     assert (event.seq, event.msg_type) == (9, 0x10)
+
+
+def test_a_frame_cut_after_a_crc_ending_0x00_passes_the_crc_and_names_its_seq() -> None:
+    # docs/protocol.md, section 2: the CRC register after crc_hi is crc_lo << 8, zero when
+    # crc_lo is 0x00, so the cut frame ends in a valid CRC; check 7 refuses it, with its seq.
+    for seq in range(1, 5000):
+        body = frame_body(0, seq, 0x10, b"\x01\x02")
+        sealed = seal(body)
+        if unstuff(sealed.strip(END_BYTE))[-1] == 0:
+            break
+    else:
+        raise AssertionError("no CRC ending 0x00 in 5000 frames")
+    cut = sealed.rstrip(END_BYTE)[:-1]
+    result = decode_body(cut.lstrip(END_BYTE))
+    assert isinstance(result, FrameError)
+    assert result.reason is Reason.BAD_LENGTH
+    assert result.seq == seq
