@@ -31,6 +31,7 @@ from types import TracebackType
 
 from programmer.errors import (
     DeviceRefused,
+    LinkError,
     LinkTimeout,
     NotExecuted,
     OutcomeUnknown,
@@ -89,6 +90,11 @@ _SESSION_GONE = frozenset({Reason.UNKNOWN_SESSION, Reason.NOT_AUTHENTICATED})
 _WAIT_S = re.compile(r"\s*(\d+) s\b")
 
 
+class SessionLost(LinkError):
+    """The pump no longer has our session (closed, expired, or replaced by another
+    programmer's): raised instead of reopening it when ``Link.reopen_lost_session`` is off."""
+
+
 class _Result(Enum):
     REPLY = "reply"
     TIMEOUT = "timeout"
@@ -142,6 +148,8 @@ class Link:
         self.reconnections = 0
         self._credentials: _Credentials | None = None
         self._reply: Message | None = None
+        # Off for a watcher: a session another programmer took over is theirs (SessionLost).
+        self.reopen_lost_session = True
 
     @classmethod
     def open(
@@ -206,6 +214,12 @@ class Link:
             result = self._await(outgoing.seq, self.timeout_s)
             if result is _Result.REPLY:
                 return self._answer()
+            if result is _Result.SESSION_LOST and not self.reopen_lost_session:
+                self.connection.forget_session()
+                raise SessionLost(
+                    f"the pump ended the session of {self.channel.description}: another "
+                    "programmer opened one, or it was closed or expired"
+                )
             if result is _Result.SESSION_LOST and not reopened and self._credentials:
                 reopened = True
                 self._reopen_session(self._clock() + self.budget_s)
@@ -357,6 +371,29 @@ class Link:
                 self.transact(SessionClose())
             finally:
                 self.connection.forget_session()
+
+    # -- between requests ----------------------------------------------------------------
+
+    def listen(self, timeout_s: float) -> list[NotificationReceived]:
+        """What the pump sent unasked (signed alarm notifications), returned as soon as any
+        has arrived (or a frame was dropped: see ``dropped``), or when ``timeout_s`` is up:
+        a watcher waits here between requests."""
+        deadline = self._clock() + timeout_s
+        dropped = len(self.dropped)
+        while not self.notifications and len(self.dropped) == dropped:
+            left = deadline - self._clock()
+            if left <= 0:
+                break
+            self._poll(left)  # replies read here answer nothing outstanding: stale
+        arrived = list(self.notifications)
+        self.notifications.clear()
+        return arrived
+
+    def reconnect_port(self) -> None:
+        """Close the port and open it again, trying for up to ``budget_s``: reads resume
+        after a dongle was pulled and put back. PortError when it stays gone."""
+        if not self._recover_port(self._clock() + self.budget_s):
+            raise PortError(f"port {self.channel.description} could not be opened again")
 
     # -- bytes ---------------------------------------------------------------------------
 
