@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,10 @@ from programmer.decode import decode_capture, decode_hex
 from programmer.errors import ProgrammerError, UsageError
 from programmer.flex_input import FlexInputError, TypedStep, parse_step
 from programmer.link import DEFAULT_BUDGET_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
+from programmer.log_download import check_args as check_log_args
 from programmer.operator import OPERATOR_ENV, checked_operator, default_operator
+from programmer.watch import DEFAULT_INTERVAL_S, MIN_INTERVAL_S, WATCH_HELP
+from programmer.watch import run as run_watch
 from protocol import AlarmCode, Role
 from transport import DEFAULT_BAUDRATE
 
@@ -84,6 +88,13 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _interval(text: str) -> float:
+    value = _positive_float(text)
+    if value < MIN_INTERVAL_S:
+        raise argparse.ArgumentTypeError(f"at least {MIN_INTERVAL_S:g} s")
     return value
 
 
@@ -374,6 +385,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="as `alarms` lists it: " + ", ".join(a.name.lower() for a in AlarmCode),
     )
     log = command("log", "the pump's event log, page by page", "pump-programmer log --first 100")
+    log.description = _wrapped(
+        log.description,
+        "A progress bar is drawn on stderr while pages arrive, on a terminal only. After a "
+        "lost link the download resumes from the entry after the last one received: none is "
+        "repeated or skipped. --csv prints CSV, --json (before or after the command) the JSON "
+        "object; --output FILE writes either, or the text, to FILE instead. Example: "
+        "pump-programmer log --csv --output pump-log.csv",
+    )
     log.add_argument(
         "--first", type=_whole, default=0, help="absolute index to start from (default 0)"
     )
@@ -382,6 +401,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.png",
         help="also draw what the log holds to this PNG: programmed basal, boluses, refills, "
         "alarms, exposures, and the reservoir estimated from them (needs matplotlib)",
+    )
+    log.add_argument(
+        "--csv",
+        action="store_true",
+        help="print CSV: a header, then one row per entry: index, time_utc (ISO 8601), t_s "
+        "(Unix s), class (clinical or link), kind, detail",
+    )
+    log.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the log (text, --csv or --json) to FILE instead of stdout, whole or not at "
+        "all; stdout gets one line saying so",
+    )
+    watch = command(
+        "watch",
+        "hold one session open and print status changes and alarms as they come, until Ctrl-C",
+        "pump-programmer watch --interval-s 5   (or: pump-programmer watch --json)",
+    )
+    watch.description = _wrapped(watch.description, WATCH_HELP)
+    watch.add_argument(
+        "--interval-s",
+        type=_interval,
+        default=DEFAULT_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between status polls (default {DEFAULT_INTERVAL_S:g}, at least "
+        f"{MIN_INTERVAL_S:g}; at most half the pump's session idle timeout, 600 s, so the session "
+        "stays open)",
     )
     clock = command(
         "clock", "read the pump clock, or set it", "pump-programmer clock --set now", changes=True
@@ -440,6 +487,11 @@ def _answers(parser: argparse.ArgumentParser, *, top: bool, changes: bool = True
         help="show what the change would do, then drop it: the pump changes nothing (a "
         "prescription is staged for the pump to read back, then dropped)",
     )
+
+
+def _wrapped(*paragraphs: str) -> str:
+    """A long description, wrapped as the raw formatter will not."""
+    return textwrap.fill(" ".join(paragraphs), 88)
 
 
 def _start(parser: argparse.ArgumentParser) -> None:
@@ -505,6 +557,10 @@ def _main(argv: Sequence[str] | None) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         capture = CaptureFile(args.capture, _notice) if args.capture is not None else None
+        if args.command == "log":
+            check_log_args(args)
+        if args.command == "watch":
+            return run_watch(args, operator, _notice, capture.trace if capture else None)
         with Programmer.open(
             args.port,
             role=args.role,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from programmer import checks, log_plot
+from programmer import checks
 from programmer.checks import NL_PER_ML
 from programmer.client import Change, Programmer, continuous, flex, programmed
 from programmer.confirm import Confirmation, NothingToDo
@@ -26,11 +26,11 @@ from programmer.flex_input import FlexInputError, TypedStep, schedule
 from programmer.formatting import (
     format_alarms,
     format_identity,
-    format_log_record,
     format_prescription,
     format_status,
     plain,
 )
+from programmer.log_download import log_command
 from programmer.screens import (
     Screen,
     daily_total_ug,
@@ -97,26 +97,6 @@ def prescription(p: Programmer, _: argparse.Namespace, ui: Ui) -> Result:
 def alarms(p: Programmer, _: argparse.Namespace, ui: Ui) -> Result:
     reply = p.alarms()
     return plain(reply), format_alarms(reply)
-
-
-def log(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
-    records = list(p.log_entries(args.first))
-    if args.plot is not None:
-        log_plot.plot_records(records, args.plot)
-    last = p.last_log_page
-    lost = {"clinical_lost": 0, "link_lost": 0}
-    if last is not None:
-        lost = {"clinical_lost": last.clinical_lost, "link_lost": last.link_lost}
-    text = "\n".join(format_log_record(r) for r in records)
-    shown = "1 entry shown" if len(records) == 1 else f"{len(records)} entries shown"
-    if records:
-        shown += f" (indices {records[0].index} to {records[-1].index})"
-    summary = (
-        f"{shown}; lost from the log since the pump was made: "
-        f"{lost['clinical_lost']} clinical, {lost['link_lost']} link"
-    )
-    data = {"entries": [plain(r) for r in records], **lost}
-    return data, f"{text}\n{summary}" if text else summary
 
 
 def clock(p: Programmer, args: argparse.Namespace, ui: Ui) -> Result:
@@ -626,13 +606,15 @@ COMMANDS: dict[str, Callable[[Programmer, argparse.Namespace, Ui], Result]] = {
     "refill": refill,
     "alarms": alarms,
     "ack": acknowledge,
-    "log": log,
+    "log": log_command,
     "clock": clock,
 }
 
 # Who may run what: anything else needs the clinician role.
-PATIENT_COMMANDS = frozenset({"hello", "status", "patient-bolus"})
-READ_ONLY_COMMANDS = frozenset({"hello", "status", "prescription", "alarms", "log", "clock"})
+PATIENT_COMMANDS = frozenset({"hello", "status", "patient-bolus", "watch"})
+READ_ONLY_COMMANDS = frozenset(
+    {"hello", "status", "prescription", "alarms", "log", "clock", "watch"}
+)
 CHANGING_COMMANDS = frozenset(
     {"set-dose", "flex", "patient-limits", "low-reservoir-alarm", "bolus", "prime", "stop",
      "start", "refill", "clock"}
