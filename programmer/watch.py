@@ -2,10 +2,12 @@
 
 A watcher only looks, so it opens its session in the least privileged role its key file
 holds, and it never fights a clinician for the pump: the pump holds one session at a time,
-and when another programmer's session replaces ours (an unsigned ``UNKNOWN_SESSION``, or a
-TCP connection the emulator closed for a newer one) the watcher says so and waits, at least
-30 s and longer each time it is replaced again, or until Enter, before it opens a session
-again. Only a port failure (a dongle pulled out, an emulator restarted) is retried at once.
+and when another programmer's session replaces ours (an unsigned ``UNKNOWN_SESSION``, a
+signed frame of another session heard on the line, a TCP connection the emulator closed for
+a newer one, or a pty that fails because another program reads it too and opens again at
+once) the watcher says so, lets go of the port, and waits, at least 30 s and longer each
+time it is replaced again, or until Enter, before it opens a session again. Only a port
+failure (the port cannot be opened: a dongle pulled out) is retried at once.
 
 Between status polls the watcher listens for the pump's signed alarm notifications, so an
 alarm is shown as it is raised. Every time, sleep and Enter are injected: the tests drive it
@@ -363,7 +365,10 @@ def least_privileged_role(requested: Role, keyring: Keyring, source: str) -> Rol
         if requested not in keyring.keys:
             raise KeyProblem(f"{source} holds no {requested.label} key")
         return requested
-    return next(role for role in ROLE_PREFERENCE if role in keyring.keys)
+    held = [role for role in ROLE_PREFERENCE if role in keyring.keys]
+    if not held:
+        raise KeyProblem(f"{source} holds no key")
+    return held[0]
 
 
 def _drop(session: Session) -> None:
