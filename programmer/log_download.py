@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -195,16 +196,25 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """The whole file or none of it: written beside it, then renamed into place."""
+    """The whole file or none of it: written beside it, then renamed into place, with the
+    mode a new file gets (or the one the file had)."""
     try:
+        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text + "\n")
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except OSError as exc:
         with contextlib.suppress(OSError, UnboundLocalError):
             os.unlink(temporary)
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def log_command(p: Programmer, args: argparse.Namespace, ui: Speaker) -> tuple[Any, str]:

@@ -4,10 +4,13 @@ A watcher only looks, so it opens its session in the least privileged role its k
 holds, and it never fights a clinician for the pump: the pump holds one session at a time,
 and when another programmer's session replaces ours (an unsigned ``UNKNOWN_SESSION``, a
 signed frame of another session heard on the line, a TCP connection the emulator closed for
-a newer one, or a pty that fails because another program reads it too and opens again at
-once) the watcher says so, lets go of the port, and waits, at least 30 s and longer each
-time it is replaced again, or until Enter, before it opens a session again. Only a port
-failure (the port cannot be opened: a dongle pulled out) is retried at once.
+a newer one, a local port that another program holds locked, or one that fails because
+another program reads it too and opens again at once) the watcher says so, lets go of the
+port, and waits, at least 30 s and longer each time it is replaced again, or until Enter,
+before it opens a session again. Only a port failure (the port cannot be opened: a dongle
+pulled out) is retried at once. A local port is locked while the watcher holds it (the
+transport's rule: two programs on one serial line garble each other), so a clinician stops
+the watcher to program through the same port.
 
 Between status polls the watcher listens for the pump's signed alarm notifications, so an
 alarm is shown as it is raised. Every time, sleep and Enter are injected: the tests drive it
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import select
 import sys
@@ -45,6 +49,7 @@ PORT_BACKOFF_S = (0.0, 1.0, 2.0, 5.0, 10.0)  # at once, then modestly slower
 ROLE_PREFERENCE = (Role.READ_ONLY, Role.PATIENT, Role.CLINICIAN)  # least privileged first
 PEER_CLOSES = ("socket://", "rfc2217://")  # a closed connection here is a replaced session
 UL_PER_ML = 1_000
+_IN_USE = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY})
 
 WATCH_HELP = (
     "It opens one session in the least privileged role the key file holds (read-only, else "
@@ -57,11 +62,13 @@ WATCH_HELP = (
     'prints one object per line, with "event": watching, status, alarm, no_reply, replying, '
     "session_replaced, port_failed, reconnected or stopped. When another programmer takes "
     "the pump (its session replaces ours; for socket:// the connection is closed at the "
-    "pump's end; on a pty, another program reads the port) it says so and waits 30 s, "
+    "pump's end; a local port another program holds, or reads too) it says so and waits 30 s, "
     "doubling while it keeps being replaced (at most 8 min), or until Enter on a terminal, "
     "before opening a session again: it never fights a clinician for the pump. After a port "
     "failure (the port cannot be opened) it reconnects at once, then every 1, 2, 5, 10 s. "
-    "Ctrl-C closes the session, prints a summary and exits 0."
+    "Ctrl-C closes the session, prints a summary and exits 0. A local port (a pty, "
+    "/dev/ttyUSB0) is held exclusively while watching: stop watch before programming "
+    "through it; over the emulator's --listen, a new connection takes the pump from it."
 )
 
 
@@ -83,8 +90,12 @@ class Session:
     idle_timeout_s: float
 
 
+class PortBusy(PortError):
+    """Another program holds the port (its lock): another programmer, most likely."""
+
+
 Connect = Callable[[], Session]  # open the port, greet the pump, open a session
-ProbePort = Callable[[], None]  # open the port and close it again; PortError if it cannot
+ProbePort = Callable[[], None]  # open the port and close it: PortBusy, PortError if it cannot
 
 
 class Lost(Enum):
@@ -255,6 +266,8 @@ class Watcher:
             return Lost.LINE, error
         try:
             self.probe_port()
+        except PortBusy as exc:
+            return Lost.SESSION, f"another program holds this port ({exc})"
         except PortError:
             return Lost.LINE, error
         return Lost.SESSION, f"another program is using this port ({error})"
@@ -279,13 +292,16 @@ class Watcher:
         return min(REPLACED_WAIT_S * doubling, MAX_REPLACED_WAIT_S)
 
     def _reconnect(self, *, after_wait: bool) -> Session:
-        """Open a session again. A port that will not open is tried again at once, then
-        every 1, 2, 5, 10 s; a pump that does not answer (or answers someone else) is left
-        alone for REPLACED_WAIT_S."""
+        """Open a session again. A port another program holds is left to it (as a replaced
+        session is); a port that will not open is tried again at once, then every 1, 2, 5,
+        10 s; a pump that does not answer is left alone for REPLACED_WAIT_S."""
         failures = 0
         while True:
             try:
                 session = self.connect()
+            except PortBusy as exc:  # another programmer has it: theirs, for a while longer
+                self._replaced(f"another program holds the port ({exc})")
+                continue
             except PortError as exc:
                 if failures == 0 and after_wait:
                     self.counts.port_failures += 1
@@ -399,18 +415,13 @@ def open_session(
     args: argparse.Namespace, operator: str, notice: Notice | None, trace: Trace | None = None
 ) -> Session:
     """Greet the pump, pick the role from its key file, open a session that is never
-    reopened behind the watcher's back."""
-    programmer = Programmer.open(
-        args.port,
-        session=False,
-        key_file=args.key_file,
-        baudrate=args.baud,
-        timeout_s=args.timeout,
-        retries=args.retries,
-        budget_s=args.budget_s,
-        operator=operator,
-        notice=notice,
-    )
+    reopened behind the watcher's back. A port another program holds: PortBusy."""
+    try:
+        programmer = _open_programmer(args, operator, notice)
+    except PortError as exc:
+        if _busy(exc):
+            raise PortBusy(str(exc)) from exc
+        raise
     try:
         hello = programmer.identity
         assert hello is not None
@@ -433,6 +444,30 @@ def open_session(
         programmer.link.close()
         raise
     return Session(programmer, role, float(opened.idle_timeout_s))
+
+
+def _open_programmer(args: argparse.Namespace, operator: str, notice: Notice | None) -> Programmer:
+    return Programmer.open(
+        args.port,
+        session=False,
+        key_file=args.key_file,
+        baudrate=args.baud,
+        timeout_s=args.timeout,
+        retries=args.retries,
+        budget_s=args.budget_s,
+        operator=operator,
+        notice=notice,
+    )
+
+
+def _busy(exc: BaseException) -> bool:
+    """Refused because another program holds the port (its lock, or TIOCEXCL)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in _IN_USE:
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def wait_or_enter(timeout_s: float) -> bool:
@@ -483,7 +518,7 @@ def run(
         try:
             SerialChannel(args.port, baudrate=args.baud).close()
         except PortOpenError as exc:
-            raise PortError(str(exc)) from exc
+            raise (PortBusy if _busy(exc) else PortError)(str(exc)) from exc
 
     watcher = Watcher(
         connect,

@@ -9,6 +9,7 @@ import csv
 import io
 import itertools
 import json
+import os
 import random
 import subprocess
 import sys
@@ -208,6 +209,9 @@ def test_output_writes_to_a_file_what_stdout_would_show(
     else:
         assert "entries shown" in text
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pump-log")]  # no temp
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file, not 0600
 
 
 def test_json_before_or_after_log_prints_the_same_object(

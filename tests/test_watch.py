@@ -34,6 +34,7 @@ from faults.noisy_link import build_device
 from programmer import KeyProblem, Link, PortError, Programmer
 from programmer.cli import build_parser
 from programmer.watch import (
+    PortBusy,
     Session,
     Watcher,
     WatchEvent,
@@ -41,9 +42,9 @@ from programmer.watch import (
     status_changes,
 )
 from protocol import Key, Keyring, PumpState, Role, StatusReply
-from tests.cli_rig import SERIAL, worked_example
+from tests.cli_rig import SERIAL, run_cli, served_pump, worked_example
 from tests.protocol.pair import seeded
-from transport import PtyChannel
+from transport import PtyChannel, SerialChannel, TcpListenChannel
 
 US_PER_DAY = 86_400_000_000
 AT_LEAST_S = 30.0  # issue 9: a replaced watcher waits at least 30 s (or Enter)
@@ -81,6 +82,7 @@ class Rig:
     lines: list[ScriptedLine] = field(default_factory=list)
     script: list[tuple[float, Callable[[], object]]] = field(default_factory=list)
     connect_failures: int = 0  # the next connection attempts that find no port
+    busy_connects: int = 0  # the next connection attempts that find the port held
     enter: bool = False  # Enter pressed during every wait
     probe: Callable[[], None] | None = None
     seed: int = 3
@@ -94,6 +96,9 @@ class Rig:
         if self.connect_failures:
             self.connect_failures -= 1
             raise PortError("cannot open port /dev/ttyUSB0: No such file or directory")
+        if self.busy_connects:
+            self.busy_connects -= 1
+            raise PortBusy("cannot open port /dev/pts/3: port in use (another program has it open)")
         line = ScriptedLine(self.device, self.clock)
         line.sim_origin_us = self.origin_us  # one pump time for every line
         line.script = self.script  # shared: whichever line is read runs what is due
@@ -313,6 +318,42 @@ def test_a_port_another_program_reads_is_left_to_it() -> None:
     assert r.waits == [AT_LEAST_S]
 
 
+def test_a_port_another_programmer_holds_is_left_to_it_until_it_lets_go() -> None:
+    r = rig()
+
+    def held() -> None:
+        raise PortBusy("cannot open port /dev/pts/3: port in use (another program has it open)")
+
+    def taken() -> None:
+        r.lines[-1].fail_reads = True
+        r.busy_connects = 2  # still theirs after the first two waits
+
+    r.probe = held
+    r.at(5.0, taken)
+    r.at(1000.0, stop)
+    r.watcher().run()
+    _, event = r.first("session_replaced")
+    assert "another program holds this port" in event.data["why"]
+    assert r.waits == [AT_LEAST_S, 2 * AT_LEAST_S, 4 * AT_LEAST_S]
+    assert r.sleeps == []  # never the quick retries of a port failure
+    assert "port_failed" not in r.kinds()
+    assert r.kinds().count("reconnected") == 1
+
+
+def test_watch_refuses_a_port_another_program_holds_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with served_pump(tmp_path) as pump:
+        clinician = SerialChannel(pump.port)  # a programmer holding the port (its lock)
+        try:
+            run = run_cli(pump, "watch", monkeypatch=monkeypatch)
+        finally:
+            clinician.close()
+    assert run.code == 3
+    assert "port in use" in run.error
+    assert "Traceback" not in run.err
+
+
 def test_a_port_failure_reconnects_at_once_then_backs_off_modestly() -> None:
     r = rig()
 
@@ -384,8 +425,9 @@ class Served:
 
 
 @contextlib.contextmanager
-def served_with_a_clock(tmp_path: Path) -> Iterator[Served]:
-    """cli_rig's served pump, with simulated time the test can move on (a control channel)."""
+def served_with_a_clock(tmp_path: Path, *, tcp: bool = False) -> Iterator[Served]:
+    """cli_rig's served pump, with simulated time the test can move on (a control channel);
+    ``tcp``: served as ``pump-emulator --listen`` serves, one connection at a time."""
     keyring = Keyring.generate(SERIAL, seeded(21))
     key_file = tmp_path / "keys.json"
     descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -396,14 +438,20 @@ def served_with_a_clock(tmp_path: Path) -> Iterator[Served]:
     clock = SimClock(
         start_us=device.pump.t_us, monotonic_ns=lambda: time.monotonic_ns() + jump_ns[0]
     )
-    channel = PtyChannel(poll_interval_s=0.005)
+    channel: PtyChannel | TcpListenChannel
+    if tcp:
+        channel = TcpListenChannel("tcp://127.0.0.1:0", poll_interval_s=0.005)
+        port = "socket://{}:{}".format(*channel.address)
+    else:
+        channel = PtyChannel(poll_interval_s=0.005)
+        port = channel.path
     halt = threading.Event()
     thread = threading.Thread(
         target=serve, args=(channel, device, clock), kwargs={"should_stop": halt.is_set}
     )
     thread.start()
     try:
-        yield Served(channel.path, key_file, device, jump_ns)
+        yield Served(port, key_file, device, jump_ns)
     finally:
         halt.set()
         thread.join(timeout=10)
@@ -504,6 +552,35 @@ def test_watch_prints_lines_with_utc_times(tmp_path: Path) -> None:
     assert "ALARM raised: low_reservoir at 2027-01-0" in alarm
     assert alarm[19] == "Z"  # stamped with this computer's time, UTC
     assert "stopped after" in rest[-1]
+
+
+@pytest.mark.timeout(120)
+def test_a_programmer_connecting_over_listen_takes_the_pump_and_watch_steps_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with served_with_a_clock(tmp_path, tcp=True) as served:
+        process = _watch(served, "watch", "--json", "--interval-s", "0.5")
+        try:
+            lines = Lines(process)
+            lines.until(lambda line: '"status"' in line)
+            clinician = subprocess.run(
+                [sys.executable, "-m", "programmer", "--port", served.port, "--key-file",
+                 str(served.key_file), "--operator", "clinician", "--yes", "set-dose", "210"],
+                capture_output=True, text=True, timeout=60, cwd=ROOT, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            replaced = json.loads(lines.until(lambda line: '"session_replaced"' in line))
+            process.send_signal(signal.SIGINT)
+            rest = [json.loads(line) for line in lines.rest()]
+            assert process.wait(timeout=30) == 0
+        finally:
+            process.kill()
+            process.wait()
+        assert clinician.returncode == 0, clinician.stderr
+        assert "closed at the pump's end" in replaced["why"]
+        assert replaced["wait_s"] >= AT_LEAST_S
+        assert [e["event"] for e in rest] == ["stopped"]  # it waited: it did not reopen
+        programmed = [e for e in served.device.pump.log if e.kind == "programmed"]
+        assert programmed[-1].detail["dose_ug_per_day"] == 210
 
 
 def test_json_goes_before_or_after_every_command() -> None:
