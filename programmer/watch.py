@@ -417,7 +417,7 @@ def open_session(
     """Greet the pump, pick the role from its key file, open a session that is never
     reopened behind the watcher's back. A port another program holds: PortBusy."""
     try:
-        programmer = _open_programmer(args, operator, notice)
+        programmer = _open_programmer(args, operator, notice, trace)
     except PortError as exc:
         if _busy(exc):
             raise PortBusy(str(exc)) from exc
@@ -446,7 +446,9 @@ def open_session(
     return Session(programmer, role, float(opened.idle_timeout_s))
 
 
-def _open_programmer(args: argparse.Namespace, operator: str, notice: Notice | None) -> Programmer:
+def _open_programmer(
+    args: argparse.Namespace, operator: str, notice: Notice | None, trace: Trace | None
+) -> Programmer:
     return Programmer.open(
         args.port,
         session=False,
@@ -456,6 +458,7 @@ def _open_programmer(args: argparse.Namespace, operator: str, notice: Notice | N
         retries=args.retries,
         budget_s=args.budget_s,
         operator=operator,
+        trace=trace,
         notice=notice,
     )
 

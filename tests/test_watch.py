@@ -27,7 +27,7 @@ from typing import Any, cast
 import pytest
 
 from emulator.device import EmulatedDevice, Identity
-from emulator.server import serve
+from emulator.rig import Rig as ServeLoop
 from emulator.sim_clock import SimClock
 from emulator.simulated_line import ManualClock, SimulatedLine
 from faults.noisy_link import build_device
@@ -446,9 +446,8 @@ def served_with_a_clock(tmp_path: Path, *, tcp: bool = False) -> Iterator[Served
         channel = PtyChannel(poll_interval_s=0.005)
         port = channel.path
     halt = threading.Event()
-    thread = threading.Thread(
-        target=serve, args=(channel, device, clock), kwargs={"should_stop": halt.is_set}
-    )
+    loop = ServeLoop(device, clock, channel)
+    thread = threading.Thread(target=loop.serve, kwargs={"should_stop": halt.is_set})
     thread.start()
     try:
         yield Served(port, key_file, device, jump_ns)
@@ -537,7 +536,8 @@ def test_watch_json_prints_one_object_per_event_and_ctrl_c_exits_0(
 @pytest.mark.timeout(120)
 def test_watch_prints_lines_with_utc_times(tmp_path: Path) -> None:
     with served_with_a_clock(tmp_path) as served:
-        process = _watch(served, "watch", "--interval-s", "0.5")
+        capture = tmp_path / "watch.pcap"
+        process = _watch(served, "--capture", str(capture), "watch", "--interval-s", "0.5")
         try:
             lines = Lines(process)
             lines.until(lambda line: "status: infusing" in line)
@@ -552,6 +552,12 @@ def test_watch_prints_lines_with_utc_times(tmp_path: Path) -> None:
     assert "ALARM raised: low_reservoir at 2027-01-0" in alarm
     assert alarm[19] == "Z"  # stamped with this computer's time, UTC
     assert "stopped after" in rest[-1]
+    decoded = subprocess.run(
+        [sys.executable, "-m", "programmer", "decode", "--capture", str(capture)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert "request GET_STATUS" in decoded.stdout  # --capture records what watch said
+    assert "request SESSION_CLOSE" in decoded.stdout
 
 
 @pytest.mark.timeout(120)
