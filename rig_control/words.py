@@ -28,7 +28,7 @@ USAGE: dict[str, str] = {
     "battery": "battery FRACTION            (0 to 1; never above the present level)",
     "faults": "faults off | faults [--flip R] [--drop R] [--duplicate R] "
     "[--to-pump-flip R ...] [--to-programmer-drop R ...] [--delay-ms MS] [--baud BPS]",
-    "reset": "reset [PRESET] [--clock-s UNIX_S]",
+    "reset": "reset [--preset NAME] [--clock-s UNIX_S]  (default worked-example; `presets` lists)",
     "presets": "presets",
     "snapshot": "snapshot                    (the whole pump as JSON, on stdout)",
     "restore": "restore FILE                (a snapshot; - reads stdin)",
@@ -90,12 +90,15 @@ class _Parser(argparse.ArgumentParser):
 
 def _reset(words: list[str]) -> dict[str, Any]:
     parser = _Parser(add_help=False)
-    parser.add_argument("preset", nargs="?")
+    parser.add_argument("name", nargs="?")
+    parser.add_argument("--preset")
     parser.add_argument("--clock-s", type=int)
     ns = parser.parse_args(words)
+    if ns.name and ns.preset and ns.name != ns.preset:
+        raise WordsError(f"two presets: {ns.name!r} and {ns.preset!r}")
     args: dict[str, Any] = {}
-    if ns.preset:
-        args["preset"] = ns.preset
+    if ns.preset or ns.name:
+        args["preset"] = ns.preset or ns.name
     if ns.clock_s is not None:
         args["clock_s"] = ns.clock_s
     return args
