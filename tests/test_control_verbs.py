@@ -218,3 +218,52 @@ def test_status_over_the_wire_agrees_with_the_state_verb() -> None:
     reply = session.ask(GetStatus())
     assert isinstance(reply, StatusReply)
     assert reply.reservoir_ul * 1_000 == ok(rig, "state")["reservoir_nl"] // 1_000 * 1_000
+
+
+def test_snapshot_and_restore_put_the_pump_back_and_end_the_session() -> None:
+    rig, _, _ = make_rig()
+    ok(rig, "advance", duration="10d")
+    snapshot = ok(rig, "snapshot")
+    at_snapshot = ok(rig, "state")
+    ok(rig, "advance", duration="40d")
+    session = Session(rig.device, now_us=rig.clock.now_us())
+    session.open(Role.CLINICIAN)
+    assert ok(rig, "state")["link"]["session_open"] is True
+    restored = ok(rig, "restore", snapshot=snapshot)
+    after = ok(rig, "state")
+    assert after["link"]["session_open"] is False
+    for key in ("simulated_time_us", "reservoir_nl", "pumped_nl", "alarms", "clock_s"):
+        assert restored[key] == at_snapshot[key] == after[key], key
+    # time runs on from the restored instant, not from where the old pump was
+    assert ok(rig, "advance", duration="1d")["state"]["reservoir_nl"] == (
+        at_snapshot["reservoir_nl"] - 400_000
+    )
+
+
+def test_a_snapshot_of_another_pump_or_garbage_is_refused_and_changes_nothing() -> None:
+    rig, _, _ = make_rig()
+    before = ok(rig, "state")
+    assert refused(rig, "restore", snapshot={"pump": "garbage"})["code"] == "refused"
+    other = ok(rig, "snapshot")
+    other["identity"]["serial_number"] = "SOMEONE-ELSE"
+    assert refused(rig, "restore", snapshot=other)["code"] == "refused"
+    assert ok(rig, "state") == before
+
+
+@pytest.mark.parametrize(
+    ("preset", "state", "dose"),
+    [
+        ("worked-example", "infusing", 200),
+        ("stopped", "stopped", 200),
+        ("unprogrammed", "stopped", 0),
+    ],
+)
+def test_reset_gives_the_documented_pump(preset: str, state: str, dose: int) -> None:
+    rig, _, _ = make_rig()
+    ok(rig, "advance", duration="50d")
+    result = ok(rig, "reset", preset=preset, clock_s=1_795_000_000)
+    assert result["state"] == state
+    assert result["dose_ug_per_day"] == dose
+    assert result["reservoir_nl"] == 20_000_000  # docs/control.md: a full reservoir
+    assert result["alarms"] == []
+    assert result["clock_s"] == 1_795_000_000
