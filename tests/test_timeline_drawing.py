@@ -15,16 +15,10 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
 
 from tests.timeline_png import decoded_size
-from timeline_drawing import (
-    Marker,
-    MatplotlibMissing,
-    mark_instant,
-    mark_refills,
-    plot_steps,
-    shade_spans,
-    spoken,
-    timeline_figure,
-)
+from timeline_drawing.figure import MatplotlibMissing, timeline_figure
+from timeline_drawing.marker import Marker
+from timeline_drawing.marks import mark_instant, mark_refills, shade_spans, spoken
+from timeline_drawing.steps import plot_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 
