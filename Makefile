@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := firmware_model protocol transport rig_control programmer emulator hil_tests
+PACKAGES := firmware_model protocol transport rig_control timeline_drawing programmer emulator hil_tests
 
 .PHONY: run test lint typecheck contracts pytest hil dissector bench fuzz docs-figures clean
 

@@ -6,7 +6,9 @@ the pump was not delivering, and it estimates the reservoir by integrating what 
 records say was delivered, reset at every refill. The estimate knows nothing the log does not
 say: heat speeds the real flow (docs/domain.md), and entries carry whole seconds of the pump
 clock; at each refill the pump's own figure for what was left is drawn beside it. It starts
-at the first refill the log still holds. matplotlib is imported by ``plot_log`` only.
+at the first refill the log still holds. ``plot_log`` draws it on the figure and with the
+marks the scenario's picture uses too (``timeline_drawing``), which loads matplotlib only once
+a figure is opened.
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from programmer.errors import UsageError
 from protocol import LogRecord
+from timeline_drawing import (
+    Marker,
+    mark_instant,
+    mark_refills,
+    plot_steps,
+    shade_spans,
+    spoken,
+    timeline_figure,
+)
 
 if TYPE_CHECKING:  # matplotlib is loaded only when a picture is drawn
     from matplotlib.axes import Axes
@@ -28,19 +39,7 @@ S_PER_DAY = 86_400
 NL_PER_ML = 1_000_000
 BODY_CELSIUS = 37.0
 DELIVERING = frozenset({"infusing", "bolus", "priming"})
-# 15 x 10 inches at 100 dpi: 1500 x 1000 px, above the 1200 x 800 asked for (issue 9).
-FIGURE_IN = (15.0, 10.0)
-DPI = 100
 ESTIMATE_LABEL = "reservoir (estimate from the log)"
-
-
-class Marker(NamedTuple):
-    """Something the log recorded at ``t_day``: ``what`` is an alarm's name, a bolus's kind
-    (clinician, priming, patient) or "refill"; ``volume_ml`` what it moved, if it says."""
-
-    t_day: float
-    what: str
-    volume_ml: float = 0.0
 
 
 class Span(NamedTuple):
@@ -63,7 +62,7 @@ class LogSeries:
     basal_ug_per_day: tuple[int, ...]
     reservoir_t_day: tuple[float, ...]  # an ESTIMATE from the records (module docstring)
     reservoir_ml: tuple[float, ...]
-    boluses: tuple[Marker, ...]
+    boluses: tuple[Marker, ...]  # what: the kind (clinician, priming, patient)
     refills: tuple[Marker, ...]  # volume_ml: added
     residuals: tuple[Marker, ...]  # the pump's own figure for what was left, at each refill
     alarms: tuple[Marker, ...]  # raised
@@ -280,47 +279,25 @@ def plot_records(records: Iterable[LogRecord], path: str | Path) -> LogSeries:
 
 def plot_log(series: LogSeries, path: str | Path) -> LogSeries:
     """Draw ``series`` to a PNG at ``path`` (1500 x 1000 px); return what was drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
-    from matplotlib import pyplot
-
-    figure, (volume, basal) = pyplot.subplots(
-        2, 1, sharex=True, figsize=FIGURE_IN, dpi=DPI, height_ratios=(3, 2), layout="constrained"
-    )
-    try:
-        start = datetime.fromtimestamp(series.start_clock_s, UTC).strftime("%Y-%m-%d %H:%M")
-        figure.suptitle(f"Pump event log from {start} UTC", fontsize=14)
+    start = datetime.fromtimestamp(series.start_clock_s, UTC).strftime("%Y-%m-%d %H:%M")
+    title = f"Pump event log from {start} UTC"
+    with timeline_figure(path, title, height_ratios=(3, 2)) as (volume, basal):
         _draw_volume(series, volume)
-        basal.plot(
+        plot_steps(
+            basal,
             series.basal_t_day,
             series.basal_ug_per_day,
-            drawstyle="steps-post",
-            color="tab:green",
+            colour="tab:green",
             label="programmed basal",
         )
         basal.set_ylabel("programmed basal (µg/day)")
         basal.set_ylim(0, 1.25 * max(series.basal_ug_per_day, default=0) or 1.0)
         for marker in series.boluses:
-            basal.axvline(marker.t_day, color="tab:olive", linewidth=1.0)
-            basal.annotate(
-                f"{marker.what} bolus {marker.volume_ml:.3g} mL",
-                (marker.t_day, 0.98),
-                xycoords=basal.get_xaxis_transform(),
-                rotation=90,
-                va="top",
-                ha="right",
-                fontsize=8,
-                color="tab:olive",
-            )
+            text = f"{marker.what} bolus {marker.volume_ml:.3g} mL"
+            mark_instant((basal,), marker.t_day, text, colour="tab:olive", linewidth=1.0)
         basal.set_xlabel(f"days from {start} UTC (pump clock)")
         for axes in (volume, basal):
             _shade(series, axes, named=axes is volume)
-            axes.grid(True, alpha=0.3)
-        volume.legend(loc="lower left", fontsize=9)
-        figure.savefig(path, dpi=DPI)
-    finally:
-        pyplot.close(figure)
     return series
 
 
@@ -341,38 +318,10 @@ def _draw_volume(series: LogSeries, volume: Axes) -> None:
             color="black",
             label="left at refill, as the pump reckoned",
         )
-    if series.refills:
-        volume.plot(
-            [m.t_day for m in series.refills],
-            [m.volume_ml for m in series.refills],
-            linestyle="none",
-            marker="^",
-            markersize=9,
-            color="tab:purple",
-            label="refill",
-        )
-    for marker in series.refills:
-        volume.annotate(
-            f"+{marker.volume_ml:g} mL",
-            (marker.t_day, marker.volume_ml),
-            xytext=(6, -4),
-            textcoords="offset points",
-            va="top",
-            fontsize=9,
-            color="tab:purple",
-        )
-    top = volume.get_xaxis_transform()
+    mark_refills(volume, series.refills)
     for marker in series.alarms:
-        volume.axvline(marker.t_day, color="tab:red", linewidth=0.8, alpha=0.6)
-        volume.annotate(
-            marker.what.replace("_", " "),
-            (marker.t_day, 0.98),
-            xycoords=top,
-            rotation=90,
-            va="top",
-            ha="right",
-            fontsize=8,
-            color="tab:red",
+        mark_instant(
+            (volume,), marker.t_day, spoken(marker.what), colour="tab:red", linewidth=0.8, alpha=0.6
         )
     volume.set_ylabel("reservoir (mL), estimated")
     volume.set_ylim(0, 1.3 * max(series.reservoir_ml, default=1.0) or 1.0)
@@ -381,16 +330,11 @@ def _draw_volume(series: LogSeries, volume: Axes) -> None:
 def _shade(series: LogSeries, axes: Axes, *, named: bool) -> None:
     """Exposures in orange, times without delivery in grey; ``named``: labelled, in the
     legend too."""
-    for i, span in enumerate(series.exposures):
-        axes.axvspan(
-            span.start_day,
-            span.end_day,
-            color="tab:orange",
-            alpha=0.25,
-            linewidth=0,
-            label="exposure (heat, MRI, occlusion)" if named and not i else None,
-        )
-        if named:
+    exposures = [(span.start_day, span.end_day) for span in series.exposures]
+    label = "exposure (heat, MRI, occlusion)" if named else None
+    shade_spans(axes, exposures, colour="tab:orange", alpha=0.25, label=label)
+    if named:
+        for span in series.exposures:
             axes.annotate(
                 span.what,
                 (span.start_day, 0.02),
@@ -398,12 +342,6 @@ def _shade(series: LogSeries, axes: Axes, *, named: bool) -> None:
                 fontsize=8,
                 color="tab:orange",
             )
-    for i, span in enumerate(series.not_delivering):
-        axes.axvspan(
-            span.start_day,
-            span.end_day,
-            color="grey",
-            alpha=0.2,
-            linewidth=0,
-            label="not delivering" if named and not i else None,
-        )
+    paused = [(span.start_day, span.end_day) for span in series.not_delivering]
+    label = "not delivering" if named else None
+    shade_spans(axes, paused, colour="grey", alpha=0.2, label=label)
