@@ -251,7 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     control_parser.add_argument("verb", metavar="VERB", choices=list(USAGE), help="see below")
     control_parser.add_argument("words", metavar="ARGS", nargs=argparse.REMAINDER)
     control_parser.add_argument(
-        "--timeout-s", type=float, default=60.0, help="how long to wait for the answer"
+        "--timeout-s",
+        type=_positive_seconds,
+        default=60.0,
+        help="how long to wait for the answer (default 60)",
     )
     return parser
 
@@ -263,6 +266,16 @@ def _non_negative_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be zero or positive and finite: {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"more than 0 and at most 86400 s, not {text!r}")
     return value
 
 
@@ -494,6 +507,18 @@ def _serve(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
+    if args.port_file:
+        tmp = args.port_file.with_name(args.port_file.name + ".tmp")
+        try:
+            tmp.write_text(port_path + "\n")
+            tmp.replace(args.port_file)
+        except OSError as exc:
+            print(
+                f"pump-emulator: error: cannot write --port-file {args.port_file}: "
+                f"{exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     status = rig.device.pump.status()
     say(f"{identity.model} serial {identity.serial_number}, firmware {identity.firmware_version}")
     say(
@@ -513,11 +538,6 @@ def _serve(
     shown = str(args.link) if args.link is not None else port_path
     hint = programmer_hint(shown, args.key_file)
     print(f"\nIn a second terminal:\n    {hint}\n\nCtrl-C to stop.", flush=True)
-    if args.port_file:
-        tmp = args.port_file.with_name(args.port_file.name + ".tmp")
-        tmp.write_text(port_path + "\n")
-        tmp.replace(args.port_file)
-
     try:
         rig.serve(should_stop=lambda: stopping)
     except OSError as exc:

@@ -37,7 +37,7 @@ from firmware_model.interlocks import (
 from firmware_model.log_kinds import CLINICAL
 from firmware_model.prescription import MAX_FLEX_STEPS
 from firmware_model.pump import MAX_CLOCK_S, MIN_CLOCK_S
-from firmware_model.units import NL_PER_ML, NL_PER_UL, US_PER_S
+from firmware_model.units import NL_PER_ML, NL_PER_UL, PPM, US_PER_S
 from protocol import (
     CHANGING,
     NO_DIGEST,
@@ -97,6 +97,7 @@ from protocol import (
     staged_reply,
 )
 from protocol.frame import MAX_PAYLOAD_LEN
+from protocol.messages import encode_payload
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ class EmulatedDevice:
         if it cannot be rebuilt or the keys are another pump's."""
         state = device_state.from_plain(plain)
         identity = Identity(state.model, state.serial_number)  # this build's firmware
-        return cls(
+        device = cls(
             state.pump,
             identity,
             keyring,
@@ -213,6 +214,8 @@ class EmulatedDevice:
             budget=budget,
             outcomes=state.outcomes,
         )
+        device.check_state(state)
+        return device
 
     def restore(self, plain: dict[str, Any]) -> None:
         """Become the device ``plain`` describes: pump (clock and log included) and outcome
@@ -220,7 +223,40 @@ class EmulatedDevice:
         another), and with it what was staged; the key-verification budget is kept, being
         the link's back-off. ``ValueError`` and nothing changed if ``plain`` cannot be
         rebuilt or is another pump's."""
-        self.install(device_state.from_plain(plain))
+        state = device_state.from_plain(plain)
+        self.check_state(state)
+        self.install(state)
+
+    def check_state(self, state: device_state.DeviceState) -> None:
+        """DeviceStateError, and nothing changed, unless the pump in ``state`` is one this
+        device can stand behind: within its physical ranges, and every reading request
+        answerable on the wire (a damaged snapshot must not leave a pump that only says
+        INTERNAL_ERROR)."""
+        device_state.require_same_pump(state, self.identity)
+        pump = state.pump
+        status = pump.status()
+        capacity_nl = pump.config.reservoir_capacity_nl
+        checks = (
+            (0 <= status.reservoir_nl <= capacity_nl, f"reservoir {status.reservoir_nl} nL "
+             f"outside 0..{capacity_nl} nL"),
+            (0 <= status.battery_ppm <= PPM, f"battery {status.battery_ppm} ppm outside 0..{PPM}"),
+            (pump.t_us >= 0, f"model time {pump.t_us} us is negative"),
+        )  # fmt: skip
+        for holds, what in checks:
+            if not holds:
+                raise device_state.DeviceStateError(f"not a pump this device can be: {what}")
+        own = self.pump
+        self.pump = pump
+        try:
+            for handler in (self._status, self._get_prescription, self._alarms, self._clock):
+                encode_payload(handler(GetStatus()))
+        except Exception as exc:  # whatever the damage, it is refused, never installed
+            raise device_state.DeviceStateError(
+                f"not a pump this device can be: its {handler.__name__.strip('_')} reply "
+                f"cannot be sent ({type(exc).__name__}: {exc})"
+            ) from None
+        finally:
+            self.pump = own
 
     def install(self, state: device_state.DeviceState) -> None:
         """``restore`` from state already rebuilt (checked before it was made durable)."""

@@ -164,7 +164,7 @@ class DurableDevice:
         cannot be."""
         state = device_state.from_plain(plain)
         identity = self.device.identity
-        device_state.require_same_pump(state, identity)
+        self.device.check_state(state)  # same pump, in range, answerable: or nothing changes
         self.file.save(device_state.to_plain(identity, state.pump, state.outcomes))
         self.device.install(state)
         self._saved, self._saved_at = self._mark(), self._monotonic()

@@ -88,9 +88,10 @@ class NoisyProxy:
                 return
             if not data or self.cut:
                 continue
+            cutting = source is self.front and self._cut_after is not None and self._cut_after(data)
+            if cutting:  # dead both ways before these bytes reach the pump, so that no reply
+                self.cut = True  # to them can slip back through the other thread
             sink.write(noise.apply(data) if self.noisy else data)
-            if source is self.front and self._cut_after is not None and self._cut_after(data):
-                self.cut = True
 
 
 def executions_from_records(records: Iterable[LogRecord]) -> dict[str, int]:

@@ -267,3 +267,29 @@ def test_reset_gives_the_documented_pump(preset: str, state: str, dose: int) -> 
     assert result["reservoir_nl"] == 20_000_000  # docs/control.md: a full reservoir
     assert result["alarms"] == []
     assert result["clock_s"] == 1_795_000_000
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "says"),
+    [
+        (("reservoir", "volume_q"), 10**40, "reservoir"),  # found by a new user: 1e40
+        (("reservoir", "volume_q"), -1, "reservoir"),
+        (("clock_offset_us",), 10**20, "out of range"),
+    ],
+)
+def test_a_damaged_snapshot_is_refused_and_the_pump_keeps_answering(
+    where: tuple[str, ...], value: int, says: str
+) -> None:
+    rig, _, _ = make_rig()
+    snapshot = ok(rig, "snapshot")
+    before = ok(rig, "state")
+    node = snapshot["pump"]
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    error = refused(rig, "restore", snapshot=snapshot)
+    assert says in error["message"]
+    assert ok(rig, "state") == before
+    session = Session(rig.device, now_us=rig.clock.now_us())
+    session.open(Role.CLINICIAN)
+    assert isinstance(session.ask(GetStatus()), StatusReply)
