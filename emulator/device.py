@@ -241,6 +241,8 @@ class EmulatedDevice:
              f"outside 0..{capacity_nl} nL"),
             (0 <= status.battery_ppm <= PPM, f"battery {status.battery_ppm} ppm outside 0..{PPM}"),
             (pump.t_us >= 0, f"model time {pump.t_us} us is negative"),
+            (0 <= pump.clock_us <= MAX_CLOCK_S * US_PER_S,
+             f"pump clock {pump.clock_us // US_PER_S} s outside 0..{MAX_CLOCK_S}"),
         )  # fmt: skip
         for holds, what in checks:
             if not holds:
