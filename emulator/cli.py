@@ -37,7 +37,7 @@ from firmware_model import Pump, PumpConfig, PumpRefusal
 from firmware_model.config import MAX_BATTERY_US_PER_SESSION
 from firmware_model.scenario import ScenarioError
 from firmware_model.scenario.durations import format_duration, parse_duration_us
-from firmware_model.units import ml_to_nl
+from firmware_model.units import US_PER_S, ml_to_nl, spoken_duration
 from protocol import KeyFileError
 from protocol.capture import CaptureWriter
 from rig_control import parse_address
@@ -558,5 +558,9 @@ def say(text: str) -> None:
 def _state_line(path: Path, loaded: Loaded | None, caught_up_us: int) -> str:
     if loaded is None:
         return f"state kept in {path}.a/.b (new pump)"
-    resumes = f"runs on {caught_up_us / 1e6:g} s for the downtime" if caught_up_us else "resumes"
+    resumes = (
+        f"runs on {spoken_duration(caught_up_us // US_PER_S)} for the downtime"
+        if caught_up_us
+        else "resumes"
+    )
     return f"state loaded from {loaded.path} (sequence {loaded.sequence}); simulated time {resumes}"

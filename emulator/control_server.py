@@ -50,12 +50,16 @@ class _Handler(socketserver.StreamRequestHandler):
             if not line.strip():
                 continue
             try:
-                request: Any = json.loads(line)
+                request: Any = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                self._send(_error("bad_json", f"not UTF-8 at byte {exc.start}"))
+                continue
             except ValueError as exc:
                 self._send(_error("bad_json", f"not JSON: {exc}"))
                 continue
             reply = handle(rig, request)
             verb = request.get("verb") if isinstance(request, dict) else None
+            verb = verb if isinstance(verb, str) else "a malformed request"
             if reply["ok"]:
                 log.info("control: %s", verb)
             else:

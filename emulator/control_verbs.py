@@ -106,7 +106,7 @@ class Args:
             raise VerbError("bad_value", f"{self.verb}: {name} must be a number")
         if not math.isfinite(value) or not low <= value <= high:
             raise VerbError(
-                "out_of_range", f"{self.verb}: {name} {value:g} outside {low:g}..{high:g}"
+                "out_of_range", f"{self.verb}: {name} {value:g} outside {_n(low)}..{_n(high)}"
             )
         return float(value)
 
@@ -137,6 +137,11 @@ class Args:
         if value is not None and not isinstance(value, dict):
             raise VerbError("bad_value", f"{self.verb}: {name} must be an object")
         return value
+
+
+def _n(bound: float) -> str:
+    """A range's end as people read it: 4102444799, not 4.10244e+09."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 def _days(us: int) -> str:

@@ -51,6 +51,7 @@ def draw(scenario: Scenario, title: str, plot: str, err: TextIO) -> int:
     except (OSError, ValueError) as exc:  # unwritable path, or a format matplotlib lacks
         print(f"pump-emulator: error: cannot write plot {plot}: {exc}", file=err)
         return EXIT_BAD_SCENARIO
+    print(f"pump-emulator: timeline drawn to {plot}", file=err)
     return EXIT_OK
 
 

@@ -84,6 +84,9 @@ def decode_capture(
                 described = describe_record(item)
                 text = json.dumps(described, sort_keys=True) if as_json else line(described)
                 print(text, file=out)
+    except BrokenPipeError:  # `| head` closed the pipe: not a fault of the file
+        sys.stdout = None
+        return EXIT_OK
     except (OSError, CaptureError) as exc:
         why = exc.strerror or exc if isinstance(exc, OSError) else exc
         print(f"pump-programmer: error: capture {path}: {why}", file=err)

@@ -225,6 +225,7 @@ def log_command(p: Programmer, args: argparse.Namespace, ui: Speaker) -> tuple[A
         got = download_log(p, args.first, on_page=on_page, say=ui.say)
     if getattr(args, "plot", None) is not None:
         log_plot.plot_records(got.records, args.plot)
+        ui.say(f"timeline drawn to {args.plot} (the reservoir line is an estimate)")
     rendered = RENDER[fmt](got)
     output: Path | None = getattr(args, "output", None)
     if output is None:

@@ -105,7 +105,9 @@ def _reset(words: list[str]) -> dict[str, Any]:
 
 
 def _faults(words: list[str]) -> dict[str, Any]:
-    if words == ["off"]:
+    if words[:1] == ["off"]:
+        if len(words) > 1:
+            raise WordsError(f"faults off takes nothing more, got {' '.join(words[1:])!r}")
         return {"off": True}
     parser = _Parser(add_help=False)
     for kind in ("flip", "drop", "duplicate"):
@@ -122,6 +124,8 @@ def _faults(words: list[str]) -> dict[str, Any]:
         if rates:
             args[side] = rates
     if ns["delay_ms"] is not None:
+        if not 0 <= ns["delay_ms"] <= 60_000:
+            raise WordsError(f"--delay-ms {ns['delay_ms']:g} outside 0..60000")
         args["delay_s"] = ns["delay_ms"] / 1_000
     if ns["baud"] is not None:
         args["baud"] = ns["baud"]

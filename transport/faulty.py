@@ -39,7 +39,7 @@ class FaultyChannel(ScheduledChannel):
         poll_interval_s: float = POLL_INTERVAL_S,
     ) -> None:
         super().__init__(inner, Fraction(0), clock, poll_interval_s)
-        self.description = f"{inner.description} (with faults)"
+        self.description = inner.description  # faults are said when set, not at start
         self._lock = threading.Lock()
         self._seeds = random.Random(seed)
         self._counts = {TO_DEVICE: NoiseCounts(), FROM_DEVICE: NoiseCounts()}
