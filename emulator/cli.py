@@ -19,7 +19,7 @@ from emulator.control_command import control_command
 from emulator.control_server import ControlServer, ControlServerError
 from emulator.device import DEFAULT_SERIAL_NUMBER, EmulatedDevice, Identity
 from emulator.keys import PumpKeys, find_keys
-from emulator.line_stack import build_line, open_capture
+from emulator.line_stack import build_line, close_capture, open_capture
 from emulator.persistence_shell import (
     PUMP_OPTIONS,
     DurableDevice,
@@ -479,12 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if control is not None:
             control.close()
+        rig.close()  # no control request changes the pump after its last save
         channel.close()
         if capture is not None and capture_stream is not None:
-            capture.flush()
-            capture_stream.close()
-        if durable is not None:
-            durable.close()
+            close_capture(capture, capture_stream)
         if link is not None:
             link.remove()
 

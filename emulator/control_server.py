@@ -23,7 +23,8 @@ from rig_control import ControlAddress
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a restore carries a whole snapshot
+MAX_REQUEST_BYTES = 16 * 1024 * 1024  # a restore carries a snapshot: about 1 MiB, full log
+MAX_CONNECTIONS = 8  # a test rig needs one or two; each may buffer a request
 
 
 class ControlServerError(Exception):
@@ -34,6 +35,18 @@ class _Handler(socketserver.StreamRequestHandler):
     server: _TcpServer | _UnixServer
 
     def handle(self) -> None:
+        with self.server.slots:
+            if self.server.connections >= MAX_CONNECTIONS:
+                self._send(_error("busy", f"{MAX_CONNECTIONS} control connections already open"))
+                return
+            self.server.connections += 1
+        try:
+            self._serve_lines()
+        finally:
+            with self.server.slots:
+                self.server.connections -= 1
+
+    def _serve_lines(self) -> None:
         rig = self.server.rig
         peer = self.client_address or "unix client"
         log.info("control: connection from %s", peer)
@@ -45,7 +58,7 @@ class _Handler(socketserver.StreamRequestHandler):
             if not line:
                 return
             if len(line) > MAX_REQUEST_BYTES:
-                self._send(_error("too_long", "request longer than 64 MiB"))
+                self._send(_error("too_long", "request longer than 16 MiB"))
                 return
             if not line.strip():
                 continue
@@ -56,6 +69,9 @@ class _Handler(socketserver.StreamRequestHandler):
                 continue
             except ValueError as exc:
                 self._send(_error("bad_json", f"not JSON: {exc}"))
+                continue
+            except RecursionError:
+                self._send(_error("bad_json", "not JSON this channel reads: nested too deep"))
                 continue
             reply = handle(rig, request)
             verb = request.get("verb") if isinstance(request, dict) else None
@@ -87,6 +103,8 @@ class _TcpServer(socketserver.ThreadingTCPServer):
     def __init__(self, address: tuple[str, int], rig: Rig, ipv6: bool) -> None:
         self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
         self.rig = rig
+        self.slots = threading.Lock()
+        self.connections = 0
         super().__init__(address, _Handler)
 
 
@@ -95,6 +113,8 @@ class _UnixServer(socketserver.ThreadingUnixStreamServer):
 
     def __init__(self, path: str, rig: Rig) -> None:
         self.rig = rig
+        self.slots = threading.Lock()
+        self.connections = 0
         super().__init__(path, _Handler)
 
 

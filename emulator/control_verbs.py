@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from emulator.presets import DEFAULT_PRESET, PRESETS
-from emulator.rig import FaultSettings, Rig
+from emulator.rig import FaultSettings, NotSaved, Rig
+from emulator.state_file import StateFileError
 from firmware_model import Pump, PumpRefusal
 from firmware_model.persistence import StateFormatError
 from firmware_model.pump import MAX_CLOCK_S, MIN_CLOCK_S
@@ -104,11 +105,7 @@ class Args:
                 ) from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise VerbError("bad_value", f"{self.verb}: {name} must be a number")
-        if not math.isfinite(value) or not low <= value <= high:
-            raise VerbError(
-                "out_of_range", f"{self.verb}: {name} {value:g} outside {_n(low)}..{_n(high)}"
-            )
-        return float(value)
+        return in_range(f"{self.verb}: {name}", value, low, high)
 
     def integer(self, name: str, low: int, high: int, *, required: bool = True) -> int | None:
         value = self.number(name, low, high, required=required)
@@ -137,6 +134,22 @@ class Args:
         if value is not None and not isinstance(value, dict):
             raise VerbError("bad_value", f"{self.verb}: {name} must be an object")
         return value
+
+
+def in_range(what: str, value: float, low: float, high: float) -> float:
+    """``value`` as a float when finite and within ``low..high`` (-0.0 made 0.0); an
+    out_of_range VerbError otherwise, however large the number (a 400-digit integer too)."""
+    inside = (
+        low <= value <= high
+        if isinstance(value, int)
+        else math.isfinite(value) and (low <= value <= high)
+    )
+    if not inside:
+        text = str(value) if isinstance(value, int) else f"{value:g}"
+        if len(text) > 24:
+            text = f"{text[:12]}... ({len(text)} digits)"
+        raise VerbError("out_of_range", f"{what} {text} outside {_n(low)}..{_n(high)}")
+    return float(value) + 0.0
 
 
 def _n(bound: float) -> str:
@@ -222,9 +235,7 @@ def _noise(args: Args, name: str, default: dict[str, Any]) -> NoiseModel | None:
         value = merged.get(key, 0.0)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise VerbError("bad_value", f"faults: {name}.{key} must be a number")
-        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-            raise VerbError("out_of_range", f"faults: {name}.{key} {value:g} outside 0..1")
-        values[key] = float(value)
+        values[key] = in_range(f"faults: {name}.{key}", value, 0.0, 1.0)
     if not any(values.values()):
         return None
     return NoiseModel(**values)
@@ -306,6 +317,10 @@ def handle(rig: Rig, request: object) -> dict[str, Any]:
         return _error(request_id, exc.code, exc.message)
     except PumpRefusal as refusal:
         return _error(request_id, "refused", f"the pump refused: {refusal.message}")
+    except NotSaved as exc:
+        return _error(request_id, "not_saved", str(exc))
+    except StateFileError as exc:  # nothing changed: the pump is replaced only once saved
+        return _error(request_id, "not_saved", f"not done, the state file failed: {exc}")
     except (ValueError, KeyError, StateFormatError, RuntimeError) as exc:
         return _error(request_id, "refused", str(exc).strip("'\""))
     except Exception as exc:  # a bug: said, logged, and the emulator goes on

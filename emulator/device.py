@@ -234,13 +234,19 @@ class EmulatedDevice:
         INTERNAL_ERROR)."""
         device_state.require_same_pump(state, self.identity)
         pump = state.pump
-        status = pump.status()
+        try:
+            status = pump.status()
+        except Exception as exc:  # damage the plain form did not show: never installed
+            raise device_state.DeviceStateError(
+                f"not a pump this device can be: {type(exc).__name__}: {exc}"
+            ) from None
         capacity_nl = pump.config.reservoir_capacity_nl
         checks = (
             (0 <= status.reservoir_nl <= capacity_nl, f"reservoir {status.reservoir_nl} nL "
              f"outside 0..{capacity_nl} nL"),
             (0 <= status.battery_ppm <= PPM, f"battery {status.battery_ppm} ppm outside 0..{PPM}"),
             (pump.t_us >= 0, f"model time {pump.t_us} us is negative"),
+            (isinstance(status.drug, str), f"drug {status.drug!r} is not a name"),
             (0 <= pump.clock_us <= MAX_CLOCK_S * US_PER_S,
              f"pump clock {pump.clock_us // US_PER_S} s outside 0..{MAX_CLOCK_S}"),
         )  # fmt: skip

@@ -82,7 +82,7 @@ def from_plain(plain: dict[str, Any]) -> DeviceState:
         firmware = _text(data["identity"].get("firmware_version", ""))
     except persistence.StateFormatError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise DeviceStateError(f"damaged device state: {type(exc).__name__}: {exc}") from exc
     return DeviceState(model, serial, firmware, pump, outcomes)
 

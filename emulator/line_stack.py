@@ -10,6 +10,7 @@ loop's thread only: the rig asks it for changes, and the loop applies them betwe
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class AdjustablePacing:
         self._inner.close()
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass(slots=True)
 class LineStack:
     channel: ByteChannel  # what the device reads and writes
@@ -79,11 +83,35 @@ def build_line(
     pacing = AdjustablePacing(faults, baud_pace)
     channel: ByteChannel = pacing
     if capture is not None:
-        way = {"rx": TO_PUMP, "tx": FROM_PUMP}  # the pump reads what the programmer sends
-        channel = CapturingChannel(
-            pacing, lambda rx_tx, data: capture.feed(way[rx_tx], data, clock_us())
-        )
+        channel = CapturingChannel(pacing, _CaptureSink(capture, clock_us))
     return LineStack(channel, faults, pacing)
+
+
+class _CaptureSink:
+    """Feeds the capture; a capture that cannot be written (a full disk) stops, said once,
+    and the pump goes on serving: a record of the link never costs the link."""
+
+    def __init__(self, capture: CaptureWriter, clock_us: Callable[[], int]) -> None:
+        self._capture: CaptureWriter | None = capture
+        self._clock_us = clock_us
+
+    def __call__(self, rx_tx: str, data: bytes) -> None:
+        capture = self._capture
+        if capture is None:
+            return
+        try:
+            capture.feed(TO_PUMP if rx_tx == "rx" else FROM_PUMP, data, self._clock_us())
+        except OSError as exc:
+            self._capture = None
+            log.error("capture stopped, the pump goes on: %s", exc.strerror or exc)
+
+
+def close_capture(capture: CaptureWriter, stream: BinaryIO) -> None:
+    try:
+        capture.flush()
+        stream.close()
+    except OSError as exc:
+        log.error("capture not closed cleanly: %s", exc.strerror or exc)
 
 
 def open_capture(path: str) -> tuple[BinaryIO, CaptureWriter]:

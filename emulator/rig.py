@@ -22,6 +22,7 @@ from emulator.device import EmulatedDevice
 from emulator.persistence_shell import DurableDevice
 from emulator.presets import build_preset
 from emulator.sim_clock import SimClock
+from emulator.state_file import StateFileError
 from firmware_model import LogEntry, Pump
 from firmware_model.pump import MAX_CLOCK_S
 from firmware_model.units import PPM, US_PER_S
@@ -31,6 +32,10 @@ from transport import ByteChannel, NoiseModel
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_RETURNED = 10_000  # an advance of years returns its first events and a count
+
+
+class NotSaved(Exception):
+    """A control change made in the running pump that ``--state`` could not save."""
 
 
 class LineFaults(Protocol):
@@ -104,7 +109,9 @@ class Rig:
         self._link_offset_us = 0
         self._outbox = bytearray()  # what the control side has for the line: the loop sends it
         self._new_baud: tuple[int | None] | None = None  # a pacing change for the loop to make
-        self.reply_withheld = 0  # replies not sent because their state was not durable
+        self.reply_withheld = 0
+        self.closed = False
+        self._clock_end_said = False  # replies not sent because their state was not durable
 
     # -- the serial side -------------------------------------------------------------------
 
@@ -118,11 +125,13 @@ class Rig:
         pacing changes in ``_new_baud``, taken here between two reads."""
         data = self.channel.read_some()
         with self.lock:
+            if self.closed:
+                return
             if self._new_baud is not None and self.parts.pacing is not None:
                 self.parts.pacing.set_baud(self._new_baud[0])
                 self._new_baud = None
             device = self.device
-            now_us = self.clock.now_us()
+            now_us = self._now_us()
             link_us = self.link_now_us()
             out = device.receive(data, now_us, link_us) if data else device.tick(now_us, link_us)
             if self.durable is not None:
@@ -135,6 +144,49 @@ class Rig:
             if out:
                 self.channel.write(out)
 
+    def close(self) -> None:
+        """Stop: every control request from now on is refused, then the last save."""
+        with self.lock:
+            self.closed = True
+            if self.durable is not None:
+                self.durable.close()
+
+    def _now_us(self) -> int:
+        """Simulated time, stopped at the instant the pump clock reaches the end of its
+        range (2099-12-31): past it no reply could carry the time (docs/protocol.md)."""
+        now_us = self.clock.now_us()
+        pump = self.device.pump
+        end_us = pump.t_us + MAX_CLOCK_S * US_PER_S - pump.clock_us
+        if now_us <= end_us:
+            return now_us
+        if not self._clock_end_said:
+            log.warning(
+                "the pump clock reached %s, the end of its range: time stops",
+                _utc(MAX_CLOCK_S * US_PER_S),
+            )
+            self._clock_end_said = True
+        self.clock.rebase(end_us)
+        return end_us
+
+    def _open(self) -> Pump:
+        """The pump, brought to now, for a control request; refused once stopping."""
+        if self.closed:
+            raise RuntimeError("the emulator is stopping")
+        pump = self.device.pump
+        pump.advance_to(self._now_us())
+        return pump
+
+    def _make_durable(self) -> None:
+        """A control change is answered only once saved, as a serial request is."""
+        if self.durable is None:
+            return
+        try:
+            self.durable.save()
+        except StateFileError as exc:
+            raise NotSaved(
+                f"done in the running pump but not saved (a restart would lose it): {exc}"
+            ) from exc
+
     def serve(self, should_stop: Callable[[], bool] = lambda: False) -> None:
         while not should_stop():
             self.serve_once()
@@ -146,8 +198,7 @@ class Rig:
 
     def state(self) -> dict[str, Any]:
         with self.lock:
-            pump = self.device.pump
-            pump.advance_to(self.clock.now_us())
+            pump = self._open()
             return describe(pump, self.clock.speed) | {
                 "link": self._link_state(),
                 "faults": self.parts.settings.plain(),
@@ -157,8 +208,7 @@ class Rig:
         """Jump simulated time: every event due happens at its own instant, in order; alarm
         notifications go out on the line as they would have."""
         with self.lock:
-            pump = self.device.pump
-            pump.advance_to(self.clock.now_us())
+            pump = self._open()
             max_us = MAX_CLOCK_S * US_PER_S - pump.clock_us
             if duration_us > max_us:
                 raise ValueError(
@@ -181,6 +231,7 @@ class Rig:
             finally:
                 pump.log.listeners.remove(collect)
             self._outbox += out
+            self._make_durable()
             return {
                 "advanced_s": duration_us / US_PER_S,
                 "events": events,
@@ -191,28 +242,30 @@ class Rig:
     def link_advance(self, duration_us: int) -> dict[str, Any]:
         """Move the link's clock: session idle time and back-off pass; therapy does not."""
         with self.lock:
+            self._open()
             self._link_offset_us += duration_us
             self._send_pending()
-            self._outbox += self.device.tick(self.clock.now_us(), self.link_now_us())
+            self._outbox += self.device.tick(self._now_us(), self.link_now_us())
             return {"link_advanced_s": duration_us / US_PER_S, "link": self._link_state()}
 
     def set_speed(self, speed: float) -> dict[str, Any]:
         with self.lock:
-            self.device.pump.advance_to(self.clock.now_us())
+            self._open()
             self.clock.set_speed(speed)
             return {"speed": speed}
 
     def environment(self, apply: Callable[[Pump], None]) -> dict[str, Any]:
         """A physical event (heat, MRI, occlusion, battery) at the present instant."""
         with self.lock:
-            pump = self.device.pump
-            pump.advance_to(self.clock.now_us())
+            pump = self._open()
             apply(pump)
             self._send_pending()
+            self._make_durable()
             return describe(pump, self.clock.speed)
 
     def set_faults(self, settings: FaultSettings) -> dict[str, Any]:
         with self.lock:
+            self._open()
             parts = self.parts
             if parts.faults is None:
                 raise RuntimeError("this emulator was built without a fault stage")
@@ -227,6 +280,7 @@ class Rig:
 
     def faults_off(self) -> dict[str, Any]:
         with self.lock:
+            self._open()
             parts = self.parts
             if parts.faults is not None:
                 parts.faults.faults_off()
@@ -238,13 +292,14 @@ class Rig:
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            self.device.pump.advance_to(self.clock.now_us())
+            self._open()
             return self.device.to_plain()
 
     def restore(self, plain: dict[str, Any]) -> dict[str, Any]:
         """Replace the pump (model, clock, log) with a snapshot; any open session ends. The
         link's back-off stays: a snapshot is no way around the verification budget."""
         with self.lock:
+            self._open()
             self._send_pending()  # what the old pump had to say still goes out
             if self.durable is not None:
                 self.durable.restore(plain)  # durable first, then in force

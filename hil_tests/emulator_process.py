@@ -82,6 +82,15 @@ class EmulatorProcess:
     def returncode(self) -> int | None:
         return None if self._process is None else self._process.poll()
 
+    def kill(self) -> int | None:
+        """SIGKILL: the emulator gets no chance to save or clean up (a crash, a power cut)."""
+        if self._process is None:
+            return None
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        return self._process.returncode
+
     def stop(self) -> int | None:
         if self._process is None:
             return None

@@ -100,5 +100,8 @@ def format_alarms(reply: AlarmList) -> str:
 
 
 def format_log_record(record: LogRecord) -> str:
-    when = datetime.fromtimestamp(record.t_s, UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{record.index:>6}  {when} UTC  {record.kind:<24} {record.detail}"
+    try:
+        when = datetime.fromtimestamp(record.t_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        when = f"{record.t_s} s (out of range)"
+    return f"{record.index:>6}  {when}  {record.kind:<24} {record.detail}"

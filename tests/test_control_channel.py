@@ -156,3 +156,21 @@ def test_a_control_address_other_machines_reach_needs_an_explicit_flag(tmp_path:
 def test_no_control_channel_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ControlUnavailable, match="no control channel"):
         ControlClient(f"unix:{tmp_path / 'absent.sock'}").state()
+
+
+def test_a_control_change_is_saved_before_it_is_answered(tmp_path: Path) -> None:
+    # Found by attack: advance answered, kill -9 at once, and the restart had lost it.
+    control = f"unix:{tmp_path / 'control.sock'}"
+    state = tmp_path / "pump.state"
+    args = ("--speed", "0", "--control", control, "--state", str(state), "--catch-up", "no")
+    first = EmulatorProcess(tmp_path, extra_args=args)
+    with first:
+        with ControlClient(control) as rig:
+            assert [a["alarm"] for a in rig.advance("45d")["state"]["alarms"]] == ["low_reservoir"]
+            rig.call("temperature", celsius=41, duration="1h")
+        first.kill()
+    (tmp_path / "port").unlink()
+    with EmulatorProcess(tmp_path, extra_args=args), ControlClient(control) as rig:
+        after = rig.state()
+    assert [a["alarm"] for a in after["alarms"]] == ["low_reservoir"]
+    assert after["temperature_c"] > 37

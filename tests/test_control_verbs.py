@@ -293,3 +293,45 @@ def test_a_damaged_snapshot_is_refused_and_the_pump_keeps_answering(
     session = Session(rig.device, now_us=rig.clock.now_us())
     session.open(Role.CLINICIAN)
     assert isinstance(session.ask(GetStatus()), StatusReply)
+
+
+@pytest.mark.parametrize(
+    ("verb", "args"),
+    [
+        ("faults", {"baud": 10**400}),
+        ("faults", {"both": {"flip": 10**400}}),
+        ("reset", {"clock_s": -(10**400)}),
+        ("battery", {"fraction": 10**400}),
+    ],
+)
+def test_numbers_of_any_size_are_out_of_range_not_a_crash(verb: str, args: dict[str, Any]) -> None:
+    rig, _, _ = make_rig()
+    error = refused(rig, verb, **args)
+    assert error["code"] == "out_of_range"
+    assert "digits" in error["message"]
+
+
+def test_speed_minus_zero_is_zero_and_arabic_digits_are_no_duration() -> None:
+    rig, _, _ = make_rig()
+    assert ok(rig, "speed", factor=-0.0)["speed"] == 0.0
+    assert str(ok(rig, "speed", factor=-0.0)["speed"]) == "0.0"
+    assert refused(rig, "advance", duration="\u0665s")["code"] == "bad_value"
+
+
+def test_time_stops_where_the_pump_clock_ends() -> None:
+    # docs/protocol.md: the pump clock's range ends 2099-12-31 23:59:59 UTC.
+    rig, _, mono = make_rig()
+    ok(rig, "reset", clock_s=4_102_444_795)
+    ok(rig, "speed", factor=1_000)
+    mono.ns += 10_000_000_000  # 10 real s: 10,000 simulated s, far past the end
+    state = ok(rig, "state")
+    assert state["clock_s"] == 4_102_444_799
+    assert refused(rig, "advance", duration="1s")["code"] == "refused"
+
+
+def test_a_stopping_rig_refuses_every_change() -> None:
+    rig, _, _ = make_rig()
+    rig.close()
+    for verb, args in (("advance", {"duration": "1d"}), ("temperature", {"celsius": 40,
+                       "duration": "1h"}), ("reset", {}), ("faults", {"off": True})):  # fmt: skip
+        assert "stopping" in refused(rig, verb, **args)["message"]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import serial
 
-from emulator.line_stack import AdjustablePacing
+from emulator.line_stack import AdjustablePacing, build_line
 from faults.control_faults import run as control_faults
 from hil_tests.emulator_process import EmulatorProcess
 from programmer.client import Programmer
 from protocol import Hello, HelloReply, ProgrammerConnection, ReplyReceived
+from protocol.capture import CaptureWriter
 from tests.transport.fakes import FakeChannel, FakeClock
 from transport import SerialChannel
 
@@ -99,3 +102,34 @@ def test_programming_through_faults_the_emulator_injects_applies_each_once() -> 
     assert figures.never_applied == 0
     assert figures.reported_fraction >= 0.99
     assert figures.retransmissions > 0  # the faults were on: the link had to work for it
+
+
+class FullDisk(io.RawIOBase):
+    """Takes the pcap header, then the disk is full."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.writes += 1
+        if self.writes > 1:
+            raise OSError(28, "No space left on device")
+        return len(data)
+
+
+def test_a_capture_that_cannot_be_written_stops_and_the_line_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    inner = FakeChannel(clock)
+    stream = FullDisk()
+    line = build_line(inner, None, CaptureWriter(stream))  # type: ignore[arg-type]
+    inner.arrive(0.0, b"\xc0request\xc0")
+    assert line.channel.read_some(0.01) == b"\xc0request\xc0"
+    line.channel.write(b"\xc0reply\xc0")
+    line.channel.write(b"\xc0another\xc0")
+    assert inner.written() == b"\xc0reply\xc0\xc0another\xc0"
+    assert caplog.text.count("capture stopped") == 1

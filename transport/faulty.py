@@ -46,6 +46,7 @@ class FaultyChannel(ScheduledChannel):
         self._to_device: LineNoise | None = None
         self._from_device: LineNoise | None = None
         self._delay_s = 0.0
+        self._retime = False  # a shorter delay was set: bytes held longer go out sooner
 
     def set_faults(
         self,
@@ -63,11 +64,29 @@ class FaultyChannel(ScheduledChannel):
             to_seed, from_seed = self._seeds.getrandbits(64), self._seeds.getrandbits(64)
             self._to_device = self._noise(to_device, to_seed, TO_DEVICE)
             self._from_device = self._noise(from_device, from_seed, FROM_DEVICE)
+            self._retime = self._retime or delay_s < self._delay_s
             self._delay_s = float(delay_s)
 
     def faults_off(self) -> None:
         """A clean line with no delay; bytes already held back still arrive, in order."""
         self.set_faults(None, None, 0.0)
+
+    def read_some(self, timeout_s: float | None = None) -> bytes:
+        self._apply_shorter_delay()
+        return super().read_some(timeout_s)
+
+    def _apply_shorter_delay(self) -> None:
+        """After a shorter delay (``faults off`` included), what is held back is due at the
+        new delay from now: a 60 s delay switched off does not keep the line for a minute.
+        Done here, on the reading thread, which alone touches the queues."""
+        with self._lock:
+            if not self._retime:
+                return
+            self._retime = False
+            delay_s = self._delay_s
+        ready_s = self._clock() + delay_s
+        self._incoming.push(self._incoming.pop_all(), ready_s)
+        self._outgoing.push(self._outgoing.pop_all(), ready_s)
 
     def counts(self) -> dict[str, NoiseCounts]:
         """What the noise did so far, per direction (``to_device``, ``from_device``): a copy."""

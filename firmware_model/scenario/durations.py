@@ -18,7 +18,7 @@ UNITS_US = {
     "us": 1,
 }
 _ORDER = list(UNITS_US)
-_PART = re.compile(r"(\d+(?:\.\d+)?)(w|d|h|ms|m|us|s)")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(w|d|h|ms|m|us|s)")  # ASCII digits only
 
 
 def parse_duration_us(value: object, key: str) -> int:

@@ -183,3 +183,18 @@ def test_settings_change_safely_while_the_line_runs() -> None:
         runs = [(key, len(list(group))) for key, group in itertools.groupby(stream)]
         assert bytes(key for key, _ in runs) == unit * (sent // 10)
         assert {length for _, length in runs} <= {1, 2}
+
+
+def test_faults_off_releases_what_a_long_delay_still_holds() -> None:
+    # Found by attack: a 60 s delay switched off kept the line for a minute.
+    clock = FakeClock()
+    inner = FakeChannel(clock)
+    channel = FaultyChannel(inner, clock=clock)
+    channel.set_faults(None, None, delay_s=60.0)
+    channel.write(b"reply")
+    inner.arrive(0.0, b"request")
+    assert channel.read_some(0.01) == b""
+    channel.faults_off()
+    assert channel.read_some(0.01) == b"request"
+    assert inner.written() == b"reply"
+    assert clock.now_s < 1.0
