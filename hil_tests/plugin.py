@@ -20,8 +20,23 @@ from hil_tests.link_log import LinkLog
 from programmer import Programmer
 from programmer.link import Trace
 from protocol import Role
+from rig_control import ControlClient
 
 URL_ENV = "PUMP_DEVICE_URL"
+CONTROL_ENV = "PUMP_EMULATOR_CONTROL"
+DESTRUCTIVE_ENV = "PUMP_ALLOW_DESTRUCTIVE"
+MARKERS = {
+    "emulator_only": "needs the emulator (skipped on hardware)",
+    "needs_control": "needs the emulator's control channel (--emulator-control, or the "
+    "plugin's own emulator); skipped where there is none",
+    "changes_therapy": "changes the prescription or whether the pump infuses; the plugin "
+    "restores and verifies it (on hardware only with --allow-therapy-changes SERIAL)",
+    "destructive": "changes what the wire cannot undo (drug delivered, refills, the clock, "
+    "time): needs a control channel to snapshot and restore, or --allow-destructive on an "
+    "emulator the run may spoil; never on hardware",
+    "provokes(*codes)": "the reason codes (names) this test must receive on the wire "
+    "(docs/hil.md, conformance)",
+}
 LINK_LOG = pytest.StashKey[LinkLog]()
 KEY_ENV = "PUMP_KEY_FILE"
 # Generous: a reply takes under a millisecond, but a loaded 2-core CI machine can stall.
@@ -36,6 +51,7 @@ class DeviceUnderTest:
     reply_timeout_s: float
     key_file: Path | None
     emulator: EmulatorProcess | None = None
+    control: str | None = None  # the emulator's control channel (docs/control.md), if any
 
     def programmer(
         self, role: Role = Role.CLINICIAN, *, session: bool = True, trace: Trace | None = None
@@ -72,6 +88,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where each test's link log goes (default: a directory under pytest's tmp path)",
     )
     group.addoption(
+        "--emulator-control",
+        default=os.environ.get(CONTROL_ENV) or None,
+        metavar="ADDR",
+        help=f"control channel of an emulator started elsewhere (default ${CONTROL_ENV}): the "
+        "device is then an emulator, and needs_control and destructive tests run",
+    )
+    group.addoption(
+        "--allow-destructive",
+        action="store_true",
+        default=os.environ.get(DESTRUCTIVE_ENV) == "1",
+        help=f"run destructive tests on an emulator with no snapshot to undo them (default "
+        f"${DESTRUCTIVE_ENV}=1); never on hardware",
+    )
+    group.addoption(
+        "--no-snapshot",
+        action="store_true",
+        help="undo changes through the wire only, even where a control channel could restore "
+        "a snapshot",
+    )
+    group.addoption(
         "--device-timeout",
         type=float,
         default=DEFAULT_REPLY_TIMEOUT_S,
@@ -80,7 +116,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "emulator_only: needs the emulator (skipped on hardware)")
+    for name, meaning in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -98,16 +135,70 @@ def device(
     timeout_s = config.getoption("device_timeout")
     if url:
         key_file = config.getoption("device_key_file")
-        yield DeviceUnderTest(url, False, baudrate, timeout_s, key_file)
+        control = config.getoption("emulator_control")
+        yield DeviceUnderTest(
+            url, control is not None, baudrate, timeout_s, key_file, None, control
+        )
         return
     workdir = Path(tmp_path_factory.mktemp("emulator"))
-    with EmulatorProcess(workdir) as emulator:
-        yield DeviceUnderTest(emulator.port, True, baudrate, timeout_s, emulator.key_file, emulator)
+    control = f"unix:{workdir / 'control.sock'}"
+    with EmulatorProcess(workdir, extra_args=("--control", control)) as emulator:
+        yield DeviceUnderTest(
+            emulator.port, True, baudrate, timeout_s, emulator.key_file, emulator, control
+        )
 
 
 def _skip_if_emulator_only(request: pytest.FixtureRequest, device: DeviceUnderTest) -> None:
     if request.node.get_closest_marker("emulator_only") and not device.emulated:
         pytest.skip("needs the emulator")
+
+
+def _snapshots(config: pytest.Config, device: DeviceUnderTest) -> bool:
+    return device.control is not None and not config.getoption("no_snapshot")
+
+
+@pytest.fixture(autouse=True)
+def _device_rules(request: pytest.FixtureRequest) -> Iterator[None]:
+    """What a test may do to this device, decided before it touches it: skipped with the
+    reason otherwise. A destructive test on an emulator with a control channel runs between a
+    snapshot and its restore, so the next test finds the pump as this one did."""
+    node = request.node
+    marked = {name for name in ("needs_control", "destructive") if node.get_closest_marker(name)}
+    if not marked:
+        yield
+        return
+    device: DeviceUnderTest = request.getfixturevalue("device")
+    config = request.config
+    if "needs_control" in marked and device.control is None:
+        pytest.skip("needs_control: no control channel (give --emulator-control ADDR)")
+    if "destructive" not in marked:
+        yield
+        return
+    if not device.emulated:
+        pytest.skip("destructive: never on hardware")
+    if not _snapshots(config, device) and not config.getoption("allow_destructive"):
+        pytest.skip(
+            "destructive: needs a control channel to snapshot and restore the emulator, or "
+            "--allow-destructive"
+        )
+    if not _snapshots(config, device):
+        yield
+        return
+    assert device.control is not None
+    with ControlClient(device.control) as client:
+        snapshot = client.snapshot()
+    yield
+    with ControlClient(device.control) as client:
+        client.restore(snapshot)
+
+
+@pytest.fixture
+def rig(device: DeviceUnderTest) -> Iterator[ControlClient]:
+    """The emulator's control channel (docs/control.md): time, environment, line faults."""
+    if device.control is None:
+        pytest.skip("needs_control: no control channel (give --emulator-control ADDR)")
+    with ControlClient(device.control) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")
