@@ -76,6 +76,7 @@ DEFAULT_BUDGET_S = 10.0
 MAX_RATE_LIMIT_WAIT_S = 60.0  # a RATE_LIMITED refusal is unsigned: never wait longer on it
 MAX_UNCLAIMED = 64
 HANDSHAKE_TRIES = 4
+RESENDS_PER_ATTEMPT = 32  # immediate retransmissions for unsigned frame-level refusals
 # Frame-level refusals: the pump could not read what it got, most likely our request.
 _RESEND_AT_ONCE = frozenset(
     {
@@ -208,12 +209,24 @@ class Link:
         """
         outgoing = self.connection.prepare(request)
         reopened = False
-        attempt = 0
+        attempt = resent = 0
+        attempt_end = self._clock() + self.timeout_s
         while True:
             self.send_raw(outgoing.data)
-            result = self._await(outgoing.seq, self.timeout_s)
+            result = self._await(outgoing.seq, self._left(attempt_end))
             if result is _Result.REPLY:
                 return self._answer()
+            if (
+                result is _Result.RESEND
+                and resent < RESENDS_PER_ATTEMPT
+                and self._clock() < attempt_end
+            ):
+                # An unsigned frame-level refusal (noise on the line answered, perhaps ours):
+                # sent again at once, within the same attempt: a burst of them must not use
+                # up the retries before the pump has had time to answer.
+                resent += 1
+                self.retransmissions += 1
+                continue
             if result is _Result.SESSION_LOST and not self.reopen_lost_session:
                 self.connection.forget_session()
                 raise SessionLost(
@@ -224,6 +237,7 @@ class Link:
                 reopened = True
                 self._reopen_session(self._clock() + self.budget_s)
                 outgoing = self.connection.prepare(request)
+                attempt_end = self._clock() + self.timeout_s
                 continue
             attempt += 1
             if attempt > self.retries:
@@ -232,6 +246,8 @@ class Link:
                     f"after {self.retries + 1} attempts of {self.timeout_s:g} s"
                 )
             self.retransmissions += 1
+            attempt_end = self._clock() + self.timeout_s
+            resent = 0
 
     # -- requests that change the pump -----------------------------------------------------
 
