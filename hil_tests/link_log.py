@@ -17,17 +17,18 @@ from typing import TextIO
 
 from protocol import Frame, FrameDecoder, Kind, MessageError, decode_message
 
-Sink = Callable[[str, bytes], None]  # another record of the same bytes (a pcap capture)
+Listener = Callable[[str, bytes], None]  # another reader of the same bytes (a pcap capture)
 
 
 class LinkLog:
-    def __init__(self, path: Path, also: Sequence[Sink] = ()) -> None:
+    def __init__(self, path: Path, also: Sequence[Listener] = ()) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: TextIO = path.open("w", encoding="utf-8")
         self._start = time.monotonic()
         self._decoders = {"tx": FrameDecoder(), "rx": FrameDecoder()}
-        self._also = tuple(also)
+        # Others who read the same bytes as they pass (a capture, the conformance recorder).
+        self.listeners: list[Listener] = list(also)
         self._sent_at: dict[int, float] = {}
         self.round_trips_s: list[float] = []
         started = datetime.now(UTC).isoformat(timespec="microseconds")
@@ -37,6 +38,8 @@ class LinkLog:
         )
 
     def trace(self, direction: str, data: bytes) -> None:
+        for listener in self.listeners:
+            listener(direction, data)
         now = time.monotonic()
         wall = datetime.now(UTC).strftime("%H:%M:%S.%f")
         self._file.write(f"{wall} {now - self._start:10.6f} {direction} {data.hex()}\n")
@@ -45,8 +48,6 @@ class LinkLog:
             if isinstance(event, Frame):
                 self._time(direction, event, now)
         self._file.flush()
-        for sink in self._also:
-            sink(direction, data)
 
     def _time(self, direction: str, frame: Frame, now: float) -> None:
         kind = Kind.of(frame.flags)
