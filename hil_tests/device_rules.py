@@ -1,5 +1,6 @@
 """What a test may do to the device, and how the device is left as found afterwards.
 
+- ``emulator_only``: an emulator, else skipped;
 - ``needs_control``: a control channel, else skipped;
 - ``destructive``: an emulator, with a control channel to snapshot and restore it (not
   ``--no-snapshot``), or ``--allow-destructive``; never hardware;
@@ -22,12 +23,14 @@ from programmer.link import Trace
 from protocol import Role
 from rig_control import ControlClient
 
-RULED = ("needs_control", "destructive", "changes_therapy")
+RULED = ("emulator_only", "needs_control", "destructive", "changes_therapy")
 CONTROL_TIMEOUT_S = 60.0  # a snapshot of a pump with a long log, on a loaded machine
 
 
 def refusal(marked: set[str], device: DeviceUnderTest, options: RunOptions) -> str | None:
     """Why a test with these markers may not run on this device (None: it may)."""
+    if "emulator_only" in marked and not device.emulated:
+        return "emulator_only: needs the emulator"
     if "needs_control" in marked and device.control is None:
         return "needs_control: no control channel (give --emulator-control ADDR)"
     if "destructive" in marked:

@@ -231,6 +231,18 @@ def test_xdist_workers_each_get_their_own_emulator(suite: pytest.Pytester) -> No
     assert {t["worker"] for t in record["tests"]} <= {"gw0", "gw1"}
 
 
+def test_tests_needing_a_higher_role_than_the_key_grants_are_skipped(
+    suite: pytest.Pytester,
+) -> None:
+    suite.makepyfile(test_pump=PUMP_TESTS + RECORDED_TESTS.split("def test_out_of_limits")[0])
+    result = suite.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-rs", "--device-role", "read-only"
+    )
+    result.assert_outcomes(skipped=5)
+    result.stdout.fnmatch_lines(["*needs the clinician role; the key file grants read-only*"])
+    assert run_json(suite)["devices"][0]["role"] == "read-only"
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
