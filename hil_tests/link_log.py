@@ -7,6 +7,7 @@ report: with real hardware on the other end, this is what a tester sends the fir
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -20,8 +21,12 @@ class LinkLog:
         self._file: TextIO = path.open("w", encoding="utf-8")
         self._start = time.monotonic()
         self._decoders = {"tx": FrameDecoder(), "rx": FrameDecoder()}
+        # Others who read the same bytes as they pass (the conformance recorder).
+        self.listeners: list[Callable[[str, bytes], None]] = []
 
     def trace(self, direction: str, data: bytes) -> None:
+        for listener in self.listeners:
+            listener(direction, data)
         elapsed = time.monotonic() - self._start
         self._file.write(f"{elapsed:10.6f} {direction} {data.hex()}\n")
         for event in self._decoders[direction].feed(data):
