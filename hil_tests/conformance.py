@@ -114,7 +114,7 @@ def _signing_problem(reason: Reason, frame: Frame) -> str | None:
 
 
 @dataclass
-class TestRecord:
+class CaseRecord:
     """One test: what it promised, what became of it, what it received (plain data, so that
     an xdist worker can send it)."""
 
@@ -144,7 +144,7 @@ class ConformanceRun:
     """The run's records; ``verdict`` once the session is over (others may read it: the JSON
     record of a run, for instance)."""
 
-    records: dict[str, TestRecord] = field(default_factory=dict)
+    records: dict[str, CaseRecord] = field(default_factory=dict)
     verdict: Verdict | None = None
 
 
@@ -152,7 +152,7 @@ CONFORMANCE = pytest.StashKey[ConformanceRun]()
 _RECORDER = pytest.StashKey[WireRecorder]()
 
 
-def judge(records: Iterable[TestRecord]) -> Verdict:
+def judge(records: Iterable[CaseRecord]) -> Verdict:
     """The run's verdict from its records, wherever they were made."""
     records = list(records)
     failures: list[str] = []
@@ -189,7 +189,7 @@ def judge(records: Iterable[TestRecord]) -> Verdict:
     return Verdict(failures, received, types, unreceived, deselected, unprovoked)
 
 
-def _fate(record: TestRecord) -> str:
+def _fate(record: CaseRecord) -> str:
     why = f": {record.why}" if record.why else ""
     return f"{record.nodeid} {record.outcome}{why}"
 
@@ -219,7 +219,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         wrong += [f"{item.nodeid}: provokes {c!r}" for c in provokes if c not in sendable]
         wrong += [f"{item.nodeid}: exchanges {t!r}" for t in exchanges if t not in types]
         if provokes or exchanges:
-            run.records[item.nodeid] = TestRecord(item.nodeid, provokes, exchanges)
+            run.records[item.nodeid] = CaseRecord(item.nodeid, provokes, exchanges)
     if wrong:
         raise pytest.UsageError(
             "markers naming no sendable reason code (docs/protocol.md section 8) or message "
@@ -255,7 +255,7 @@ def pytest_runtest_makereport(
     record = run.records.get(item.nodeid)
     recorder = item.stash.get(_RECORDER, None)
     if record is None and recorder is not None:  # unmarked: its codes still count
-        record = run.records[item.nodeid] = TestRecord(item.nodeid, [], [])
+        record = run.records[item.nodeid] = CaseRecord(item.nodeid, [], [])
     if record is None:
         return report
     if report.failed:
@@ -300,7 +300,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     plain = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT, [])
     records = config.stash[CONFORMANCE].records
     for data in plain:  # every worker collects every test, and runs some of them
-        record = TestRecord(**data)
+        record = CaseRecord(**data)
         known = records.get(record.nodeid)
         if known is None or _FINALITY[record.outcome] > _FINALITY[known.outcome]:
             records[record.nodeid] = record
