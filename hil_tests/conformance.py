@@ -77,17 +77,23 @@ class WireRecorder:
     """What the pump sent during one test, decoded from the raw bytes of both directions."""
 
     def __init__(self) -> None:
-        self._decoder = FrameDecoder()  # the pump's direction; our own requests are ours
+        self._decoders = {"tx": FrameDecoder(), "rx": FrameDecoder()}
+        self.sent: set[str] = set()  # request types that went out (well-formed ones)
         self.reasons: set[str] = set()
-        self.types: set[str] = set()
+        self.types: set[str] = set()  # what the pump sent: replies, notifications, ERROR
         self.problems: list[str] = []
 
     def __call__(self, direction: str, data: bytes) -> None:
-        if direction != "rx":
+        decoder = self._decoders.get(direction)
+        if decoder is None:
             return
-        for item in self._decoder.feed(data):
-            if isinstance(item, Frame) and not item.is_request:
+        for item in decoder.feed(data):
+            if not isinstance(item, Frame):
+                continue  # what a test broke on purpose, or noise
+            if direction == "rx" and not item.is_request:
                 self._received(item)
+            elif direction == "tx" and item.is_request and item.msg_type in _TYPES:
+                self.sent.add(MessageType(item.msg_type).name)
 
     def _received(self, frame: Frame) -> None:
         try:
@@ -100,6 +106,10 @@ class WireRecorder:
             problem = _signing_problem(message.reason, frame)
             if problem and problem not in self.problems:
                 self.problems.append(problem)
+
+
+_TYPES = frozenset(int(t) for t in MessageType)
+_REQUESTS = frozenset(MessageType) - {MessageType.ALARM_NOTIFICATION, MessageType.ERROR}
 
 
 def _signing_problem(reason: Reason, frame: Frame) -> str | None:
@@ -124,6 +134,7 @@ class CaseRecord:
     outcome: str = "not run"  # passed, failed, skipped, deselected
     why: str = ""
     recorded: bool = False  # its traffic went through a link log
+    sent: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -134,6 +145,7 @@ class Verdict:
     failures: list[str]  # one line each: these fail the run
     received: set[str]
     types: set[str]
+    sent: set[str]
     unreceived: list[str]  # sendable codes a test meant to provoke, not received, and why
     deselected: list[str]  # sendable codes whose tests were all deselected
     unprovoked: list[str]  # sendable codes no test of the run was meant to provoke
@@ -158,9 +170,11 @@ def judge(records: Iterable[CaseRecord]) -> Verdict:
     failures: list[str] = []
     received: set[str] = set()
     types: set[str] = set()
+    sent: set[str] = set()
     for record in records:
         received.update(record.reasons)
         types.update(record.types)
+        sent.update(record.sent)
         failures.extend(f"{record.nodeid}: {problem}" for problem in record.problems)
         if record.outcome != "passed":
             continue
@@ -186,7 +200,7 @@ def judge(records: Iterable[CaseRecord]) -> Verdict:
             (deselected if meant else unprovoked).append(reason.name)
         else:
             unreceived.append(f"{reason.name} ({'; '.join(_fate(r) for r in meant)})")
-    return Verdict(failures, received, types, unreceived, deselected, unprovoked)
+    return Verdict(failures, received, types, sent, unreceived, deselected, unprovoked)
 
 
 def _fate(record: CaseRecord) -> str:
@@ -266,6 +280,7 @@ def pytest_runtest_makereport(
         record.outcome = "passed"
     if report.when == "teardown" and recorder is not None:
         record.recorded = True
+        record.sent = sorted(recorder.sent)
         record.reasons = sorted(recorder.reasons)
         record.types = sorted(recorder.types)
         record.problems = list(recorder.problems)
@@ -320,7 +335,8 @@ def pytest_terminal_summary(
     sendable = {reason.name for reason in SENDABLE}
     write(
         f"reason codes received: {len(verdict.received & sendable)} of {len(sendable)} "
-        f"sendable; message types received: {len(verdict.types)} of {len(MessageType)}"
+        f"sendable; message types received: {len(verdict.types)} of {len(MessageType)}; "
+        f"requests sent: {len(verdict.sent)} of {len(_REQUESTS)} types"
     )
     for line in verdict.unreceived:
         write(f"not received: {line}")

@@ -313,8 +313,11 @@ def test_internal_error(pump: Programmer, rig: ControlClient) -> None:
         if exc.code == "unknown_verb":
             pytest.skip("this emulator has no fail-next control verb")
         raise
-    with pytest.raises(DeviceRefused) as refused:
-        pump.link.transact(GetStatus())
+    try:
+        with pytest.raises(DeviceRefused) as refused:
+            pump.link.transact(GetStatus())
+    finally:
+        rig.call("fail-next", count=0)  # never left for the next test, whatever happened
     assert refused.value.reason is Reason.INTERNAL_ERROR
     assert therapy(pump) == before  # nothing was changed, and the next request is served
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from hil_tests.expect import log_mark, log_since
 from hil_tests.link_log import LinkLog
 from hil_tests.plugin import DeviceUnderTest
 from hil_tests.wire_helpers import answer_to, inactive_alarm, switch_role, therapy
@@ -141,11 +142,6 @@ def _forbidden(programmer: Programmer, request: Message) -> None:
     assert refused.value.reason is Reason.FORBIDDEN, refused.value
 
 
-def _log_end(programmer: Programmer) -> int:
-    """The index the pump's next log entry will have: read from there, not the whole log."""
-    return programmer.read_log(0xFFFF_FFFF, 1).next
-
-
 @pytest.mark.provokes("FORBIDDEN")
 def test_a_role_without_programming_cannot_stage_a_change(
     restricted: Programmer, device: DeviceUnderTest
@@ -162,7 +158,7 @@ def test_a_role_without_programming_cannot_stage_a_change(
     marker = f"req={session_id:08x}:"
     refused = [
         record.detail
-        for record in restricted.log_entries(max(0, _log_end(restricted) - RECENT_ENTRIES))
+        for record in restricted.log_entries(max(0, log_mark(restricted) - RECENT_ENTRIES))
         if record.kind == "refused" and marker in record.detail
     ]
     assert any("request=stage" in d and "reason=forbidden" in d for d in refused), refused
@@ -211,7 +207,7 @@ def test_a_replayed_commit_runs_once(pump: Programmer, device: DeviceUnderTest) 
     ):
         pytest.skip("needs a programmed pump, stopped or infusing")
     before = therapy(pump)
-    since = _log_end(pump)
+    since = log_mark(pump)
     staged = pump.stage(as_stage_request(current))  # what is in force: no change to therapy
     commit = pump.link.connection.prepare(CommitPrescription(staged.digest, 0))
     pump.link.send_raw(commit.data)
@@ -224,7 +220,7 @@ def test_a_replayed_commit_runs_once(pump: Programmer, device: DeviceUnderTest) 
     assert isinstance(replayed, ErrorReply)
     assert replayed.reason is Reason.UNKNOWN_SESSION
     name = f"req={commit.session_id:08x}:{commit.counter}"
-    ran = [r for r in pump.log_entries(since) if r.kind == "programmed" and name in r.detail]
+    ran = [r for r in log_since(pump, since) if r.kind == "programmed" and name in r.detail]
     assert len(ran) == 1, ran
     assert therapy(pump) == before
 
