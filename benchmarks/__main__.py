@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from benchmarks.bench_hil import bench_hil_suite
 from benchmarks.bench_link import bench_pty_round_trip
 from benchmarks.bench_model import bench_years_of_therapy
 from benchmarks.bench_protocol import bench_decode, bench_encode
@@ -14,6 +15,7 @@ BENCHES: list[Callable[[], str]] = [
     bench_encode,
     bench_years_of_therapy,
     bench_pty_round_trip,
+    bench_hil_suite,
 ]
 
 

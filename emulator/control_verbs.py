@@ -265,6 +265,12 @@ def _reset(rig: Rig, args: Args) -> dict[str, Any]:
     return rig.reset(preset, clock_s)
 
 
+def _fail_next(rig: Rig, args: Args) -> dict[str, Any]:
+    count = args.integer("count", 0, 100, required=False)
+    args.done()
+    return rig.fail_next(1 if count is None else count)
+
+
 def _snapshot(rig: Rig, args: Args) -> dict[str, Any]:
     args.done()
     return rig.snapshot()
@@ -295,6 +301,7 @@ VERBS: Mapping[str, Handler] = {
     "faults": _faults,
     "reset": _reset,
     "presets": _presets,
+    "fail-next": _fail_next,
     "snapshot": _snapshot,
     "restore": _restore,
 }

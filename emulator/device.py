@@ -153,6 +153,7 @@ class EmulatedDevice:
             outcomes=outcomes,
         )
         self.counters = LinkCounters()
+        self.fail_next = 0  # requests the test rig wants answered INTERNAL_ERROR
         # Bumped by whatever a saved state must not miss: a clinical log entry, a session
         # opened (battery; the outcome memory learns the session), a changing request
         # answered. Link noise does not bump it, so a flood of garbage costs no saving.
@@ -360,6 +361,12 @@ class EmulatedDevice:
         if handler is None:
             self.counters.refused += 1
             self.connection.refuse(request, Reason.UNKNOWN_MESSAGE)
+            return
+        if self.fail_next:  # a test rig's hook (docs/control.md, fail-next): a bug, on demand
+            self.fail_next -= 1
+            self.counters.refused += 1
+            log.warning("INTERNAL_ERROR injected by the test rig into %s", type(request.message))
+            self.connection.refuse(request, Reason.INTERNAL_ERROR, "injected by the test rig")
             return
         name = type(request.message).__name__
         signed = request.role is not None

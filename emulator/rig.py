@@ -290,6 +290,14 @@ class Rig:
             log.info("line faults off")
             return {"faults": parts.settings.plain()}
 
+    def fail_next(self, count: int) -> dict[str, Any]:
+        """The next ``count`` requests get INTERNAL_ERROR, executing nothing: how a HIL suite
+        sees the pump's answer to its own bug."""
+        with self.lock:
+            self._open()
+            self.device.fail_next = count
+            return {"fail_next": count}
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             self._open()

@@ -30,6 +30,7 @@ USAGE: dict[str, str] = {
     "[--to-pump-flip R ...] [--to-programmer-drop R ...] [--delay-ms MS] [--baud BPS]",
     "reset": "reset [--preset NAME] [--clock-s UNIX_S]  (default worked-example; `presets` lists)",
     "presets": "presets",
+    "fail-next": "fail-next [COUNT]           (the next COUNT requests get INTERNAL_ERROR)",
     "snapshot": "snapshot                    (the whole pump as JSON, on stdout)",
     "restore": "restore FILE                (a snapshot; - reads stdin)",
 }
@@ -51,6 +52,10 @@ def _args(verb: str, words: list[str]) -> dict[str, Any]:
     if verb in ("state", "snapshot", "presets"):
         _count(words, 0)
         return {}
+    if verb == "fail-next":
+        if len(words) > 1:
+            raise WordsError(f"takes at most 1 argument, got {len(words)}")
+        return {"count": _number(words[0])} if words else {}
     if verb in _ONE_DURATION:
         _count(words, 1)
         return {"duration": words[0]}

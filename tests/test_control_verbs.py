@@ -12,7 +12,7 @@ from emulator.rig import Rig
 from emulator.sim_clock import SimClock
 from firmware_model import Pump
 from firmware_model.units import US_PER_DAY, US_PER_HOUR
-from protocol import AlarmNotification, GetStatus, Role, StatusReply
+from protocol import AlarmNotification, ErrorReply, GetStatus, Reason, Role, StatusReply
 from tests.test_emulated_device import KEYS, SERIAL, Session
 
 CLOCK_US = 1_795_000_000 * 1_000_000  # 2026-11-18 11:06:40 UTC
@@ -335,3 +335,15 @@ def test_a_stopping_rig_refuses_every_change() -> None:
     for verb, args in (("advance", {"duration": "1d"}), ("temperature", {"celsius": 40,
                        "duration": "1h"}), ("reset", {}), ("faults", {"off": True})):  # fmt: skip
         assert "stopping" in refused(rig, verb, **args)["message"]
+
+
+def test_fail_next_answers_internal_error_and_executes_nothing() -> None:
+    rig, _, _ = make_rig()
+    session = Session(rig.device, now_us=rig.clock.now_us())
+    session.open(Role.CLINICIAN)
+    assert ok(rig, "fail-next", count=1) == {"fail_next": 1}
+    reply = session.ask(GetStatus())
+    assert isinstance(reply, ErrorReply)
+    assert reply.reason is Reason.INTERNAL_ERROR
+    assert isinstance(session.ask(GetStatus()), StatusReply)  # once only
+    assert refused(rig, "fail-next", count=101)["code"] == "out_of_range"
