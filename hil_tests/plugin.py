@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hil_tests.emulator_process import EmulatorProcess
+from hil_tests.labgrid_support import labgrid_device_url
 from hil_tests.link_log import LinkLog
 from programmer import Programmer
 from programmer.link import Trace
@@ -130,7 +131,7 @@ def device(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DeviceUnderTest]:
     config = request.config
-    url = config.getoption("device_url")
+    url = config.getoption("device_url") or labgrid_device_url(config)
     baudrate = config.getoption("device_baud")
     timeout_s = config.getoption("device_timeout")
     if url:
