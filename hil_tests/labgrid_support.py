@@ -3,19 +3,22 @@
 A lab that runs labgrid names its devices in an environment file and gives it to pytest with
 labgrid's own ``--lg-env`` (or ``$LG_ENV``); with that, and no ``--device-url``, the suite
 tests the ``main`` target's serial port. labgrid's plugin owns those options and builds the
-environment; this module only reads it, and imports labgrid only then, so the suite needs no
-labgrid anywhere else.
+environment; this module reads it, and imports labgrid only then, so the suite needs no
+labgrid anywhere else. Asked before labgrid's ``pytest_configure`` (it runs last), it builds
+the environment from labgrid's options as that hook does.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any, NoReturn
 
 import pytest
 
 LABGRID_PLUGIN = "labgrid"  # labgrid's pytest11 entry point
 TARGET = "main"  # the target labgrid's own ``target`` fixture uses
+_OWN_ENV = pytest.StashKey[Any]()  # built here when asked before labgrid's plugin built it
 
 
 def labgrid_device_url(config: pytest.Config) -> str | None:
@@ -24,8 +27,7 @@ def labgrid_device_url(config: pytest.Config) -> str | None:
     line."""
     if not config.pluginmanager.hasplugin(LABGRID_PLUGIN):
         return None
-    hooks = importlib.import_module("labgrid.pytestplugin.hooks")
-    env = config.stash.get(hooks.LABGRID_ENV_KEY, None)
+    env = _environment(config)
     if env is None:
         return None
     where = f"labgrid environment {env.config_file}"
@@ -45,6 +47,25 @@ def labgrid_device_url(config: pytest.Config) -> str | None:
     if baud is not None and speed is not None and baud != speed:
         _stop(f"{where}: its port runs at {speed} baud, this run at {baud} (--device-baud)")
     return url
+
+
+def _environment(config: pytest.Config) -> Any:
+    hooks = importlib.import_module("labgrid.pytestplugin.hooks")
+    if hooks.LABGRID_ENV_KEY in config.stash:
+        return config.stash[hooks.LABGRID_ENV_KEY]
+    if _OWN_ENV not in config.stash:
+        path = config.getoption("lg_env", default=None) or os.environ.get("LG_ENV")
+        env = None
+        if path:
+            try:
+                env = importlib.import_module("labgrid").Environment(config_file=path)
+            except Exception as exc:
+                _stop(f"labgrid environment {path}: {_reason(exc)}")
+            coordinator = config.getoption("lg_coordinator", default=None)
+            if coordinator:
+                env.config.set_option("coordinator_address", coordinator)
+        config.stash[_OWN_ENV] = env
+    return config.stash[_OWN_ENV]
 
 
 def _serial_port(target: Any) -> tuple[str, int | None]:

@@ -60,31 +60,61 @@ class Proxies:
         return port.host, port.port
 
 
-ENV_KEY = pytest.StashKey[Environment]()
+ENV_KEY = pytest.StashKey[Environment | None]()
 
 
 @dataclass
 class Config:
     """The part of pytest.Config the module reads."""
 
-    env: Environment | None
+    env: Environment | None  # what labgrid's pytest_configure put in its stash key
     plugins: set[str] = field(default_factory=lambda: {"labgrid"})
     baud: int | None = 115_200
+    lg_env: str | None = None
+    lg_coordinator: str | None = None
+    configured: bool = True  # labgrid's pytest_configure has run (it runs last)
     stash: pytest.Stash = field(default_factory=pytest.Stash)
 
     def __post_init__(self) -> None:
-        if self.env is not None:
+        if self.configured:
             self.stash[ENV_KEY] = self.env
         self.pluginmanager = types.SimpleNamespace(hasplugin=lambda name: name in self.plugins)
 
     def getoption(self, name: str, default: Any = None) -> Any:
-        return self.baud if name == "device_baud" else default
+        options = {
+            "device_baud": self.baud,
+            "lg_env": self.lg_env,
+            "lg_coordinator": self.lg_coordinator,
+        }
+        return options.get(name, default)
+
+
+ENVIRONMENT_FILES: dict[str, Environment] = {}
+
+
+class EnvironmentFromFile:
+    """labgrid.Environment(config_file=...), reading the files above."""
+
+    def __init__(self, config_file: str) -> None:
+        if config_file not in ENVIRONMENT_FILES:
+            raise FileNotFoundError(f"no such file: {config_file}")
+        self._env = ENVIRONMENT_FILES[config_file]
+        self.config_file = config_file
+        self.config = types.SimpleNamespace(set_option=self._set_option)
+        self.options: dict[str, str] = {}
+
+    def _set_option(self, name: str, value: str) -> None:
+        self.options[name] = value
+
+    def get_target(self, role: str = "main") -> Target | None:
+        return self._env.get_target(role)
 
 
 @pytest.fixture(autouse=True)
 def fake_labgrid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LG_ENV", raising=False)
     modules: dict[str, dict[str, object]] = {
-        "labgrid": {},
+        "labgrid": {"Environment": EnvironmentFromFile},
         "labgrid.pytestplugin": {},
         "labgrid.pytestplugin.hooks": {"LABGRID_ENV_KEY": ENV_KEY},
         "labgrid.resource": {"SerialPort": SerialPort, "NetworkSerialPort": NetworkSerialPort},
@@ -109,6 +139,18 @@ def main_with(*resources: Any) -> Environment:
 def test_no_labgrid_plugin_or_no_environment_is_no_url() -> None:
     assert url_of(Config(main_with(SerialPort("/dev/ttyUSB0")), plugins=set())) is None
     assert url_of(Config(None)) is None
+
+
+def test_asked_before_labgrids_own_configure_it_reads_labgrids_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(ENVIRONMENT_FILES, "/lab/early.yaml", main_with(SerialPort("/dev/ttyS4")))
+    early = Config(None, lg_env="/lab/early.yaml", configured=False)
+    assert url_of(early) == "/dev/ttyS4"
+    monkeypatch.setenv("LG_ENV", "/lab/early.yaml")
+    assert url_of(Config(None, configured=False)) == "/dev/ttyS4"
+    with pytest.raises(pytest.exit.Exception, match=r"^labgrid environment /lab/gone.yaml: no"):
+        url_of(Config(None, lg_env="/lab/gone.yaml", configured=False))
 
 
 def test_a_place_port_is_opened_as_labgrids_serial_driver_opens_it() -> None:
