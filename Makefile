@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := firmware_model protocol transport rig_control timeline_drawing programmer emulator hil_tests
 
-.PHONY: run test lint typecheck contracts pytest hil dissector bench fuzz docs-figures clean
+.PHONY: run test lint typecheck contracts pytest hil test-farm dissector bench fuzz docs-figures clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/pump-emulator $(ARGS)
 
-## Lint, type-check, architecture contracts, then the whole pytest suite.
+## Lint, type-check, architecture contracts, the whole pytest suite, then the device farm.
 test: lint typecheck contracts pytest
+	@$(MAKE) --no-print-directory test-farm
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -44,6 +45,14 @@ pytest: $(STAMP)
 ## The HIL suite alone; DEVICE_URL=/dev/ttyUSB0 points it at real hardware.
 hil: $(STAMP)
 	$(BIN)/python -m pytest hil_tests $(if $(DEVICE_URL),--device-url $(DEVICE_URL))
+
+## The conformance tests through ser2net's RFC 2217 server and a labgrid place (docs/hil.md):
+## installs ser2net (Debian) and .venv-labgrid first; skips in one line where they cannot be
+## installed, except with CI=true. FARM_TESTS="..." picks other tests.
+test-farm: $(STAMP)
+	@tools/farm/install; status=$$?; \
+		if [ $$status -eq 77 ]; then exit 0; elif [ $$status -ne 0 ]; then exit $$status; fi; \
+		tools/farm/run
 
 ## The Wireshark dissector (tools/wireshark) under tshark; installs tshark from Debian first.
 dissector: $(STAMP)
@@ -64,4 +73,4 @@ docs-figures: $(STAMP)
 	$(BIN)/pump-emulator simulate examples/therapy-quarter.toml --plot docs/timeline.png >/dev/null
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .venv-labgrid .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info

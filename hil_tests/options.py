@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hil_tests.labgrid_support import labgrid_device_url
 from protocol import Role
 
 URL_ENV = "PUMP_DEVICE_URL"
@@ -138,6 +139,8 @@ class RunOptions:
     @classmethod
     def _read(cls, config: pytest.Config) -> RunOptions:
         urls = _listed(config.getoption("device_url"), URL_ENV)
+        if not urls and (labgrid_url := labgrid_device_url(config)) is not None:
+            urls = [labgrid_url]  # a labgrid place (--lg-env): its NetworkSerialPort
         keys = [Path(k) for k in _listed(config.getoption("device_key_file"), KEY_ENV)]
         controls = _listed(config.getoption("emulator_control"), CONTROL_ENV)
         timeout_s: float | None = config.getoption("device_timeout")

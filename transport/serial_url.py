@@ -31,9 +31,7 @@ class SerialChannel:
         exclusive: bool = True,
     ) -> None:
         try:
-            port = serial.serial_for_url(
-                url, baudrate=baudrate, timeout=poll_interval_s, do_not_open=True
-            )
+            port = _unopened_port(url, baudrate, poll_interval_s)
         except (serial.SerialException, ValueError, OSError) as exc:
             raise PortOpenError(f"cannot open port {url}: {_os_reason(exc)}") from exc
         # Options are set only on the classes that honour them; the others refuse or ignore.
@@ -49,7 +47,7 @@ class SerialChannel:
                 raise PortOpenError(
                     f"cannot open port {url}: port in use (another program has it open)"
                 ) from exc
-            raise PortOpenError(f"cannot open port {url}: {_os_reason(exc)}") from exc
+            raise PortOpenError(f"cannot open port {url}: {_os_reason(exc)}{_hint(exc)}") from exc
         self._port = port
         self.description = url
         self._poll_interval_s = poll_interval_s
@@ -78,6 +76,41 @@ class SerialChannel:
 
     def close(self) -> None:
         self._port.close()
+
+
+class _RFC2217Port(serial.rfc2217.Serial):
+    """pyserial's RFC 2217 client renegotiates every port setting with the server whenever the
+    read timeout changes (a round trip and 50 ms of sleep, 150 ms with ``ign_set_control``),
+    though its reads use the value only locally: here a change stays local, as in labgrid's
+    fork of pyserial, so ``read_some`` keeps its bound."""
+
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, timeout: float | None) -> None:
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"Not a valid timeout: {timeout!r}")
+        self._timeout = timeout
+
+
+def _unopened_port(url: str, baudrate: int, timeout_s: float) -> serial.Serial | _RFC2217Port:
+    if url.lower().startswith("rfc2217://"):
+        port = _RFC2217Port(None, baudrate=baudrate, timeout=timeout_s)
+        port.port = url  # as serial_for_url does: the URL is parsed at open
+        return port
+    return serial.serial_for_url(url, baudrate=baudrate, timeout=timeout_s, do_not_open=True)
+
+
+def _hint(exc: BaseException) -> str:
+    """What to do about the one RFC 2217 open failure whose cause the message does not say."""
+    if "waiting for option 'control'" in str(exc):
+        return (
+            " (the server does not confirm modem-control requests, as ser2net on a pty or a "
+            "port without modem lines: add ?ign_set_control to the URL)"
+        )
+    return ""
 
 
 def _in_use(exc: OSError, locking: bool) -> bool:

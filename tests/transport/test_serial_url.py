@@ -163,3 +163,53 @@ def test_rfc2217_opens_with_no_write_timeout_and_carries_bytes() -> None:
             channel.close()
     finally:
         server.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pyserial's own setDaemon()
+def test_an_rfc2217_read_timeout_change_renegotiates_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pyserial's own class renegotiates the whole port on each timeout change (a round trip
+    and at least 50 ms); the programmer shortens the timeout at every deadline's tail."""
+    server = Rfc2217Server()
+    renegotiations: list[float | None] = []
+    try:
+        channel = SerialChannel(f"rfc2217://127.0.0.1:{server.port}")
+        try:
+            original = serial.rfc2217.Serial._reconfigure_port  # type: ignore[attr-defined]  # private in the stub
+
+            def counted(port: serial.rfc2217.Serial) -> None:
+                renegotiations.append(port.timeout)
+                original(port)
+
+            monkeypatch.setattr(serial.rfc2217.Serial, "_reconfigure_port", counted)
+            assert channel.read_some(0.01) == b""
+            assert channel.read_some(0.2) == b""
+            channel.write(b"still carried")
+            assert read_exactly(channel, 13) == b"still carried"
+            assert renegotiations == []
+            assert channel._port.timeout == 0.05
+        finally:
+            channel.close()
+    finally:
+        server.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pyserial's own setDaemon()
+def test_an_rfc2217_server_that_never_confirms_modem_control_gets_the_remedy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ser2net on a pty confirms no DTR/RTS change: pyserial's message does not say why."""
+
+    def unconfirmed(port: serial.rfc2217.Serial, value: bytes) -> None:
+        raise serial.SerialException("timeout while waiting for option 'control'")
+
+    monkeypatch.setattr(serial.rfc2217.Serial, "rfc2217_set_control", unconfirmed)
+    server = Rfc2217Server()
+    try:
+        with pytest.raises(PortOpenError, match=r"add \?ign_set_control to the URL\)$"):
+            SerialChannel(f"rfc2217://127.0.0.1:{server.port}")
+    finally:
+        server.close()
