@@ -311,6 +311,36 @@ def _skip_if_emulator_only(request: pytest.FixtureRequest, device: DeviceUnderTe
         pytest.skip("needs the emulator")
 
 
+REFILL_EVERY_TESTS = 25  # each test opens about one session; 100 fit in the budget's window
+BUDGET_WINDOW = "31s"  # docs/protocol.md section 12: 100 key verifications in any 30 s
+TESTS_RUN = pytest.StashKey[int]()
+
+
+@pytest.fixture(autouse=True)
+def _verification_budget(request: pytest.FixtureRequest) -> None:
+    """On an emulator with a control channel, the link's clock moves past the budget's window
+    every few tests: a suite that opens a session per test would otherwise meet the pump's
+    back-off (at most 100 key verifications in any 30 s) and wait it out in real time. The
+    back-off itself is tested on purpose, by tests that burn the budget (test_security.py)."""
+    if "device" not in request.fixturenames and not request.node.get_closest_marker(
+        "needs_control"
+    ):
+        return
+    config = request.config
+    count = config.stash.get(TESTS_RUN, 0) + 1
+    config.stash[TESTS_RUN] = count
+    if count % REFILL_EVERY_TESTS:
+        return
+    device: DeviceUnderTest = request.getfixturevalue("device")
+    if device.control is None:
+        return
+    try:
+        with ControlClient(device.control) as client:
+            client.link_advance(BUDGET_WINDOW)
+    except (ControlError, ControlUnavailable) as exc:  # a convenience, never a failure
+        request.node.warn(pytest.PytestWarning(f"budget not refilled: {exc}"))
+
+
 @pytest.fixture(autouse=True)
 def _device_rules(request: pytest.FixtureRequest) -> Iterator[None]:
     """What a test may do to this device, decided before it touches it: skipped with the
