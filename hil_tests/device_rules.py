@@ -5,9 +5,10 @@
 - ``destructive``: an emulator, with a control channel to snapshot and restore it (not
   ``--no-snapshot``), or ``--allow-destructive``; never hardware;
 - ``changes_therapy``: on hardware only with ``--allow-therapy-changes SERIAL``, a clinician
-  key, and a device found stopped or infusing with a prescription programmed. Around it, the
-  emulator's snapshot is restored, or the therapy is put back over the wire; either way it is
-  then verified as found (as_found.py).
+  key, and a device found stopped or infusing with a prescription programmed. Before it, the
+  therapy is checked and, if an unmarked test changed it, put back; after it, the emulator's
+  snapshot is restored, or the therapy is put back over the wire; either way it is then
+  verified as found (as_found.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hil_tests.as_found import NotAsFound, restore, verify
+from hil_tests.as_found import NotAsFound, differences, read_therapy, restore, verify
 from hil_tests.device import DeviceUnderTest
 from hil_tests.options import RunOptions
 from programmer import Programmer, ProgrammerError
@@ -78,6 +79,26 @@ def restore_snapshot(device: DeviceUnderTest, snapshot: dict[str, Any]) -> None:
         client.restore(snapshot)
 
 
+def put_back_before(
+    device: DeviceUnderTest, options: RunOptions, trace: Trace | None
+) -> tuple[list[str], str | None]:
+    """Before a changes_therapy test: its snapshot and its verdict must start from the therapy
+    found, not from what an earlier test left (one that changed therapy without the marker).
+    Returns what differed, now put back, and the failure (None: as found now)."""
+    found = device.as_found
+    assert found is not None  # the test would have been skipped
+    different: list[str] = []
+    try:
+        with device.programmer(trace=trace) as programmer:
+            different = differences(found, read_therapy(programmer))
+            if different:
+                restore(programmer, found, wait_a_day=wait_a_day(device, options))
+                verify(programmer, found)
+    except (NotAsFound, ProgrammerError) as exc:
+        return different, f"device not as found before this test, and not put back: {exc}"
+    return different, None
+
+
 def put_back(
     device: DeviceUnderTest, options: RunOptions, trace: Trace | None, *, restored: bool
 ) -> str | None:
@@ -110,9 +131,9 @@ def wait_a_day(device: DeviceUnderTest, options: RunOptions) -> Callable[[], Non
     return wait
 
 
-def at_end(device: DeviceUnderTest) -> tuple[str, str | None]:
+def at_end(device: DeviceUnderTest, suspects: str) -> tuple[str, str | None]:
     """At the end of the run: put the therapy back if a test left it changed. Returns what
-    was found, and the failure (None: as found)."""
+    was found, and the failure (None: as found). ``suspects``: the tests since the last check."""
     found = device.as_found
     if found is None:
         return "not checked (the role cannot read the prescription)", None
@@ -121,13 +142,21 @@ def at_end(device: DeviceUnderTest) -> tuple[str, str | None]:
     whole = found.not_restorable is None and device.grants(Role.CLINICIAN)
     try:
         with reader(device) as programmer:
+            different = differences(found, read_therapy(programmer), state=whole)
             done = restore(programmer, found) if whole else []
             verify(programmer, found, state=whole)
     except (NotAsFound, ProgrammerError) as exc:
-        failure = f"pump {device.serial_number} not as found at the end of the run: {exc}"
+        failure = (
+            f"pump {device.serial_number} not as found at the end of the run: {exc}; changed "
+            f"by {suspects}"
+        )
         return f"NOT as found: {exc}", failure
     if done:
-        return f"as found ({found.describe()}), put back at the end: {', '.join(done)}", None
+        return (
+            f"as found ({found.describe()}), put back at the end ({'; '.join(different)}; "
+            f"changed by {suspects}): {', '.join(done)}",
+            None,
+        )
     return f"as found ({found.describe()})", None
 
 

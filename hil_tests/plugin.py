@@ -25,6 +25,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -88,6 +89,9 @@ LOCKS = pytest.StashKey[list[DeviceLock]]()
 CHECKED = pytest.StashKey[dict[str, HelloReply]]()  # URL: its HELLO, checked before the tests
 TIMEOUT_SET = pytest.StashKey[bool]()
 SERVED = pytest.StashKey[DeviceUnderTest]()  # the device this process tests, once greeted
+SINCE_CHECK = pytest.StashKey[list[str]]()  # device tests since the therapy was last checked
+LEAKS = pytest.StashKey[list[str]]()  # therapy found changed before a changes_therapy test
+MAX_SUSPECTS = 5
 # The plugin's per-test timeout where the user's configuration sets none (pytest-timeout).
 DEFAULT_TEST_TIMEOUT_S = 120
 
@@ -183,6 +187,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for device in devices:
         name = f"{device.get('serial') or '?'} at {device.get('url')} ({device.get('worker')})"
         terminalreporter.write_line(f"{name}: {device.get('at_end', 'not checked')}")
+        for line in device.get("found_changed") or []:
+            terminalreporter.write_line(f"  {line}")
         for line in device.get("changed_for_good") or ["nothing the wire cannot undo"]:
             terminalreporter.write_line(f"  {line}")
 
@@ -274,9 +280,10 @@ def _serving(config: pytest.Config, device: DeviceUnderTest) -> Iterator[DeviceU
             start = read_footprint(programmer)
     config.stash[SERVED] = device
     yield device
-    at_end, failure = device_rules.at_end(device)
+    at_end, failure = device_rules.at_end(device, _suspects(config))
     described = device.describe()
     described["at_end"] = at_end
+    described["found_changed"] = config.stash.get(LEAKS, [])
     if start is not None:
         try:
             with device_rules.reader(device) as programmer:
@@ -359,6 +366,8 @@ def _device_rules(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.skip(refused)
     therapy = "changes_therapy" in marked
     log: LinkLog | None = request.getfixturevalue("link_log") if therapy else None
+    if therapy:
+        _found_before(request.config, device, options, log)
     wants_snapshot = (therapy or "destructive" in marked) and device_rules.snapshots(
         options, device
     )
@@ -374,6 +383,41 @@ def _device_rules(request: pytest.FixtureRequest) -> Iterator[None]:
         )
         if failure:
             pytest.fail(failure, pytrace=False)
+
+
+def _found_before(
+    config: pytest.Config, device: DeviceUnderTest, options: RunOptions, log: LinkLog | None
+) -> None:
+    """A changes_therapy test starts from the therapy found: what an earlier test left is put
+    back first, and said (a warning, the run record, the summary), naming the suspects."""
+    if log is not None:
+        log.note("the pump plugin: is the therapy as found before the test?")
+    different, failure = device_rules.put_back_before(device, options, log.trace if log else None)
+    suspects = _suspects(config)
+    if failure:
+        pytest.fail(f"{failure}; changed by {suspects}", pytrace=False)
+    if different:
+        text = (
+            f"the therapy was not as found before this test ({'; '.join(different)}): put back "
+            f"over the wire; changed by {suspects}"
+        )
+        config.stash.setdefault(LEAKS, []).append(text)
+        warnings.warn(pytest.PytestWarning(text), stacklevel=1)
+
+
+def _suspects(config: pytest.Config) -> str:
+    """The device tests run since the therapy was last seen as found; the list starts anew."""
+    since = config.stash.get(SINCE_CHECK, [])
+    config.stash[SINCE_CHECK] = []
+    if not since:
+        return "no test since the last check (the device itself, or another programmer)"
+    if len(since) <= MAX_SUSPECTS:
+        named = ", ".join(since)
+    else:
+        named = f"{', '.join(since[:3])} ... {', '.join(since[-2:])}"
+    return (
+        f"one of the {len(since)} tests since the last check, not marked changes_therapy: {named}"
+    )
 
 
 @pytest.fixture
@@ -505,6 +549,9 @@ def pytest_runtest_makereport(
     report = yield
     dut = item.config.stash.get(SERVED, None)
     uses_device = "device" in getattr(item, "fixturenames", ())
+    if call.when == "setup" and uses_device and not item.get_closest_marker("changes_therapy"):
+        # A suspect from its setup on: the end-of-run check runs in the last one's teardown.
+        item.config.stash.setdefault(SINCE_CHECK, []).append(item.nodeid)
     if call.when == "setup" and uses_device:
         record = record_of(item)  # skipped tests too: the run record lists every device test
         if dut is not None:

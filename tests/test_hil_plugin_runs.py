@@ -48,6 +48,21 @@ def test_needs_control(pump):
     pass
 """
 
+LEAKING_TESTS = """
+import pytest
+
+def test_leaks_a_dose(pump):
+    pump.set_dose(210)
+
+@pytest.mark.changes_therapy
+def test_starts_from_the_therapy_found(pump):
+    assert pump.status().dose_ug_per_day == 200
+    pump.set_dose(220)
+
+def test_leaks_again(pump):
+    pump.stop(confirm_withdrawal_risk=True)
+"""
+
 RECORDED_TESTS = """
 def test_measures(pump, measure, request):
     status = pump.status()
@@ -111,6 +126,23 @@ def test_therapy_is_put_back_by_snapshot_and_over_the_wire(suite: pytest.Pyteste
         [device] = run_json(suite)["devices"]
         assert device["at_end"].startswith("as found (continuous 200 ug/day")
     result.stdout.fnmatch_lines(["*the device as found, and what the run changed for good*"])
+
+
+def test_a_test_changing_therapy_unmarked_is_named_and_undone(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_leaks=LEAKING_TESTS)
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, warnings=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*the therapy was not as found before this test (basal continuous 210 ug/day, was "
+            "continuous 200 ug/day): put back over the wire; changed by one of the 1 tests "
+            "since the last check, not marked changes_therapy: test_leaks.py::test_leaks_a_dose*",
+            "*put back at the end (pump stopped, was infusing; changed by one of the 1 tests "
+            "since the last check, not marked changes_therapy: test_leaks.py::test_leaks_again)*",
+        ]
+    )
+    [device] = run_json(suite)["devices"]
+    assert len(device["found_changed"]) == 1
 
 
 def test_hardware_rules_and_the_therapy_allowance(
