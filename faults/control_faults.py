@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from faults.noisy_pty import executions_from_records
+from faults.noisy_pty import executions_from_records, open_through
 from hil_tests.emulator_process import EmulatorProcess
 from programmer import Programmer, ProgrammerError
 from programmer.errors import DeviceRefused, NotExecuted, OutcomeUnknown
@@ -86,7 +86,9 @@ def run(commands: int = 100, seed: int = 20261123, *, timeout_s: float = 0.05) -
             rig.call("faults", both={"flip": RATE, "drop": RATE, "duplicate": RATE})
             sent: list[Outgoing] = []
             names: list[list[str]] = []
-            programmer = _open(emulator, timeout_s)
+            programmer = open_through(
+                emulator.port, emulator, timeout_s, operator="control-faults", attempts=50
+            )
             programmer.link.on_changing_request = sent.append
             try:
                 for i in range(commands):
@@ -99,7 +101,9 @@ def run(commands: int = 100, seed: int = 20261123, *, timeout_s: float = 0.05) -
             finally:
                 programmer.close()
             rig.call("faults", off=True)
-            with _open(emulator, 1.0) as reader:
+            with open_through(
+                emulator.port, emulator, 1.0, operator="control-faults", attempts=50
+            ) as reader:
                 ran = executions_from_records(reader.log_entries())
     for request_names in names:
         commits = sum(ran.get(name, 0) for name in request_names)
@@ -149,22 +153,6 @@ def _dose_in_force(programmer: Programmer) -> int | None:
             return None
         return reply.steps[0].dose_ug_per_day
     raise RuntimeError("could not read the prescription through the faults")
-
-
-def _open(emulator: EmulatorProcess, timeout_s: float) -> Programmer:
-    for _ in range(50):
-        try:
-            return Programmer.open(
-                emulator.port,
-                key_file=emulator.key_file,
-                timeout_s=timeout_s,
-                retries=20,
-                budget_s=10.0,
-                operator="control-faults",
-            )
-        except ProgrammerError:
-            continue
-    raise RuntimeError("could not open a session through the faults")
 
 
 def main(argv: list[str]) -> int:

@@ -122,7 +122,7 @@ def run_pty(
         emulator = EmulatorProcess(Path(tmp), extra_args=("--speed", str(SPEED)))
         with emulator, NoisyProxy(emulator.port, model, seed) as proxy:
             sent: list[Outgoing] = []
-            programmer = _open(proxy.path, emulator, timeout_s, budget_s)
+            programmer = open_through(proxy.path, emulator, timeout_s, budget_s)
             programmer.link.on_changing_request = sent.append
             results: list[tuple[str, Reason | None]] = []
             names: list[list[str]] = []
@@ -139,7 +139,7 @@ def run_pty(
             finally:
                 programmer.close()
             proxy.noisy = False  # count on the pump's side, over a clean line
-            with _open(proxy.path, emulator, 1.0, budget_s) as reader:
+            with open_through(proxy.path, emulator, 1.0, budget_s) as reader:
                 ran = executions_from_records(reader.log_entries())
             for noise_side in (proxy.up, proxy.down):
                 figures.bytes_flipped += noise_side.counts.flipped
@@ -151,8 +151,16 @@ def run_pty(
     return figures
 
 
-def _open(path: str, emulator: EmulatorProcess, timeout_s: float, budget_s: float) -> Programmer:
-    for _ in range(20):
+def open_through(
+    path: str,
+    emulator: EmulatorProcess,
+    timeout_s: float,
+    budget_s: float = 10.0,
+    operator: str = "noisy-pty",
+    attempts: int = 20,
+) -> Programmer:
+    """A clinician session through a faulty line: opening may take a few tries."""
+    for _ in range(attempts):
         try:
             return Programmer.open(
                 path,
@@ -160,11 +168,11 @@ def _open(path: str, emulator: EmulatorProcess, timeout_s: float, budget_s: floa
                 timeout_s=timeout_s,
                 retries=20,
                 budget_s=budget_s,
-                operator="noisy-pty",
+                operator=operator,
             )
         except ProgrammerError:
             continue
-    raise RuntimeError("could not open a session through the noisy proxy")
+    raise RuntimeError("could not open a session through the faulty line")
 
 
 if __name__ == "__main__":
