@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := firmware_model protocol transport rig_control timeline_drawing programmer emulator hil_tests
 
-.PHONY: run test lint typecheck contracts pytest hil test-farm dissector bench fuzz docs-figures clean
+.PHONY: run test lint typecheck contracts pytest hil test-farm dissector bench faults fuzz docs-figures clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -62,6 +62,11 @@ dissector: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python -m benchmarks
+
+## The fault campaigns (docs/faults.md): a table, benchmarks/faults.json, exit 1 if a hard
+## target is missed. FAULTS_ARGS="--quick" for a smoke run, "--only NAME" for one campaign.
+faults: $(STAMP)
+	$(BIN)/python -m faults $(FAULTS_ARGS)
 
 ## Coverage-guided fuzzing of the frame and message decoders (atheris); FUZZ_RUNS to change.
 fuzz: $(STAMP)

@@ -6,6 +6,9 @@ then opens a session with the programmer library, which waits out RATE_LIMITED i
 figure is the wall time from the attacker's last frame to the clinician's open session
 (docs/protocol.md, section 4: within 30 s, whatever came before).
 
+``simulated_wait_s`` is the same burst on a ``SimulatedLine`` with link time injected: the
+test suite's short version, in milliseconds.
+
     python -m faults.keyless_burst [BURST ...]
 """
 
@@ -15,52 +18,102 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from emulator.simulated_line import ManualClock, SimulatedLine
+from faults.noisy_link import build_device
 from hil_tests.emulator_process import EmulatorProcess
-from programmer import Programmer
+from programmer import Link, Programmer
 from protocol import (
     ErrorReply,
     ProgrammerConnection,
     Reason,
     ReplyReceived,
+    Role,
     SessionAuth,
     SessionChallenge,
     SessionOpen,
 )
-from transport import SerialChannel
+from protocol.verification_budget import DEFAULT_LIMIT
+from transport import ByteChannel, SerialChannel
+
+FULL_BURSTS = (5, 50, 5_000)
+QUICK_BURSTS = (5, 50)
 
 
 def attack(port: str, burst: int, seed: int) -> dict[str, int]:
     """BURST keyless attempts; returns how the pump answered the guesses."""
-    rng = random.Random(seed)
     channel = SerialChannel(port, poll_interval_s=0.5)
-    connection = ProgrammerConnection(1, rng.randbytes)
-    answers: dict[str, int] = {}
     try:
-        for _ in range(burst):
-            _, opening = connection.request(SessionOpen(1, rng.randbytes(16), "mallory"))
-            challenge = _exchange(channel, connection, opening)
-            if not isinstance(challenge, SessionChallenge):
-                continue
-            guess = SessionAuth(challenge.session_id, rng.randbytes(16))
-            answer = _exchange(channel, connection, connection.request(guess)[1])
-            name = answer.reason.name if isinstance(answer, ErrorReply) else type(answer).__name__
-            answers[name] = answers.get(name, 0) + 1
+        return burst_on(channel, burst, seed)
     finally:
         channel.close()
+
+
+def burst_on(
+    channel: ByteChannel,
+    burst: int,
+    seed: int,
+    between: Callable[[], None] = lambda: None,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, int]:
+    """SESSION_OPEN and a guessed SESSION_AUTH, BURST times, on any channel."""
+    rng = random.Random(seed)
+    connection = ProgrammerConnection(1, rng.randbytes)
+    answers: dict[str, int] = {}
+    for _ in range(burst):
+        between()
+        _, opening = connection.request(SessionOpen(1, rng.randbytes(16), "mallory"))
+        challenge = _exchange(channel, connection, opening, clock)
+        if not isinstance(challenge, SessionChallenge):
+            continue
+        guess = SessionAuth(challenge.session_id, rng.randbytes(16))
+        answer = _exchange(channel, connection, connection.request(guess)[1], clock)
+        name = answer.reason.name if isinstance(answer, ErrorReply) else type(answer).__name__
+        answers[name] = answers.get(name, 0) + 1
     return answers
 
 
-def _exchange(channel: SerialChannel, connection: ProgrammerConnection, data: bytes) -> object:
+def _exchange(
+    channel: ByteChannel,
+    connection: ProgrammerConnection,
+    data: bytes,
+    clock: Callable[[], float] = time.monotonic,
+) -> object:
     channel.write(data)
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
+    deadline = clock() + 1.0
+    while clock() < deadline:
         connection.receive_data(channel.read_some(0.05))
         for event in connection.events():
             if isinstance(event, ReplyReceived):
                 return event.message
     return None
+
+
+def simulated_wait_s(burst: int, seed: int = 11) -> tuple[float, dict[str, int], list[str]]:
+    """The burst and the clinician on a ``SimulatedLine``, an attempt every millisecond of
+    link time: the clinician's wait in link seconds, the answers, the library's notices."""
+    device, keys = build_device(seed)
+    clock = ManualClock()
+    line = SimulatedLine(device, clock)
+    answers = burst_on(line, burst, burst, lambda: clock.advance(0.001), clock)
+    stopped = clock.now_s
+    notices: list[str] = []
+    link = Link(
+        line,
+        timeout_s=0.5,
+        clock=clock,
+        sleep=clock.sleep,
+        random_bytes=random.Random(burst).randbytes,
+        notice=notices.append,
+    )
+    programmer = Programmer(link, "clinician")
+    programmer.hello()
+    programmer.open_session(Role.CLINICIAN, keys)
+    if link.connection.session_role is not Role.CLINICIAN:
+        raise RuntimeError("the clinician's session did not open")
+    return clock.now_s - stopped, answers, notices
 
 
 def clinician_wait_s(burst: int, seed: int = 1) -> tuple[float, dict[str, int], list[str]]:
@@ -73,6 +126,23 @@ def clinician_wait_s(burst: int, seed: int = 1) -> tuple[float, dict[str, int], 
         ):
             waited = time.monotonic() - stopped
     return waited, answers, notices
+
+
+def campaign(quick: bool) -> dict[str, float]:
+    """Live bursts of 5, 50 and 5,000 (quick: 5 and 50): the longest clinician wait."""
+    worst = 0.0
+    for burst in QUICK_BURSTS if quick else FULL_BURSTS:
+        waited, answers, notices = clinician_wait_s(burst)
+        worst = max(worst, waited)
+        limited = answers.get(Reason.RATE_LIMITED.name, 0)
+        print(
+            f"  keyless burst of {burst}: {limited} guesses rate limited; the clinician "
+            f"opened a session {waited:.1f} s after it ended",
+            flush=True,
+        )
+        if burst > DEFAULT_LIMIT and not notices:
+            print("  keyless burst: the library never said it was waiting", flush=True)
+    return {"lockout_max_clinician_delay_s": round(worst, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:

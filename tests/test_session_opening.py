@@ -10,11 +10,6 @@ from __future__ import annotations
 import random
 from collections import deque
 
-import pytest
-
-from emulator.simulated_line import ManualClock, SimulatedLine
-from faults.noisy_link import build_device
-from programmer import Link, Programmer
 from protocol import (
     ErrorReply,
     ProgrammerEvent,
@@ -128,39 +123,3 @@ def test_at_most_100_key_verifications_in_any_30_s() -> None:
         assert len(window) <= DEFAULT_LIMIT
     assert len(verified_at) == 400  # 100 s of attempts: a whole budget every 30 s
     assert VerificationBudget().per_day == 288_000  # guesses a day, as stated
-
-
-@pytest.mark.parametrize("burst", [5, 50, 5_000])
-def test_after_a_keyless_burst_stops_the_clinician_opens_within_60_s(burst: int) -> None:
-    device, keys = build_device(11)
-    clock = ManualClock()
-    line = SimulatedLine(device, clock)
-    attacker = Attacker(burst)
-    for _ in range(burst):  # as fast as the line allows: 1 ms an attempt
-        clock.advance(0.001)
-        line.inject(attacker.open())
-        line.settle()
-        line.read_some(0)  # what the attacker reads back
-        challenges = list(device.connection._challenges)  # the ids are on the line for all
-        line.inject(attacker.guess(challenges[-1]))
-        line.settle()
-        line.read_some(0)
-    stopped = clock.now_s
-    notices: list[str] = []
-    link = Link(
-        line,
-        timeout_s=0.5,
-        clock=clock,
-        sleep=clock.sleep,
-        random_bytes=random.Random(burst).randbytes,
-        notice=notices.append,
-    )
-    programmer = Programmer(link, "clinician")
-    programmer.hello()
-    programmer.open_session(Role.CLINICIAN, keys)
-    waited = clock.now_s - stopped
-    assert link.connection.session_role is Role.CLINICIAN
-    assert waited <= 60
-    if burst > DEFAULT_LIMIT:
-        assert any("waiting" in n for n in notices)  # the budget was spent: said, waited
-        print(f"burst of {burst}: the clinician waited {waited:.1f} s of link time")

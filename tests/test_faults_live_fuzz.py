@@ -1,0 +1,62 @@
+"""``make faults``, live fuzz, short: garbage and mutated frames to a running emulator change
+nothing but its link records (``python -m faults.live_fuzz`` for the hundred thousand)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from faults.live_fuzz import clinical_records, run, state_differences
+
+
+@pytest.mark.timeout(120)
+def test_three_thousand_fuzzed_frames_change_nothing_and_the_pump_still_answers() -> None:
+    figures = run(3_000, seed=11)
+    print(figures.summary())
+    assert figures.problems == []
+    assert figures.frames == 3_000
+    assert figures.state_changes == 0
+    assert figures.crashes == 0
+    assert figures.clinical_lost == 0
+    assert figures.error_lines == 0
+    assert figures.link_records_added > 0  # the garbage did reach the pump, and was logged
+    assert figures.replies_bytes > 0
+    assert {"signed, bad tag", "signed, used counter", "signed, exact replay"} <= set(
+        figures.by_kind
+    )
+
+
+SNAPSHOT: dict[str, Any] = {
+    "version": 3,
+    "pump": {
+        "dose_ug_per_day": 200,
+        "log": {
+            "written": 3,
+            "clinical_lost": 0,
+            "link_lost": 0,
+            "clinical": [[0, 1, "programmed", {}]],
+            "link": [[1, 2, "session_opened", {}], [2, 3, "refused", {}]],
+        },
+    },
+    "outcomes": {"sessions": []},
+}
+
+
+def test_link_records_are_the_only_difference_allowed() -> None:
+    after = copy.deepcopy(SNAPSHOT)
+    log = after["pump"]["log"]
+    log["link"].append([3, 4, "refused", {}])
+    log["written"] = 4
+    log["link_lost"] = 1
+    assert state_differences(SNAPSHOT, after) == []
+    after["pump"]["dose_ug_per_day"] = 210
+    after["outcomes"]["sessions"].append(1)
+    log["clinical"].append([4, 5, "refused", {}])
+    assert state_differences(SNAPSHOT, after) == [
+        ".outcomes.sessions",
+        ".pump.dose_ug_per_day",
+        ".pump.log.clinical",
+    ]
+    assert len(clinical_records(after)) == 2
