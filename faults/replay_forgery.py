@@ -37,7 +37,8 @@ from functools import partial
 
 from emulator.device import EmulatedDevice
 from emulator.simulated_line import ManualClock, SimulatedLine
-from faults.noisy_link import Figures, Mix, build_device, executions, run_command, tally
+from faults.noisy_link import Figures, Mix, build_device, count_executions, run_command, tally
+from firmware_model import EventLog, LogEntry
 from firmware_model.log_kinds import CLINICAL
 from programmer import Link, Programmer, ProgrammerError
 from protocol import ErrorReply, Frame, FrameDecoder, Keyring, Outgoing, Reason, Role
@@ -116,15 +117,24 @@ class HostileLine(SimulatedLine):
         return data
 
 
-def clinical_written(device: EmulatedDevice) -> int:
-    log = device.pump.log
-    return len(log.held(CLINICAL)) + log.clinical_lost
+class Records:
+    """Every entry the pump's log is given, as it is written: the truth, however many
+    entries the rings have since let go."""
+
+    def __init__(self, device: EmulatedDevice) -> None:
+        self.clinical = 0
+        self.requests: list[tuple[str, object]] = []  # (kind, request name) of each entry
+        device.pump.log.listeners.append(self._written)
+
+    def _written(self, entry: LogEntry) -> None:
+        self.clinical += EventLog.class_of(entry.kind) is CLINICAL
+        self.requests.append((entry.kind, entry.detail.get("req")))
 
 
 class Attacker:
-    def __init__(self, rng: random.Random, device: EmulatedDevice, line: HostileLine) -> None:
+    def __init__(self, rng: random.Random, records: Records, line: HostileLine) -> None:
         self.rng = rng
-        self.device = device
+        self.records = records
         self.line = line
         self.requests: list[bytes] = []  # every changing request the programmers sent
         self.replies_by_seq: dict[int, list[bytes]] = {}  # old sessions' signed replies
@@ -140,12 +150,12 @@ class Attacker:
 
     def at_pump(self, frames: list[bytes]) -> bool:
         """Inject frames to the pump now; True if any added a clinical record."""
-        before = clinical_written(self.device)
+        before = self.records.clinical
         for data in frames:
             self.line.inject(data)
             self.line.settle()
         self.line.swallow()  # the pump's answers to the attacker are the attacker's
-        return clinical_written(self.device) > before
+        return self.records.clinical > before
 
     def forged_request(self, link: Link) -> bytes:
         """A copy of a recent changing request, altered, under the session's next counter,
@@ -256,7 +266,8 @@ def run(commands: int = FULL_COMMANDS, seed: int = 20261123) -> AttackFigures:
     clock = ManualClock()
     line = HostileLine(device, clock)
     line.pump_frames = []
-    attacker = Attacker(rng, device, line)
+    records = Records(device)
+    attacker = Attacker(rng, records, line)
     figures = AttackFigures(seed)
     attacker.figures = figures
     programmer, sent = _new_programmer(line, clock, keys, rng)
@@ -290,7 +301,7 @@ def run(commands: int = FULL_COMMANDS, seed: int = 20261123) -> AttackFigures:
             figures.forged_attempts += len(frames)
             figures.forged_accepted += attacker.at_pump(frames)
     programmer.link.close_session()
-    ran = executions(device.pump.log)
+    ran = count_executions(records.requests)
     for outcome, reason, ours, attack in results:
         names = [f"{o.session_id:08x}:{o.counter}" for o in ours]
         wrong_before = figures.outcomes.wrong
