@@ -44,6 +44,7 @@ from protocol import (
     ReplyReceived,
     RequestReceived,
     Role,
+    SessionChallenge,
     StatusReply,
     decode_message,
 )
@@ -113,7 +114,9 @@ def frames_of(seeds: list[bytes]) -> list[Frame]:
 
 class Ends:
     """A pump and a programmer connection with a clinician session between them, opened
-    again whenever an input closes it (a fuzzed SESSION_CLOSE, a signed SessionClosed)."""
+    again whenever an input closes it (a fuzzed SESSION_CLOSE, a signed SessionClosed);
+    and a second programmer connection halfway through opening one (it has answered a
+    challenge and waits for the pump's proof), for the handshake's path."""
 
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
@@ -122,7 +125,18 @@ class Ends:
         self.pump_counter = 0  # the counter our forged pump replies use
         self.pump = PumpConnection(SERIAL, self.keys.keys, random_bytes=rng.randbytes)
         self.programmer = ProgrammerConnection(1, rng.randbytes)
+        self.opening = ProgrammerConnection(1, rng.randbytes)
         self.open()
+        self.start_opening()
+
+    def start_opening(self) -> None:
+        """A connection that answered a challenge and now waits for SessionOpened."""
+        rng = self._rng
+        self.opening = ProgrammerConnection(1, rng.randbytes)
+        key = self.keys.keys[Role.CLINICIAN]
+        self.opening.begin_session(Role.CLINICIAN, key, SERIAL, "fuzz")
+        challenge = SessionChallenge(rng.getrandbits(32) or 1, rng.randbytes(16))
+        self.opening.answer_challenge(challenge)
 
     def open(self) -> None:
         self.pump = PumpConnection(SERIAL, self.keys.keys, random_bytes=self._rng.randbytes)
@@ -163,14 +177,21 @@ class Ends:
         )  # fmt: skip
 
     def sign_reply(self, frame: Frame, payload: bytes, counter_step: int) -> bytes:
-        """A reply as the pump would sign it in this session: fresh counter, or an old one."""
+        """A reply as the pump would sign it in this session (fresh counter, or an old one),
+        or, one in four, in the session the other connection is opening."""
         self.ensure_open()
+        flags = (frame.flags & ~AUTH) | AUTH
+        handshake = self.opening._handshake
+        if self._rng.random() < 0.25 and handshake is not None and handshake.tagger:
+            return signed_frame(
+                flags, frame.seq, frame.msg_type, payload, handshake.session_id,
+                max(0, counter_step), handshake.tagger.tag,
+            )  # fmt: skip
         session = self.programmer._session
         assert session is not None
         counter = max(0, self.pump_counter + counter_step)
         if counter_step > 0:
             self.pump_counter = counter
-        flags = (frame.flags & ~AUTH) | AUTH
         return signed_frame(
             flags, frame.seq, frame.msg_type, payload, session.session_id, counter,
             session.tagger.tag,
@@ -374,10 +395,12 @@ def _feed(
         if pump._frames or pump._events or pump._unanswered is not None:
             raise AssertionError("the pump connection left frames or a request unanswered")
     else:
-        programmer = ends.programmer
-        programmer.receive_data(data)
-        for reply in programmer.events():
-            figures.replies_taken += isinstance(reply, ReplyReceived)
+        for programmer in (ends.programmer, ends.opening):
+            programmer.receive_data(data)
+            for reply in programmer.events():
+                figures.replies_taken += isinstance(reply, ReplyReceived)
+        if ends.opening._handshake is None:  # a forged SessionOpened got through?
+            raise AssertionError("a session opened without the pump's proof")
     ends.now_us += 1
     ends.ensure_open()
 
