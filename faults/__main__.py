@@ -77,7 +77,7 @@ def table(
         keys = [*campaign.keys, *extra]
         for key in keys:
             value = figures.get(key)
-            shown = "missing" if value is None else f"{value:,.6g}"
+            shown = "missing" if value is None else _shown(value)
             target = target_of(key, quick)
             verdict = "" if not target else ("FAIL" if value is None or key in broken else "ok")
             rows.append((key, shown, target, verdict))
@@ -86,6 +86,10 @@ def table(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+def _shown(value: float) -> str:
+    return f"{int(value):,}" if value.is_integer() else f"{value:,.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -298,8 +298,12 @@ class _Corpus:
     programmer_frames: list[Frame]  # replies and notifications
 
 
-def run(inputs: int = FULL_INPUTS, seed: int = 20261123) -> DecoderFigures:
+def run(
+    inputs: int = FULL_INPUTS, seed: int = 20261123, *, budget_s: float = 600.0
+) -> DecoderFigures:
+    """``inputs`` inputs, or as many as ``budget_s`` allows (the figures say how many)."""
     started = time.perf_counter()
+    deadline = started + budget_s
     rng = random.Random(seed)
     to_pump, to_programmer = load_seeds()
     corpus = _Corpus(to_pump, to_programmer, frames_of(to_pump), frames_of(to_programmer))
@@ -317,6 +321,8 @@ def run(inputs: int = FULL_INPUTS, seed: int = 20261123) -> DecoderFigures:
     warm_at = max(1, inputs // 10)
     rss_warm = 0.0
     for n in range(inputs):
+        if n % 1024 == 0 and time.perf_counter() > deadline:
+            break
         if n == warm_at:
             rss_warm = rss_mb()
         towards_pump = rng.random() < 0.5

@@ -39,6 +39,7 @@ from protocol.verification_budget import DEFAULT_LIMIT
 from transport import ByteChannel, SerialChannel
 
 FULL_BURSTS = (5, 50, 5_000)
+MAX_SILENT = 10  # unanswered SESSION_OPENs in a row: the attack is over
 QUICK_BURSTS = (5, 50)
 
 
@@ -62,12 +63,17 @@ def burst_on(
     rng = random.Random(seed)
     connection = ProgrammerConnection(1, rng.randbytes)
     answers: dict[str, int] = {}
+    silent = 0
     for _ in range(burst):
+        if silent >= MAX_SILENT:  # the pump no longer answers: stop, the clinician will tell
+            break
         between()
         _, opening = connection.request(SessionOpen(1, rng.randbytes(16), "mallory"))
         challenge = _exchange(channel, connection, opening, clock)
         if not isinstance(challenge, SessionChallenge):
+            silent += challenge is None
             continue
+        silent = 0
         guess = SessionAuth(challenge.session_id, rng.randbytes(16))
         answer = _exchange(channel, connection, connection.request(guess)[1], clock)
         name = answer.reason.name if isinstance(answer, ErrorReply) else type(answer).__name__

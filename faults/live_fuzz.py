@@ -26,6 +26,7 @@ import random
 import sys
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,16 @@ from faults.decoder_inputs import (
 )
 from hil_tests.emulator_process import EmulatorProcess
 from programmer import Programmer, ProgrammerError
-from protocol import Frame, FrameDecoder, HelloReply, decode_message, encode_payload
+from protocol import (
+    Frame,
+    FrameDecoder,
+    HelloReply,
+    MessageError,
+    SessionAuth,
+    SessionChallenge,
+    decode_message,
+    encode_payload,
+)
 from protocol.frame import AUTH, MAX_PAYLOAD_LEN, frame_body, seal, signed_frame
 from protocol.messages import Hello
 from rig_control import ControlClient
@@ -145,6 +155,7 @@ class Fuzzer:
             raise RuntimeError("the fuzzer needs an open session")
         self._session = session
         self._sent = sent  # the session's own signed requests, as sent
+        self.challenges: deque[int] = deque(maxlen=16)  # ids the pump put on the line
         self.kinds = [
             ("bit flips", bit_flips),
             ("truncation", truncation),
@@ -163,6 +174,11 @@ class Fuzzer:
         frame = rng.choice(self._frames)
         payload = mutated_payload(rng, frame.payload)[:MAX_PAYLOAD_LEN]
         seq = rng.randrange(1, SYNC_SEQ)
+        if choice < 8 and self.challenges and rng.random() < 0.1:
+            guess = SessionAuth(rng.choice(self.challenges), rng.randbytes(16))
+            return "guess for a live challenge", seal(
+                frame_body(0, seq, int(guess.TYPE), encode_payload(guess))
+            )
         if choice < 8:
             flags = 0 if rng.random() < 0.9 else rng.getrandbits(8) & ~AUTH
             version = 2 if rng.random() < 0.9 else rng.choice([0, 1, 3, 255])
@@ -251,26 +267,31 @@ def _fuzz(
             figures.frames += 1
         channel.write(bytes(batch) + b"\xc0" + SYNC_HELLO)  # a delimiter ends any partial
         figures.batches += 1
-        if not _synced(channel, figures):
+        if not _synced(channel, figures, fuzzer.challenges):
             figures.crashes += 1
             alive = "running" if emulator.running else f"exited {emulator.returncode}"
             figures.problems.append(f"no answer to HELLO after batch {figures.batches} ({alive})")
             return
 
 
-def _synced(channel: Any, figures: LiveFigures) -> bool:
+def _synced(channel: Any, figures: LiveFigures, challenges: deque[int]) -> bool:
+    """True once the HELLO numbered SYNC_SEQ is answered; keeps the challenges seen."""
     decoder = FrameDecoder()
     deadline = time.monotonic() + SYNC_TIMEOUT_S
     while time.monotonic() < deadline:
         data = channel.read_some(0.05)
         figures.replies_bytes += len(data)
         for item in decoder.feed(data):
-            if isinstance(item, Frame) and item.seq == SYNC_SEQ and not item.flags & AUTH:
-                try:
-                    if isinstance(decode_message(item), HelloReply):
-                        return True
-                except ValueError:
-                    continue
+            if not isinstance(item, Frame) or item.flags & AUTH:
+                continue
+            try:
+                message = decode_message(item)
+            except MessageError:
+                continue
+            if isinstance(message, SessionChallenge):
+                challenges.append(message.session_id)
+            elif isinstance(message, HelloReply) and item.seq == SYNC_SEQ:
+                return True
     return False
 
 

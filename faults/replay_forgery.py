@@ -259,7 +259,10 @@ def _new_programmer(
     raise RuntimeError("could not open a session past the attacker")
 
 
-def run(commands: int = FULL_COMMANDS, seed: int = 20261123) -> AttackFigures:
+def run(
+    commands: int = FULL_COMMANDS, seed: int = 20261123, *, budget_s: float = 300.0
+) -> AttackFigures:
+    """``commands`` commands, or as many as ``budget_s`` allows."""
     started = time.perf_counter()
     rng = random.Random(seed)
     device, keys = build_device(seed)
@@ -274,7 +277,7 @@ def run(commands: int = FULL_COMMANDS, seed: int = 20261123) -> AttackFigures:
     figures.sessions = 1
     results: list[tuple[str, Reason | None, list[Outgoing], str]] = []
     for index, (_name, action) in enumerate(Mix(clock.advance).commands()):
-        if index >= commands:
+        if index >= commands or time.perf_counter() - started > budget_s:
             break
         if index and index % EPOCH == 0:
             programmer.link.close_session()

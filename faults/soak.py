@@ -160,7 +160,8 @@ class Poller(threading.Thread):
             return self.polled.wait_for(lambda: self.figures.polls > after, timeout_s)
 
 
-def run(days: int = FULL_DAYS) -> SoakFigures:
+def run(days: int = FULL_DAYS, *, budget_s: float = 600.0) -> SoakFigures:
+    """``days`` simulated days, or as many as ``budget_s`` allows."""
     started = time.perf_counter()
     figures = SoakFigures()
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,7 +182,7 @@ def run(days: int = FULL_DAYS) -> SoakFigures:
             start_us = int(rig.state()["simulated_time_us"])
             poller.start()
             try:
-                _drive(rig, poller, figures, days, pid)
+                _drive(rig, poller, figures, days, pid, started + budget_s)
                 end_us = int(rig.state()["simulated_time_us"])
             finally:
                 poller.stop.set()
@@ -197,14 +198,20 @@ def run(days: int = FULL_DAYS) -> SoakFigures:
     return figures
 
 
-def _drive(rig: ControlClient, poller: Poller, figures: SoakFigures, days: int, pid: int) -> None:
+def _drive(
+    rig: ControlClient, poller: Poller, figures: SoakFigures, days: int, pid: int, deadline: float
+) -> None:
     for day in range(1, days + 1):
+        if time.perf_counter() > deadline:
+            figures.problems.append(f"stopped after {figures.days} days: out of time")
+            break
         if day % REFILL_EVERY_DAYS == 0:
             poller.refill_done.clear()
             poller.refill_requests.put(None)
             if not poller.refill_done.wait(120):
                 figures.refills_unknown += 1
                 figures.problems.append(f"day {day}: the refill never returned")
+                return
         rig.call("temperature", celsius=40, duration="1h")  # a hot bath, every day
         for _ in range(CHUNKS_PER_DAY):
             polls = figures.polls
@@ -212,6 +219,7 @@ def _drive(rig: ControlClient, poller: Poller, figures: SoakFigures, days: int, 
             if not poller.wait_for_poll(polls):
                 figures.link_failures += 1
                 figures.problems.append(f"day {day}: no status poll came back in 60 s")
+                return
         figures.days = day
         if day == WARM_DAYS:
             figures.rss_warm_mb = rss_mb(pid)
