@@ -41,7 +41,16 @@ from faults.noisy_link import Figures, Mix, build_device, count_executions, run_
 from firmware_model import EventLog, LogEntry
 from firmware_model.log_kinds import CLINICAL
 from programmer import Link, Programmer, ProgrammerError
-from protocol import ErrorReply, Frame, FrameDecoder, Keyring, Outgoing, Reason, Role
+from protocol import (
+    ErrorReply,
+    Frame,
+    FrameDecoder,
+    Keyring,
+    MessageType,
+    Outgoing,
+    Reason,
+    Role,
+)
 from protocol.frame import AUTH, REPLY, frame_body, seal, signed_frame
 from protocol.messages import encode_payload
 
@@ -178,11 +187,13 @@ class Attacker:
         done: list[bool] = []
 
         def hook(data: bytes) -> bytes:
+            figures = self.figures
+            assert figures is not None
+            if attack == "forged error to programmer" and data != outgoing.data:
+                return self._forge_outcome_answer(data, figures)
             if done or data != outgoing.data:
                 return data
             done.append(True)
-            figures = self.figures
-            assert figures is not None
             if attack == "forged error to programmer":
                 reason = rng.choice(FORGED_REASONS)
                 seq = 0 if reason is Reason.BAD_CRC else outgoing.seq
@@ -212,6 +223,17 @@ class Attacker:
             return b""
 
         return hook
+
+    def _forge_outcome_answer(self, data: bytes, figures: AttackFigures) -> bytes:
+        """While the library asks what became of the request (GET_OUTCOME, in a new
+        session), an unsigned error for the question, before the pump's signed answer."""
+        frames = [f for f in FrameDecoder().feed(data) if isinstance(f, Frame)]
+        if frames and frames[0].msg_type == MessageType.GET_OUTCOME and self.rng.random() < 0.5:
+            question = frames[0]
+            reason = self.rng.choice(FORGED_REASONS)
+            self.line.inject_to_programmer(_unsigned_error(question.seq, reason, question.msg_type))
+            figures.forged_attempts += 1
+        return data
 
 
 def _unsigned_error(seq: int, reason: Reason, request_type: int) -> bytes:
