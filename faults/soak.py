@@ -39,7 +39,7 @@ from programmer import (
     Programmer,
     ProgrammerError,
 )
-from protocol import Reason
+from protocol import Reason, StatusReply
 from rig_control import ControlClient
 
 FULL_DAYS = 365  # 8,760 hours
@@ -71,6 +71,7 @@ class SoakFigures:
     rss_warm_mb: float = 0.0
     rss_end_mb: float = 0.0
     wall_seconds: float = 0.0
+    states_seen: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -97,7 +98,7 @@ class SoakFigures:
             f"{self.errors} (link {self.link_failures}, unexpected {self.unexpected}, dropped "
             f"frames {self.dropped_frames}, ERROR lines {self.error_lines}); emulator RSS "
             f"{self.rss_warm_mb:.1f} MB after a month, {self.rss_end_mb:.1f} MB at the end; "
-            f"{self.wall_seconds:.1f} s"
+            f"{self.wall_seconds:.1f} s; states seen: {', '.join(sorted(self.states_seen))}"
         )
 
 
@@ -112,6 +113,8 @@ class Poller(threading.Thread):
         self.refill_requests: queue.Queue[None] = queue.Queue()
         self.refill_done = threading.Event()
         self.polled = threading.Condition()
+        self._last: StatusReply | None = None
+        self._refills_at_last = 0
 
     def run(self) -> None:
         figures, link = self.figures, self.programmer.link
@@ -121,7 +124,7 @@ class Poller(threading.Thread):
                 self._refill()
                 self.refill_done.set()
             try:
-                self.programmer.status()
+                self._check(self.programmer.status())
             except ProgrammerError as exc:
                 figures.link_failures += 1
                 figures.problems.append(f"status: {type(exc).__name__}: {exc}")
@@ -132,6 +135,24 @@ class Poller(threading.Thread):
             figures.problems += [f"dropped: {d}" for d in link.dropped[:3]]
             link.dropped.clear()
             link.notifications.clear()  # alarm notifications: the pump's word, kept nowhere
+
+    def _check(self, status: StatusReply) -> None:
+        """A reply that contradicts the last one is unexpected: the clock and the drug
+        infused only go forward, the reservoir only goes down but at a refill."""
+        figures, last = self.figures, self._last
+        self._last = status
+        figures.states_seen.add(f"{status.state.name} alarms={status.alarms.value:#x}")
+        if last is None:
+            return
+        refilled = figures.refills_done > self._refills_at_last
+        self._refills_at_last = figures.refills_done
+        if (
+            status.clock_s < last.clock_s
+            or status.infused_ug < last.infused_ug
+            or (status.reservoir_ul > last.reservoir_ul and not refilled)
+        ):
+            figures.unexpected += 1
+            figures.problems.append(f"status went backwards: {last} then {status}")
 
     def _refill(self) -> None:
         figures = self.figures
