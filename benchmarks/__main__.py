@@ -8,8 +8,11 @@ of a few seconds: every figure is there, but too few samples to quote.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +25,7 @@ from benchmarks.bench_protocol import bench_codec
 from benchmarks.report import REQUIRED_KEYS, table
 from benchmarks.settings import FULL, QUICK
 
+PEERS = ("pymodbus", "pymavlink")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 
 
@@ -31,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON to write")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
+    missing_tools = _missing_tools()
+    if missing_tools:
+        print(f"python -m benchmarks: {missing_tools} not installed (make bench installs them)",
+              file=sys.stderr)  # fmt: skip
+        return 2
     started = time.perf_counter()
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -55,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not finite: {', '.join(bad)}")
         return 1
     return 0
+
+
+def _missing_tools() -> str:
+    missing = [name for name in PEERS if importlib.util.find_spec(name) is None]
+    if shutil.which("socat") is None:
+        missing.append("socat")
+    return ", ".join(missing)
 
 
 raise SystemExit(main())

@@ -94,7 +94,7 @@ def table(results: dict[str, float]) -> str:
         target = (
             ""
             if row.target is None
-            else f"{'ratio ' if row.ratio else ''}{row.target[0]} {fmt(row.target[1])}"
+            else f"{'ratio ' if row.ratio else ''}{row.target[0]} {row.target[1]:g}"
         )
         ratio = results.get(row.ratio) if row.ratio else None
         if ratio is None and row.peer is not None and results.get(row.peer):

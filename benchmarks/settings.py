@@ -9,11 +9,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Settings:
     rounds: int = 7  # A B A B rounds for every interleaved comparison (at least 5)
-    link_requests: int = 3_000  # timed round trips per program per round
+    link_requests: int = 5_000  # timed round trips per program per round
     link_warmup: int = 100
     rss_first: int = 10_000  # emulator RSS read after this many status requests ...
     rss_last: int = 100_000  # ... and after this many
-    codec_frames: int = 20_000  # frames per side per round
+    codec_frames: int = 50_000  # frames per side per round
     model_rounds: int = 5
     log_fill: bool = True  # fill both log rings before the paced download
     hil_args: tuple[str, ...] = ("hil_tests",)
