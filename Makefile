@@ -59,9 +59,13 @@ dissector: $(STAMP)
 	tools/wireshark/install-tshark
 	REQUIRE_TSHARK=1 $(BIN)/python -m pytest tests/test_wireshark_dissector.py
 
+## Our figures beside pymodbus, pymavlink and a raw echo, interleaved on one socat pty pair:
+## a table, and benchmarks/results.json (docs/performance.md). About 5 minutes; installs
+## socat (Debian) and the bench extra first. BENCH_ARGS=--quick for a smoke run.
 bench: $(STAMP)
+	tools/install-socat
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 ## The fault campaigns (docs/faults.md): a table, benchmarks/faults.json, exit 1 if a hard
 ## target is missed. FAULTS_ARGS="--quick" for a smoke run, "--only NAME" for one campaign.

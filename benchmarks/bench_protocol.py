@@ -1,162 +1,173 @@
-"""Frames per second through the sans-IO protocol, side by side with pymavlink.
+"""Frames per second through the codec, ours and pymavlink's, interleaved round by round.
 
-Ours: an authenticated status reply (HMAC-SHA256 tag checked, counter checked, CRC, SLIP),
-decoded by the programmer's connection object into a typed message; and encoded by the
-pump's. Theirs: pymavlink parsing and packing an unsigned MAVLink 2 message of similar size.
+Ours, encode: the pump's real reply path. An ``EmulatedDevice`` (a firmware-model pump behind
+``PumpConnection``) with an open clinician session answers a GET_STATUS request: the status
+read from the model, the reply message built, encoded, tagged (HMAC-SHA256), framed (CRC,
+SLIP) and queued, then taken as bytes, as ``emulator/device.py`` does for every request once
+the request is decoded. Decode: the programmer's ``ProgrammerConnection`` takes those reply
+frames (SLIP, CRC, session tag and counter checked, message decoded) into ``ReplyReceived``.
+
+Theirs: pymavlink 2, GPS_RAW_INT (a payload near the size of our status reply's),
+unsigned and signed (MAVLink 2 signing, a secret key at both ends: the parser verifies every
+signature and its timestamp).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import time
+import random
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.harness import interleave, median, rate, ratio_median
+from benchmarks.settings import Settings
+from emulator.device import EmulatedDevice, Identity
+from firmware_model import Pump
+from firmware_model.units import US_PER_S
 from protocol import (
-    AlarmFlags,
     GetStatus,
     Hello,
     HelloReply,
     Keyring,
     Message,
-    Mode,
     ProgrammerConnection,
-    PumpConnection,
-    PumpState,
     ReplyReceived,
     RequestReceived,
     Role,
-    SessionTagger,
-    StatusReply,
-    encode_payload,
 )
-from protocol.frame import REPLY, signed_frame
 
-COUNT = 20_000
-SERIAL = "BENCH1"
-STATUS = StatusReply(
-    PumpState.INFUSING, Mode.FLEX, AlarmFlags.LOW_RESERVOIR, AlarmFlags.NONE, 300, 600_000,
-    744_000, 500, 1_950, 9_000, 874_512, 40_000, 1_795_000_000, 1, 0,
-)  # fmt: skip
+SERIAL = "BENCH00001"
+CLOCK_START_S = 1_795_000_000
 
 
-def _session() -> tuple[PumpConnection, ProgrammerConnection, RequestReceived]:
-    keyring = Keyring.generate(SERIAL)
-    pump = PumpConnection(SERIAL, keyring.keys)
-    programmer = ProgrammerConnection()
+class _Ours:
+    """A pump with a session open, holding one decoded GET_STATUS request to answer."""
 
-    def ask(message: Message) -> tuple[Message, RequestReceived | None]:
-        _, data = programmer.request(message)
-        pump.receive_data(data, 0)
-        request = None
-        for event in pump.events():
-            if isinstance(event, RequestReceived):
-                request = event
-                pump.reply(
-                    event,
-                    HelloReply("B", SERIAL, "1.0.0", 1, 1, 1)
-                    if isinstance(event.message, Hello)
-                    else STATUS,
-                )
-        programmer.receive_data(pump.data_to_send())
-        (reply,) = [e for e in programmer.events() if isinstance(e, ReplyReceived)]
-        return reply.message, request
+    def __init__(self) -> None:
+        keys = Keyring.generate(SERIAL, random.Random(1).randbytes)
+        pump = Pump()
+        pump.set_clock(CLOCK_START_S * US_PER_S)
+        pump.refill(20_000_000, 500)
+        pump.set_dose(200)
+        self.device = EmulatedDevice(pump, Identity(serial_number=SERIAL), keys)
+        self.programmer = ProgrammerConnection()
+        assert isinstance(self._ask(Hello()), HelloReply)
+        key = keys.keys[Role.CLINICIAN]
+        challenge = self._ask(self.programmer.begin_session(Role.CLINICIAN, key, SERIAL, "bench"))
+        self._ask(self.programmer.answer_challenge(challenge))  # type: ignore[arg-type]
+        _, data = self.programmer.request(GetStatus())
+        connection = self.device.connection
+        connection.receive_data(data, 0)
+        request = next(iter(connection.events()))  # read no further: it is unanswered
+        assert isinstance(request, RequestReceived)
+        self.request = request
+        self.frames: list[bytes] = []
 
-    ask(Hello())
-    challenge, _ = ask(
-        programmer.begin_session(Role.CLINICIAN, keyring.keys[Role.CLINICIAN], SERIAL, "bench")
-    )
-    ask(programmer.answer_challenge(challenge))  # type: ignore[arg-type]
-    _, request = ask(GetStatus())
-    assert request is not None
-    return pump, programmer, request
+    def _ask(self, message: Message) -> Message:
+        _, data = self.programmer.request(message)
+        self.programmer.receive_data(self.device.receive(data, 0, 0))
+        (reply,) = [e for e in self.programmer.events() if isinstance(e, ReplyReceived)]
+        return reply.message
 
+    def encode(self, count: int) -> None:
+        """``count`` status replies through the device's request handling to bytes."""
+        execute = self.device._execute  # the device's own step after decoding a request
+        take = self.device.connection.data_to_send
+        request = self.request
+        frames: list[bytes] = []
+        append = frames.append
+        for _ in range(count):
+            execute(request)
+            append(take())
+        self.frames = frames
 
-def _best(run: Callable[[], None], repeats: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return COUNT / best
-
-
-@functools.cache  # one measurement serves both the decode and the encode line
-def ours() -> tuple[float, float, int]:
-    pump, programmer, request = _session()
-    tag = SessionTagger(bytes(32)).tag
-
-    def encode() -> None:  # what pymavlink's pack does, plus the HMAC tag and stuffing
-        for counter in range(COUNT):
-            signed_frame(REPLY, 7, STATUS.TYPE, encode_payload(STATUS), 1, counter, tag)
-
-    encode_rate = _best(encode)
-    frames = []
-    for _ in range(COUNT * 5):
-        pump.reply(request, STATUS)
-        frames.append(pump.data_to_send())
-    batches = iter([frames[i * COUNT : (i + 1) * COUNT] for i in range(5)])
-
-    def decode() -> None:
-        for data in next(batches):
-            programmer.receive_data(data)
-            for event in programmer.events():
-                assert isinstance(event, ReplyReceived)
-
-    decode_rate = _best(decode)
-    return decode_rate, encode_rate, len(frames[0])
+    def decode(self) -> None:
+        receive = self.programmer.receive_data
+        events = self.programmer.events
+        for data in self.frames:
+            receive(data)
+            for event in events():
+                if not isinstance(event, ReplyReceived):
+                    raise RuntimeError(f"our reply did not decode: {event}")
 
 
-@functools.cache
-def theirs() -> tuple[float, float, int] | None:
-    os.environ.setdefault("MAVLINK20", "1")
-    try:
+class _Theirs:
+    def __init__(self) -> None:
+        os.environ.setdefault("MAVLINK20", "1")
         from pymavlink.dialects.v20 import common as mavlink2
-    except ImportError:
-        return None
 
-    class Sink:
-        def write(self, data: bytes) -> None:
-            pass
+        class Sink:
+            def write(self, data: bytes) -> None:
+                pass
 
-    sender: Any = mavlink2.MAVLink(Sink(), srcSystem=1, srcComponent=1)
-    message = mavlink2.MAVLink_gps_raw_int_message(
-        1_795_000_000_000, 3, 515_000_000, -1_000_000, 120_000, 90, 110, 1_500, 27_000, 12,
-        130_000, 1_000, 2_000, 3_000, 4_000, 9_000,
-    )  # fmt: skip
-    frame = message.pack(sender)
-    parser: Any = mavlink2.MAVLink(None)
+        self.sender: Any = mavlink2.MAVLink(Sink(), srcSystem=1, srcComponent=1)
+        self.message: Any = mavlink2.MAVLink_gps_raw_int_message(
+            1_795_000_000_000, 3, 515_000_000, -1_000_000, 120_000, 90, 110, 1_500, 27_000,
+            12, 130_000, 1_000, 2_000, 3_000, 4_000, 9_000,
+        )  # fmt: skip
+        self.frame = self.message.pack(self.sender)
+        self.parser: Any = mavlink2.MAVLink(None)
+        secret = bytes(range(1, 33))
+        self.signed_sender: Any = mavlink2.MAVLink(Sink(), srcSystem=1, srcComponent=1)
+        self.signed_sender.signing.secret_key = secret
+        self.signed_sender.signing.sign_outgoing = True
+        self.signed_sender.signing.timestamp = 1
+        self.signed_parser: Any = mavlink2.MAVLink(None)
+        self.signed_parser.signing.secret_key = secret
+        self.signed_frames: list[bytes] = []
+        self.payload_bytes = len(self.frame) - 12  # header 10, CRC 2
 
-    def decode() -> None:
-        for _ in range(COUNT):
-            parser.parse_char(frame)
+    def parse(self, count: int) -> None:
+        parse = self.parser.parse_char
+        frame = self.frame
+        for _ in range(count):
+            parse(frame)
 
-    def encode() -> None:
-        for _ in range(COUNT):
-            message.pack(sender)
+    def pack(self, count: int) -> None:
+        pack = self.message.pack
+        sender = self.sender
+        for _ in range(count):
+            pack(sender)
 
-    return _best(decode), _best(encode), len(frame)
+    def signed_pack(self, count: int) -> None:
+        pack = self.message.pack
+        sender = self.signed_sender
+        self.signed_frames = [pack(sender) for _ in range(count)]
+
+    def signed_parse(self) -> None:
+        parse = self.signed_parser.parse_char
+        good = self.signed_parser.signing.goodsig_count
+        for frame in self.signed_frames:
+            parse(frame)
+        if self.signed_parser.signing.goodsig_count - good != len(self.signed_frames):
+            raise RuntimeError("pymavlink did not verify every signature")
 
 
-def bench_decode() -> str:
-    decode_ours, _, size_ours = ours()
-    mav = theirs()
-    line = f"protocol decode, authenticated status reply ({size_ours} B): {decode_ours:,.0f}/s"
-    if mav is None:
-        return line + "; pymavlink not installed (make bench installs it)"
-    return (
-        f"{line} | pymavlink MAVLink 2 GPS_RAW_INT ({mav[2]} B, unsigned): {mav[0]:,.0f}/s"
-        f" | ratio {decode_ours / mav[0]:.2f} (target >= 1)"
-    )
-
-
-def bench_encode() -> str:
-    _, encode_ours, size_ours = ours()
-    mav = theirs()
-    line = f"protocol encode, authenticated status reply ({size_ours} B): {encode_ours:,.0f}/s"
-    if mav is None:
-        return line + "; pymavlink not installed (make bench installs it)"
-    return (
-        f"{line} | pymavlink pack: {mav[1]:,.0f}/s | ratio {encode_ours / mav[1]:.2f} (target >= 1)"
-    )
+def bench_codec(settings: Settings) -> dict[str, float]:
+    count = settings.codec_frames
+    ours = _Ours()
+    theirs = _Theirs()
+    phases: list[tuple[str, Callable[[], float]]] = [
+        ("encode", lambda: rate(count, lambda: ours.encode(count))),
+        ("pack", lambda: rate(count, lambda: theirs.pack(count))),
+        ("signed_pack", lambda: rate(count, lambda: theirs.signed_pack(count))),
+        ("decode", lambda: rate(count, ours.decode)),  # the frames just encoded
+        ("parse", lambda: rate(count, lambda: theirs.parse(count))),
+        ("signed_parse", lambda: rate(count, theirs.signed_parse)),
+    ]
+    print("codec: ours and pymavlink's", flush=True)
+    runs = interleave(phases, settings.rounds)
+    return {
+        "codec_decode_frames_per_s": median(runs["decode"]),
+        "codec_encode_frames_per_s": median(runs["encode"]),
+        "pymavlink_parse_frames_per_s": median(runs["parse"]),
+        "pymavlink_pack_frames_per_s": median(runs["pack"]),
+        "pymavlink_signed_parse_frames_per_s": median(runs["signed_parse"]),
+        "pymavlink_signed_pack_frames_per_s": median(runs["signed_pack"]),
+        "decode_vs_pymavlink": ratio_median(runs["decode"], runs["parse"]),
+        "decode_vs_pymavlink_signed": ratio_median(runs["decode"], runs["signed_parse"]),
+        "encode_vs_pymavlink": ratio_median(runs["encode"], runs["pack"]),
+        "encode_vs_pymavlink_signed": ratio_median(runs["encode"], runs["signed_pack"]),
+        "status_reply_frame_bytes": float(len(ours.frames[0])),
+        "pymavlink_frame_bytes": float(len(theirs.frame)),
+    }
