@@ -39,8 +39,9 @@ from typing import Any
 
 from faults.noisy_link import count_executions
 from faults.noisy_pty import open_through
+from faults.session_keeper import SessionKeeper
 from hil_tests.emulator_process import EmulatorProcess
-from programmer import Programmer, ProgrammerError
+from programmer import ProgrammerError
 from programmer.client import continuous
 from programmer.errors import DeviceRefused, NotExecuted, OutcomeUnknown
 from protocol import Mode, Outgoing, PrescriptionReply, Reason, request_id
@@ -76,6 +77,7 @@ class NoisyFigures:
     stage_retries: int = 0  # a read-only stage sent again: nothing changes
     retransmissions: int = 0
     reconnections: int = 0
+    sessions_reopened: int = 0  # by the campaign, after the link had given one up
     wall_seconds: float = 0.0
 
     @property
@@ -113,7 +115,8 @@ class NoisyFigures:
             f"({self.refused_by_state} by the pump's state or limits), {self.unknown} unknown "
             f"({self.unknown_executed} of them had run); wrong outcome {self.wrong_outcome}, "
             f"executed twice {self.duplicates}; {self.retransmissions} retransmissions, "
-            f"{self.stage_retries} stages sent again, {self.reconnections} reconnections; "
+            f"{self.stage_retries} stages sent again, {self.reconnections} reconnections, "
+            f"{self.sessions_reopened} sessions opened again by the campaign; "
             f"{self.wall_seconds:.1f} s"
         )
 
@@ -190,24 +193,27 @@ def run_pair(commands: int, seed: int, timeout_s: float = TIMEOUT_S) -> NoisyFig
                 emulator.port, emulator, timeout_s, operator="control-faults", attempts=50
             )
             programmer.link.on_changing_request = sent.append
+            assert emulator.key_file is not None
+            keeper = SessionKeeper.from_key_file(programmer, emulator.key_file)
             outcomes: list[tuple[str, Reason | None, list[str]]] = []
             try:
-                current = _read_prescription(programmer)
+                current = _read_prescription(keeper)
                 held = _dose_of(current)
                 for n in range(commands):
                     target = DOSES[1] if held == DOSES[0] else DOSES[0]
                     before = len(sent)
-                    outcome, reason = _commit_once(programmer, current, target, figures)
+                    outcome, reason = _commit_once(keeper, current, target, figures)
                     names = [request_id(o.session_id, o.counter) for o in sent[before:]]
                     outcomes.append((outcome, reason, names))
                     if outcome == "done":
                         held = target
                     elif outcome == "unknown":  # what the pump holds decides the next one
-                        held = _dose_of(_read_prescription(programmer))
+                        held = _dose_of(_read_prescription(keeper))
                     if (n + 1) % LOG_EVERY == 0:
                         log.read()
                 figures.retransmissions = programmer.link.retransmissions
                 figures.reconnections = programmer.link.reconnections
+                figures.sessions_reopened = keeper.reopened
             finally:
                 programmer.close()
             log.read()
@@ -240,11 +246,13 @@ class PumpLog:
 
 
 def _commit_once(
-    programmer: Programmer, current: PrescriptionReply, dose: int, figures: NoisyFigures
+    keeper: SessionKeeper, current: PrescriptionReply, dose: int, figures: NoisyFigures
 ) -> tuple[str, Reason | None]:
     """Stage (read-only: sent again until it gets through), then one commit: its outcome."""
+    programmer = keeper.programmer
     request = continuous(current, dose)
     for _ in range(STAGE_TRIES):
+        keeper.ensure()
         try:
             staged = programmer.stage(request)
             break
@@ -279,10 +287,11 @@ def _tally(figures: NoisyFigures, outcome: str, reason: Reason | None, executed:
         figures.unknown_executed += executed > 0
 
 
-def _read_prescription(programmer: Programmer) -> PrescriptionReply:
+def _read_prescription(keeper: SessionKeeper) -> PrescriptionReply:
     for _ in range(READ_TRIES):
+        keeper.ensure()
         try:
-            return programmer.prescription()
+            return keeper.programmer.prescription()
         except ProgrammerError:
             continue
     raise RuntimeError("could not read the prescription through the faults")

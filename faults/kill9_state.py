@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from faults.emulator_forkserver import ForkServer
+from faults.session_keeper import SessionKeeper
 from programmer import DeviceRefused, NotExecuted, Programmer, ProgrammerError
 from protocol import Mode, Outgoing, StagePrescription, WireStep, as_stage_request
 from transport import PtyChannel, SerialChannel
@@ -461,7 +462,8 @@ def run(
             relay.attach(emulator.start())
             programmer = _open(relay.path, emulator.key_file, timeout_s)
             programmer.link.on_changing_request = killer.commit_leaves
-            campaign = Campaign(programmer, killer, figures)
+            keeper = SessionKeeper.from_key_file(programmer, emulator.key_file)
+            campaign = Campaign(keeper, killer, figures)
             try:
                 killer.start()
                 campaign.commit_all(commits, kills)
@@ -486,8 +488,9 @@ def run(
 
 
 class Campaign:
-    def __init__(self, programmer: Programmer, killer: Killer, figures: Figures) -> None:
-        self.programmer = programmer
+    def __init__(self, keeper: SessionKeeper, killer: Killer, figures: Figures) -> None:
+        self.keeper = keeper
+        self.programmer = keeper.programmer
         self.killer = killer
         self.figures = figures
         self.seen_restarts = 0
@@ -534,6 +537,7 @@ class Campaign:
     def commit(self, target: StagePrescription) -> str:
         """done, not done or unknown; staging before it may need a new session (a restart)."""
         for _ in range(20):
+            self.keeper.ensure()
             try:
                 staged = self.programmer.stage(target)
             except ProgrammerError:
@@ -557,6 +561,7 @@ class Campaign:
                 raise RuntimeError(f"a start failed: {self.killer.error}")
             restarts = self.killer.restarts
             try:
+                self.keeper.ensure()
                 held = as_stage_request(self.programmer.prescription())
             except ProgrammerError:
                 if time.monotonic() > deadline:
