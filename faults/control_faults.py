@@ -28,11 +28,9 @@ exposes); and 4 emulator and programmer pairs run in parallel processes, each mo
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from typing import Any
 from faults.noisy_link import count_executions
 from faults.noisy_pty import open_through
 from faults.session_keeper import SessionKeeper
+from faults.worker_processes import WORKER_FLAG, print_figures, run_workers
 from hil_tests.emulator_process import EmulatorProcess
 from programmer import ProgrammerError
 from programmer.client import continuous
@@ -159,12 +158,9 @@ def run(
     if pairs == 1:
         results = [run_pair(commands, seed, timeout_s)]
     else:
-        context = multiprocessing.get_context("spawn")  # no threads of ours forked
-        with ProcessPoolExecutor(max_workers=pairs, mp_context=context) as pool:
-            futures = [
-                pool.submit(run_pair, share, seed + i, timeout_s) for i, share in enumerate(shares)
-            ]
-            results = [future.result() for future in futures]
+        rounds = [[str(share), str(seed + i), str(timeout_s)] for i, share in enumerate(shares)]
+        plain = run_workers("faults.control_faults", rounds, pairs)
+        results = [NoisyFigures(**figures) for figures in plain]
     figures = NoisyFigures(seed, pairs=pairs)
     for result in results:
         figures.add(result)
@@ -304,6 +300,8 @@ def _dose_of(reply: PrescriptionReply) -> int | None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == [WORKER_FLAG]:  # one pair of ``run``, in a process of its own
+        return print_figures(run_pair(int(argv[1]), int(argv[2]), float(argv[3])))
     commands = int(argv[0]) if argv else 1_000
     seed = int(argv[1]) if len(argv) > 1 else DEFAULT_SEED
     pairs = int(argv[2]) if len(argv) > 2 else PAIRS

@@ -36,7 +36,6 @@ new state file, 2 at a time: 1,000 kills in under 2 minutes on a busy 2-core mac
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import random
 import signal
@@ -48,12 +47,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from faults.emulator_forkserver import ForkServer
 from faults.session_keeper import SessionKeeper
+from faults.worker_processes import WORKER_FLAG, print_figures, run_workers
 from programmer import DeviceRefused, NotExecuted, Programmer, ProgrammerError
 from protocol import Mode, Outgoing, StagePrescription, WireStep, as_stage_request
 from transport import PtyChannel, SerialChannel
@@ -427,15 +426,10 @@ def run_rounds(
     and programmer, ``workers`` at a time in processes of their own; the figures summed."""
     started = time.perf_counter()
     shares = [kills // rounds + (i < kills % rounds) for i in range(rounds)]
-    context = multiprocessing.get_context("spawn")  # no threads of ours forked
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [
-            pool.submit(run, 10 * share, seed + i, kills=share) for i, share in enumerate(shares)
-        ]
-        results = [future.result() for future in futures]
+    args = [[str(share), str(seed + i)] for i, share in enumerate(shares)]
     figures = Figures(seed)
-    for result in results:
-        figures.add(result)
+    for plain in run_workers("faults.kill9_state", args, workers):
+        figures.add(Figures(**plain))
     figures.wall_seconds = time.perf_counter() - started
     return figures
 
@@ -590,6 +584,9 @@ def _open(path: str, key_file: Path, timeout_s: float) -> Programmer:
 
 def main() -> int:
     args = sys.argv[1:]
+    if args[:1] == [WORKER_FLAG]:  # one round of ``run_rounds``, in a process of its own
+        kills = int(args[1])
+        return print_figures(run(10 * kills, int(args[2]), kills=kills))
     if args[:1] == ["rounds"]:
         figures = run_rounds(
             int(args[1]) if len(args) > 1 else FULL_KILLS,

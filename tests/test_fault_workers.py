@@ -1,0 +1,20 @@
+"""Campaign rounds in processes of their own (faults.worker_processes): figures come back
+as JSON, and a round that fails says so with its error instead of a figure."""
+
+from __future__ import annotations
+
+import pytest
+
+from faults.worker_processes import WorkerError, run_workers
+
+
+def test_a_round_that_fails_is_an_error_naming_its_cause() -> None:
+    with pytest.raises(WorkerError, match="exited 1: .*ValueError"):
+        run_workers("faults.control_faults", [["not-a-number", "1", "0.02"]], 1)
+
+
+def test_rounds_run_side_by_side_and_come_back_in_order() -> None:
+    # Zero kills: the round opens its emulator and programmer, commits nothing, and ends.
+    results = run_workers("faults.kill9_state", [["0", "5"], ["0", "6"], ["0", "7"]], 2)
+    assert [plain["seed"] for plain in results] == [5, 6, 7]
+    assert all(plain["kills"] == 0 and plain["broken"] == [] for plain in results)
