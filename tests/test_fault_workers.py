@@ -9,7 +9,7 @@ from faults.worker_processes import WorkerError, run_workers
 
 
 def test_a_round_that_fails_is_an_error_naming_its_cause() -> None:
-    with pytest.raises(WorkerError, match="exited 1: .*ValueError"):
+    with pytest.raises(WorkerError, match=r"exited 1: .*ValueError"):
         run_workers("faults.control_faults", [["not-a-number", "1", "0.02"]], 1)
 
 
