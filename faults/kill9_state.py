@@ -12,6 +12,7 @@ Every kill lands during a commit: a seeded generator picks a commit, and a delay
 frame leaves the programmer drawn across the time a commit takes (the median of the last
 ones: the pump reading it, running it, saving it, answering); the SIGKILL is sent only while
 the library is still inside that commit, else the next commit is tried (a miss, counted).
+A kill that leaves the save's temporary file behind landed while the pump was writing it.
 
 After every commit, and again whenever the emulator was restarted since the last look, the
 prescription is read back. The promises: every start succeeds (no error, no torn
@@ -93,6 +94,7 @@ class Figures:
     kills_mid_commit: int = 0  # sent while the library was inside commit()
     kill_misses: int = 0  # the chosen commit had ended before its delay: the next one taken
     killed_commits_ran: int = 0  # a killed commit the pump held afterwards
+    kills_during_save: int = 0  # the save's temporary file was left behind: killed writing
     restarts: int = 0
     forked_starts: int = 0
     restart_checks: int = 0  # read-backs that were the first after a restart
@@ -126,7 +128,8 @@ class Figures:
             f"seed {self.seed}: {self.commits} commits: {self.done} done, {self.not_done} not "
             f"done, {self.unknown} unknown; {self.kills} kills with SIGKILL "
             f"({self.kills_mid_commit} mid-commit, {self.kills_between} between; "
-            f"{self.kill_misses} misses retried; {self.killed_commits_ran} killed commits ran), "
+            f"{self.kill_misses} misses retried; {self.kills_during_save} while saving; "
+            f"{self.killed_commits_ran} killed commits ran), "
             f"{self.restarts} restarts on the same state file ({self.forked_starts} forked), "
             f"{self.restart_checks} read-backs after a restart; {self.done_and_kept} done and "
             f"kept ({self.done_across_restart} across a restart); read back after each commit: "
@@ -139,6 +142,7 @@ class Figures:
         return {
             "kill9_trials": self.kills,
             "kill9_mid_commit": self.kills_mid_commit,
+            "kill9_during_save": self.kills_during_save,
             "kill9_between_commits": self.kills_between,
             "kill9_torn": self.torn,
             "kill9_lost_acked": self.lost_acked,
@@ -216,6 +220,11 @@ class Emulator:
         if any(bad in text for bad in ("ERROR", "error:", "Traceback", "kept aside as")):
             raise StartError(f"start {self.starts} not clean: {text!r}")
         return self._port_file.read_text().strip()
+
+    def save_was_cut(self) -> bool:
+        """Whether a save's ``FILE.<slot>.tmp`` is left (the next start removes it): the
+        process died between opening it and renaming it over its slot."""
+        return any(self.state.parent.glob(f"{self.state.name}.*.tmp"))
 
     @property
     def running(self) -> bool:
@@ -371,6 +380,7 @@ class Killer:
     def restart(self) -> None:
         """After a kill: wait until it is gone, start again, wire it in."""
         self.emulator.kill()
+        self.figures.kills_during_save += self.emulator.save_was_cut()
         self.relay.detach()
         port = self.emulator.start()
         self.relay.attach(port)

@@ -22,8 +22,8 @@ def test_kill9_during_commits_never_tears_or_loses_an_acknowledged_commit() -> N
     assert figures.broken_promises() == []
     result = figures.as_campaign()
     assert set(result) == {
-        "kill9_trials", "kill9_mid_commit", "kill9_between_commits", "kill9_torn",
-        "kill9_lost_acked", "kill9_wrong_outcome",
+        "kill9_trials", "kill9_mid_commit", "kill9_between_commits", "kill9_during_save",
+        "kill9_torn", "kill9_lost_acked", "kill9_wrong_outcome",
     }  # fmt: skip
     assert result["kill9_torn"] == 0
     assert result["kill9_lost_acked"] == 0
