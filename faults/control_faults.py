@@ -52,6 +52,7 @@ TIMEOUT_S = 0.02  # per attempt: a pty answers in well under 1 ms, a busy machin
 FULL_COMMANDS = 10_000
 QUICK_COMMANDS = 150
 PAIRS = 4  # emulator + programmer pairs in parallel: each mostly waits for a timeout
+BUDGET_S = 480.0  # wall time, pairs side by side: a loaded machine stops short, and says so
 LOG_EVERY = 1_000  # commands between reads of the pump's log: well inside its 4,096 records
 STAGE_TRIES = 50
 READ_TRIES = 50
@@ -150,15 +151,20 @@ def run(
     *,
     pairs: int = PAIRS,
     timeout_s: float = TIMEOUT_S,
+    budget_s: float = BUDGET_S,
 ) -> NoisyFigures:
-    """``commands`` shared among ``pairs`` emulator and programmer pairs (processes)."""
+    """``commands`` shared among ``pairs`` emulator and programmer pairs (processes), or as
+    many as ``budget_s`` allows (``commands`` in the figures says how many)."""
     started = time.perf_counter()
     pairs = max(1, min(pairs, commands))
     shares = [commands // pairs + (i < commands % pairs) for i in range(pairs)]
     if pairs == 1:
-        results = [run_pair(commands, seed, timeout_s)]
+        results = [run_pair(commands, seed, timeout_s, budget_s)]
     else:
-        rounds = [[str(share), str(seed + i), str(timeout_s)] for i, share in enumerate(shares)]
+        rounds = [
+            [str(share), str(seed + i), str(timeout_s), str(budget_s)]
+            for i, share in enumerate(shares)
+        ]
         plain = run_workers("faults.control_faults", rounds, pairs)
         results = [NoisyFigures(**figures) for figures in plain]
     figures = NoisyFigures(seed, pairs=pairs)
@@ -168,9 +174,13 @@ def run(
     return figures
 
 
-def run_pair(commands: int, seed: int, timeout_s: float = TIMEOUT_S) -> NoisyFigures:
-    """One emulator, one programmer, ``commands`` commits through the emulator's faults."""
+def run_pair(
+    commands: int, seed: int, timeout_s: float = TIMEOUT_S, budget_s: float = BUDGET_S
+) -> NoisyFigures:
+    """One emulator, one programmer, ``commands`` commits through the emulator's faults
+    (fewer if ``budget_s`` runs out first)."""
     started = time.perf_counter()
+    deadline = started + budget_s
     figures = NoisyFigures(seed)
     with tempfile.TemporaryDirectory() as tmp:
         control = f"unix:{Path(tmp) / 'control.sock'}"
@@ -196,6 +206,8 @@ def run_pair(commands: int, seed: int, timeout_s: float = TIMEOUT_S) -> NoisyFig
                 current = _read_prescription(keeper)
                 held = _dose_of(current)
                 for n in range(commands):
+                    if time.perf_counter() > deadline:
+                        break
                     target = DOSES[1] if held == DOSES[0] else DOSES[0]
                     before = len(sent)
                     outcome, reason = _commit_once(keeper, current, target, figures)
@@ -301,7 +313,7 @@ def _dose_of(reply: PrescriptionReply) -> int | None:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == [WORKER_FLAG]:  # one pair of ``run``, in a process of its own
-        return print_figures(run_pair(int(argv[1]), int(argv[2]), float(argv[3])))
+        return print_figures(run_pair(int(argv[1]), int(argv[2]), float(argv[3]), float(argv[4])))
     commands = int(argv[0]) if argv else 1_000
     seed = int(argv[1]) if len(argv) > 1 else DEFAULT_SEED
     pairs = int(argv[2]) if len(argv) > 2 else PAIRS

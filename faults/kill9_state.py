@@ -69,6 +69,7 @@ FULL_KILLS = 1_000
 QUICK_KILLS = 40
 ROUNDS = 4  # a fresh state file each: a pump's save grows with its log (~0.9 kB a kill)
 WORKERS = 2  # rounds run side by side, one process each
+BUDGET_S = 420.0  # wall time for all rounds: a loaded machine stops short, and says so
 DEFAULT_SEED = 20261123
 
 A = StagePrescription(Mode.CONTINUOUS, (WireStep(0, 200),), 0, 0, 0, 0, 2_000)
@@ -106,13 +107,14 @@ class Figures:
     lost_acked: int = 0  # a commit reported done that the pump did not hold afterwards
     not_done_ran: int = 0  # a commit reported not done that the pump held afterwards
     wall_seconds: float = 0.0
-    broken: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)  # counted in one of the figures above
+    errors: list[str] = field(default_factory=list)  # a round that could not go on
 
     def add(self, other: Figures) -> None:
         """Another round's figures, summed into these."""
         for name in (f.name for f in fields(self)):
-            if name == "broken":
-                self.broken.extend(other.broken)
+            if name in ("broken", "errors"):
+                getattr(self, name).extend(getattr(other, name))
             elif name not in ("seed", "wall_seconds"):
                 setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -121,7 +123,7 @@ class Figures:
         return self.kills - self.kills_mid_commit
 
     def broken_promises(self) -> list[str]:
-        return list(self.broken)
+        return [*self.broken, *self.errors]
 
     def summary(self) -> str:
         return (
@@ -157,8 +159,12 @@ class Figures:
 
 def campaign(quick: bool) -> dict[str, float]:
     """``make faults`` (at least 1,000 kills, every one during a commit) or its short
-    version for the tests. A failed start is a torn state file in these figures."""
-    return (quick_run() if quick else run_rounds(FULL_KILLS)).as_campaign()
+    version for the tests. A failed start is a torn state file in these figures; a round that
+    could not go on for another reason raises: its figures would prove nothing."""
+    figures = quick_run() if quick else run_rounds(FULL_KILLS)
+    if figures.errors:
+        raise RuntimeError(f"kill9: {len(figures.errors)} rounds stopped: {figures.errors[0]}")
+    return figures.as_campaign()
 
 
 def quick_run() -> Figures:
@@ -431,12 +437,15 @@ def run_rounds(
     *,
     rounds: int = ROUNDS,
     workers: int = WORKERS,
+    budget_s: float = BUDGET_S,
 ) -> Figures:
     """``kills`` in ``rounds`` rounds, each on a new state file with its own emulator, relay
-    and programmer, ``workers`` at a time in processes of their own; the figures summed."""
+    and programmer, ``workers`` at a time in processes of their own; the figures summed.
+    Each round has its share of ``budget_s`` (``kills`` in the figures says how many)."""
     started = time.perf_counter()
     shares = [kills // rounds + (i < kills % rounds) for i in range(rounds)]
-    args = [[str(share), str(seed + i)] for i, share in enumerate(shares)]
+    round_budget_s = budget_s / -(-rounds // workers)  # rounds run in batches of ``workers``
+    args = [[str(share), str(seed + i), str(round_budget_s)] for i, share in enumerate(shares)]
     figures = Figures(seed)
     for plain in run_workers("faults.kill9_state", args, workers):
         figures.add(Figures(**plain))
@@ -452,9 +461,11 @@ def run(
     kills: int | None = None,
     forked: bool = True,
     timeout_s: float = TIMEOUT_S,
+    budget_s: float = BUDGET_S,
 ) -> Figures:
-    """Up to ``commits`` commits (until ``kills`` kills, when given), a kill during one
-    commit in every ``commits_per_kill`` or so; each restart is followed by a read-back."""
+    """Up to ``commits`` commits (until ``kills`` kills, when given, or ``budget_s``), a kill
+    during one commit in every ``commits_per_kill`` or so; each restart is followed by a
+    read-back."""
     started = time.perf_counter()
     figures = Figures(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -470,7 +481,7 @@ def run(
             campaign = Campaign(keeper, killer, figures)
             try:
                 killer.start()
-                campaign.commit_all(commits, kills)
+                campaign.commit_all(commits, kills, started + budget_s)
                 killer.stop()
                 campaign.check_after_restart()
             finally:
@@ -478,7 +489,7 @@ def run(
         except StartError as exc:
             figures.breaks("torn", str(exc))
         except (RuntimeError, ProgrammerError) as exc:
-            figures.broken.append(f"{type(exc).__name__}: {exc}")
+            figures.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             killer.stop()
             if killer.error is not None:
@@ -500,10 +511,14 @@ class Campaign:
         self.seen_restarts = 0
         self.held = self.read()  # what the pump holds, as far as anyone knows
 
-    def commit_all(self, commits: int, kills: int | None = None) -> None:
+    def commit_all(
+        self, commits: int, kills: int | None = None, deadline: float | None = None
+    ) -> None:
         figures = self.figures
         for n in range(1, commits + 1):
             if kills is not None and figures.kills >= kills:
+                return
+            if deadline is not None and time.perf_counter() > deadline:
                 return
             self.check_after_restart()
             target = B if self.held == A else A
@@ -596,7 +611,7 @@ def main() -> int:
     args = sys.argv[1:]
     if args[:1] == [WORKER_FLAG]:  # one round of ``run_rounds``, in a process of its own
         kills = int(args[1])
-        return print_figures(run(10 * kills, int(args[2]), kills=kills))
+        return print_figures(run(10 * kills, int(args[2]), kills=kills, budget_s=float(args[3])))
     if args[:1] == ["rounds"]:
         figures = run_rounds(
             int(args[1]) if len(args) > 1 else FULL_KILLS,
