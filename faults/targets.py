@@ -43,7 +43,11 @@ CAMPAIGNS: tuple[Campaign, ...] = (
             "noisy_link_duplicates",
         ),
     ),
-    Campaign("kill9", "faults.kill9_state", ("kill9_trials", "kill9_torn", "kill9_lost_acked")),
+    Campaign(
+        "kill9",
+        "faults.kill9_state",
+        ("kill9_trials", "kill9_torn", "kill9_lost_acked", "kill9_wrong_outcome"),
+    ),
     Campaign(
         "attacks",
         "faults.replay_forgery",
@@ -62,6 +66,7 @@ ZERO = (
     "noisy_link_duplicates",
     "kill9_torn",
     "kill9_lost_acked",
+    "kill9_wrong_outcome",
     "replay_accepted",
     "forged_accepted",
     "soak_errors",
