@@ -26,8 +26,10 @@ def seconds(t_us: int) -> int | float:
     return whole if not rest else t_us / US_PER_S
 
 
-def run_scenario(scenario: Scenario) -> Iterator[Record]:
-    pump = Pump(scenario.config)
+def run_scenario(scenario: Scenario, pump: Pump | None = None) -> Iterator[Record]:
+    """The scenario's records; ``pump`` (new, built from ``scenario.config``) lets a caller
+    look at the pump afterwards."""
+    pump = Pump(scenario.config) if pump is None else pump
     pending: list[Record] = []
 
     def collect(entry: LogEntry) -> None:
