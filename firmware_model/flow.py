@@ -21,6 +21,10 @@ from firmware_model.roots import ExpLinear, nearest_integer
 # times at most a few hundred for exp() of arguments up to the settling time [M].
 FLOAT_MARGIN = 2.0**-40
 QUANTA_MARGIN = 2  # plus whole quanta, for the rounding of the last step
+# Slack of the bounds that spare a search (``rate_range``): a thousand times the margins above,
+# so that a bound never excludes what the exact arithmetic could reach.
+BOUND_SLACK = 2.0**-30
+BOUND_QUANTA = 64.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,23 @@ class Flow:
         c, b = self.lag.excess_terms(t_us)
         return self.base + self.heat * c, self.heat * b
 
+    def rate_range(self, from_us: int) -> tuple[float, float, float] | None:
+        """(lowest, highest, scale): the rate's bounds in quanta per µs from ``from_us`` on (a
+        lag heads monotonically for its target), and the magnitude ``slack`` is relative to;
+        None before the lag's start. For searches to skip what cannot be reached, cheaply."""
+        base = float(self.base)
+        lag = self.lag
+        if lag is None:
+            return base, base, abs(base)
+        excess = lag.excess_range(from_us)
+        if excess is None:
+            return None
+        heat = self.heat
+        low, high = base + heat * excess[0], base + heat * excess[1]
+        if heat < 0:
+            low, high = high, low
+        return low, high, abs(base) + abs(heat) * excess[2]
+
     def kink_after(self, t_us: int) -> float | None:
         """When the lag next crosses 37 °C, changing the rate's form; None if never."""
         crossing = None if self.lag is None else self.lag.crossing_us()
@@ -84,6 +105,15 @@ class Flow:
         horizon = until_us - t0_us
         if horizon <= 0:
             return None
+        bounds = self.rate_range(t0_us)
+        if bounds is not None and per_us >= 0 and per_quantum >= 0:
+            # amount() rises with x: if even the fastest rate cannot reach the level by the
+            # horizon, neither can the exact integral, and the answer is None without a search.
+            most = per_us * horizon + per_quantum * (
+                bounds[1] * horizon + slack(bounds[2], horizon)
+            )
+            if most + BOUND_SLACK * abs(most) < need:
+                return None
         c, b = self.terms(t0_us)
         curve = ExpLinear(0.0, per_us + per_quantum * c, per_quantum * b, self.tau_us)
         # Out of reach by far more than any float error: no need to ask the exact integral.
@@ -92,3 +122,9 @@ class Flow:
         root = curve.first_above(float(need), float(horizon))
         guess = float(horizon) if root is None else root
         return t0_us + nearest_integer(guess, lambda x: amount(x) >= need, 1, horizon)
+
+
+def slack(scale: float, span_us: float) -> float:
+    """How far an ``integral`` over ``span_us`` (either rounding) may be from its rate's bounds
+    times the span, with room for the float error of the bound itself."""
+    return BOUND_SLACK * scale * (span_us + 1) + BOUND_QUANTA
