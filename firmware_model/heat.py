@@ -49,8 +49,10 @@ class Lag:
     _memo: dict[tuple[int, int], tuple[int, float, float]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    # The last ``excess_range`` answer, [from_us, answer]: several flows share the curve.
-    _range: list[object] = field(default_factory=list, init=False, repr=False, compare=False)
+    # ``excess_range`` answers by instant: the window's two ends and the pump share a curve.
+    _ranges: dict[int, tuple[float, float, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def settled(self) -> bool:
@@ -111,9 +113,10 @@ class Lag:
         before the curve's start. For bounds that spare a search (firmware_model/flow.py)."""
         if from_us < self.since_us:
             return None
-        known = self._range
-        if known and known[0] == from_us:
-            return known[1]  # type: ignore[return-value]
+        ranges = self._ranges
+        known = ranges.get(from_us)
+        if known is not None:
+            return known
         delta = self.target_mc - BODY_TEMPERATURE_MC
         deviation = self.deviation_at(from_us)
         far = delta + deviation  # where the curve is now; it ends at delta
@@ -123,7 +126,9 @@ class Lag:
             high if high > 0 else 0.0,
             abs(delta) + abs(deviation),
         )
-        known[:] = (from_us, answer)
+        if len(ranges) >= MEMO_SIZE:
+            ranges.clear()
+        ranges[from_us] = answer
         return answer
 
     def excess_terms(self, t_us: float) -> tuple[float, float]:

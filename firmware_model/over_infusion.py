@@ -74,6 +74,15 @@ class ExcessWindow:
         self.value = self._from_start(t_to_us - self.start_us)
         self.exact = False
 
+    def advance_lead(self, t_to_us: int, lead_q: int) -> None:
+        """``advance`` under a lag, given the leading integral from the segment start (the
+        caller has it already: see Pump._integrate)."""
+        x_us = t_to_us - self.start_us
+        t0 = self.start_us - self.window_us
+        trailing = self.trailing.integral(t0, t0 + x_us, upper=False)
+        self.value = self.start_value + lead_q - trailing
+        self.exact = False
+
     def _from_start(self, x_us: int) -> int:
         """G at ``x_us`` after the segment start, an upper bound when a piece is lagged."""
         t0, w = self.start_us, self.window_us

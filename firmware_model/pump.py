@@ -302,6 +302,8 @@ class Pump:
     def _integrate(self, dt_us: int) -> None:
         if not dt_us:
             return
+        t_to = self._t + dt_us
+        window = self._window
         lagged = self._lagged_flow
         if lagged is None:
             flow = self._flow
@@ -311,18 +313,27 @@ class Pump:
                 self._pumped_q += pumped_q
                 self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
             self._battery_used += self._drain * dt_us
+            if window.lagged:
+                window.advance(dt_us, t_to)
+            elif window.slope:  # constant: exact integers, inline for speed
+                window.value += window.slope * dt_us
         else:
-            self._integrate_lagged(lagged, dt_us)
-        window = self._window
-        if window.lagged:
-            window.advance(dt_us, self._t + dt_us)
-        elif window.slope:  # constant: exact integers, inline for speed
-            window.value += window.slope * dt_us
-        self._t += dt_us
+            since_start = self._integrate_lagged(lagged, dt_us)
+            g = window.g
+            start = window.start_us
+            if g.lag is lagged.lag and g.heat == lagged.heat and start == self._segment_start_us:
+                # The window's integrand is this flow less a constant (_plan): its integral
+                # over the same interval is the pump's, less that constant times the span,
+                # to the quantum (Flow.integral), without a second evaluation.
+                window.advance_lead(t_to, since_start - (lagged.base - g.base) * (t_to - start))
+            else:
+                window.advance(dt_us, t_to)
+        self._t = t_to
 
-    def _integrate_lagged(self, lagged: Flow, dt_us: int) -> None:
+    def _integrate_lagged(self, lagged: Flow, dt_us: int) -> int:
         """Pumped since the segment start, rounded up, less what is already counted: the
-        increments telescope, so the total never depends on how time was sliced."""
+        increments telescope, so the total never depends on how time was sliced. Returns the
+        integral since the segment start."""
         before = self._segment_pumped_q
         since_start = lagged.integral(self._segment_start_us, self._t + dt_us, upper=True)
         pumped_q = max(0, since_start - before)
@@ -330,7 +341,8 @@ class Pump:
         self._volume_q -= pumped_q
         self._pumped_q += pumped_q
         self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
-        self._battery_used += QUANTA_PER_NL * dt_us + self.config.battery_us_per_nl * pumped_q
+        self._battery_used += QUANTA_PER_NL * dt_us + self._battery_us_per_nl * pumped_q
+        return since_start
 
     def _on_instant(self) -> None:
         t = self._t
