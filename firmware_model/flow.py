@@ -27,9 +27,13 @@ BOUND_SLACK = 2.0**-30
 BOUND_QUANTA = 64.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Flow:
-    """``base + heat * max(0, T - 37 °C)`` in quanta per µs; constant when ``lag`` is None."""
+    """``base + heat * max(0, T - 37 °C)`` in quanta per µs; constant when ``lag`` is None.
+
+    A value, never changed once made; not frozen only because the pump makes one or two at
+    every event, and a frozen dataclass takes three times as long to build.
+    """
 
     base: int
     heat: int = 0  # quanta per µs per m°C above 37 °C
@@ -65,15 +69,16 @@ class Flow:
         c, b = self.lag.excess_terms(t_us)
         return self.base + self.heat * c, self.heat * b
 
-    def rate_range(self, from_us: int) -> tuple[float, float, float] | None:
-        """(lowest, highest, scale): the rate's bounds in quanta per µs from ``from_us`` on (a
-        lag heads monotonically for its target), and the magnitude ``slack`` is relative to;
-        None before the lag's start. For searches to skip what cannot be reached, cheaply."""
+    def rate_range(self, from_us: int, to_us: int) -> tuple[float, float, float] | None:
+        """(lowest, highest, scale): the rate's bounds in quanta per µs from ``from_us`` to
+        ``to_us`` (a lag heads monotonically for its target), and the magnitude ``slack`` is
+        relative to; None before the lag's start. For searches to skip what cannot be
+        reached, cheaply."""
         base = float(self.base)
         lag = self.lag
         if lag is None:
             return base, base, abs(base)
-        excess = lag.excess_range(from_us)
+        excess = lag.excess_range(from_us, to_us)
         if excess is None:
             return None
         heat = self.heat
@@ -105,7 +110,7 @@ class Flow:
         horizon = until_us - t0_us
         if horizon <= 0:
             return None
-        bounds = self.rate_range(t0_us)
+        bounds = self.rate_range(t0_us, until_us)
         if bounds is not None and per_us >= 0 and per_quantum >= 0:
             # amount() rises with x: if even the fastest rate cannot reach the level by the
             # horizon, neither can the exact integral, and the answer is None without a search.

@@ -50,7 +50,7 @@ class Lag:
         default_factory=dict, init=False, repr=False, compare=False
     )
     # ``excess_range`` answers by instant: the window's two ends and the pump share a curve.
-    _ranges: dict[int, tuple[float, float, float]] = field(
+    _ranges: dict[tuple[int, int], tuple[float, float, float]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -107,20 +107,22 @@ class Lag:
             at = crossing
         return max(after_us + 1, math.ceil(at))
 
-    def excess_range(self, from_us: int) -> tuple[float, float, float] | None:
-        """(lowest, highest, scale) of max(0, T - 37 °C) from ``from_us`` on, in m°C (the
-        curve heads monotonically for its target), and the magnitude of the terms; None
+    def excess_range(self, from_us: int, to_us: int) -> tuple[float, float, float] | None:
+        """(lowest, highest, scale) of max(0, T - 37 °C) from ``from_us`` to ``to_us``, in m°C
+        (the curve is monotone, so its ends bound it), and the magnitude of its terms; None
         before the curve's start. For bounds that spare a search (firmware_model/flow.py)."""
         if from_us < self.since_us:
             return None
         ranges = self._ranges
-        known = ranges.get(from_us)
+        key = (from_us, to_us)
+        known = ranges.get(key)
         if known is not None:
             return known
         delta = self.target_mc - BODY_TEMPERATURE_MC
         deviation = self.deviation_at(from_us)
-        far = delta + deviation  # where the curve is now; it ends at delta
-        low, high = (delta, far) if deviation >= 0 else (far, delta)
+        first = delta + deviation
+        last = delta + self.deviation_at(to_us)
+        low, high = (first, last) if first <= last else (last, first)
         answer = (
             low if low > 0 else 0.0,
             high if high > 0 else 0.0,
@@ -128,7 +130,7 @@ class Lag:
         )
         if len(ranges) >= MEMO_SIZE:
             ranges.clear()
-        ranges[from_us] = answer
+        ranges[key] = answer
         return answer
 
     def excess_terms(self, t_us: float) -> tuple[float, float]:

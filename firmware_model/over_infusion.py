@@ -121,8 +121,8 @@ class ExcessWindow:
         """Floats below and above G over the first ``x_us`` of the segment, far enough out
         that the exact arithmetic never leaves them; None when a piece cannot tell."""
         t0 = self.start_us
-        lead = self.g.rate_range(t0)
-        trail = self.trailing.rate_range(t0 - self.window_us)
+        lead = self.g.rate_range(t0, t0 + x_us)
+        trail = self.trailing.rate_range(t0 - self.window_us, t0 - self.window_us + x_us)
         if lead is None or trail is None:
             return None
         value = float(self.start_value)

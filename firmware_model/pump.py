@@ -500,7 +500,7 @@ class Pump:
         """Whether even the fastest the flow can run until ``until`` reaches no reservoir
         threshold nor battery ERI: then ``first_reaching`` would find none, and is not asked."""
         horizon = until - t0
-        bounds = flow.rate_range(t0)
+        bounds = flow.rate_range(t0, until + 1)  # the window's interval: one look at the curve
         if bounds is None or horizon <= 0:
             return False
         most_q = bounds[1] * horizon + slack(bounds[2], horizon)
