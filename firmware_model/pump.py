@@ -299,6 +299,17 @@ class Pump:
             self._on_instant()
         self._integrate(t_us - self._t)
 
+    def advance_through(self, t_us: int, state: str) -> bool:
+        """``advance_to(t_us)`` an instant at a time, stopping after the first instant that
+        leaves the pump in ``state`` (end of service, say); True when it stopped there."""
+        fsm = self._fsm
+        while self._t < t_us:
+            next_us = self._next_event_us
+            self.advance_to(t_us if next_us >= NEVER else min(t_us, next_us))
+            if fsm.state == state:
+                return True
+        return fsm.state == state
+
     def _integrate(self, dt_us: int) -> None:
         if not dt_us:
             return

@@ -90,12 +90,7 @@ def _advance(pump: Pump, t_us: int, until_eos: bool) -> bool:
     if not until_eos:
         pump.advance_to(t_us)
         return False
-    while pump.t_us < t_us:
-        next_us = pump.next_event_us()
-        pump.advance_to(t_us if next_us is None else min(t_us, next_us))
-        if pump.state == sm.END_OF_SERVICE:
-            return True
-    return pump.state == sm.END_OF_SERVICE
+    return pump.advance_through(t_us, sm.END_OF_SERVICE)
 
 
 def summary(pump: Pump) -> Record:
