@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from firmware_model.heat import Lag
 from firmware_model.roots import ExpLinear, nearest_integer
+from firmware_model.units import BODY_TEMPERATURE_MC
 
 # Relative margin on the floating part: its error is a few units of 2^-53 per operation,
 # times at most a few hundred for exp() of arguments up to the settling time [M].
@@ -47,7 +48,8 @@ class Flow:
         lag = self.lag
         if lag is None or a_us == b_us:
             return self.base * (b_us - a_us)
-        exact, approx, scale = lag.excess_integral(a_us, b_us)
+        known = lag._memo.get((a_us, b_us))  # Lag.excess_integral's memory, looked in first
+        exact, approx, scale = lag.excess_integral(a_us, b_us) if known is None else known
         whole = self.base * (b_us - a_us) + self.heat * exact
         if scale == 0.0:
             return whole
@@ -86,6 +88,35 @@ class Flow:
         if heat < 0:
             low, high = high, low
         return low, high, abs(base) + abs(heat) * excess[2]
+
+    def ceiling(self, from_us: int) -> tuple[float, float] | None:
+        """(highest, scale): the rate's highest from ``from_us`` on, for ever (a lag heads
+        monotonically for its target), and the magnitude ``slack`` is relative to; None before
+        the lag's start. One exponential: the cheap first look, before ``rate_range``."""
+        base = float(self.base)
+        lag = self.lag
+        if lag is None:
+            return base, abs(base)
+        heat = self.heat
+        if from_us < lag.since_us or heat < 0:
+            return None
+        delta = lag.target_mc - BODY_TEMPERATURE_MC
+        deviation = lag.deviation_at(from_us)
+        excess = delta + deviation if deviation > 0 else delta
+        return base + heat * max(0.0, excess), abs(base) + heat * (abs(delta) + abs(deviation))
+
+    def floor(self, from_us: int) -> tuple[float, float] | None:
+        """(lowest, scale) of the rate from ``from_us`` on, without an exponential: the excess
+        over 37 °C is never negative, and the deviation never above its start's."""
+        base = float(self.base)
+        lag = self.lag
+        if lag is None:
+            return base, abs(base)
+        heat = self.heat
+        if from_us < lag.since_us or heat < 0:
+            return None
+        delta = lag.target_mc - BODY_TEMPERATURE_MC
+        return base, abs(base) + heat * (abs(delta) + abs(lag.deviation_mc))
 
     def kink_after(self, t_us: int) -> float | None:
         """When the lag next crosses 37 °C, changing the rate's form; None if never."""

@@ -108,7 +108,11 @@ class ExcessWindow:
         ``until_us`` whatever its exact arithmetic, as bounds show cheaply; None when they
         cannot tell (then ask ``over`` and ``next_crossing_us``)."""
         horizon = until_us - self.start_us
-        bounds = self._bounds(horizon + 1) if horizon > 0 else None
+        if horizon <= 0:
+            return None
+        if self._stays_negative(horizon + 1):
+            return False  # the usual answer, at the cost of one exponential
+        bounds = self._bounds(horizon + 1)
         if bounds is None:
             return None
         if bounds[1] < 0:
@@ -116,6 +120,18 @@ class ExcessWindow:
         if bounds[0] > 0:
             return True
         return None
+
+    def _stays_negative(self, x_us: int) -> bool:
+        """Whether G < 0 over the first ``x_us`` of the segment, by the loosest bounds: the
+        leading rate at its highest from now on, the trailing one at its floor."""
+        t0 = self.start_us
+        lead = self.g.ceiling(t0)
+        trail = self.trailing.floor(t0 - self.window_us)
+        if lead is None or trail is None:
+            return False
+        value = float(self.start_value)
+        room = slack(lead[1] + trail[1], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value)
+        return value + max(0.0, lead[0] - trail[0]) * x_us + room < 0
 
     def _bounds(self, x_us: int) -> tuple[float, float] | None:
         """Floats below and above G over the first ``x_us`` of the segment, far enough out

@@ -509,12 +509,22 @@ class Pump:
 
     def _out_of_reach(self, flow: Flow, t0: int, until: int) -> bool:
         """Whether even the fastest the flow can run until ``until`` reaches no reservoir
-        threshold nor battery ERI: then ``first_reaching`` would find none, and is not asked."""
+        threshold nor battery ERI: then ``first_reaching`` would find none, and is not asked.
+        A first look takes the fastest rate from now on, for ever; a second, the fastest
+        until ``until`` (the window's interval: the curve is looked at once)."""
         horizon = until - t0
-        bounds = flow.rate_range(t0, until + 1)  # the window's interval: one look at the curve
-        if bounds is None or horizon <= 0:
+        if horizon <= 0:
             return False
-        most_q = bounds[1] * horizon + slack(bounds[2], horizon)
+        ceiling = flow.ceiling(t0)
+        if ceiling is not None and self._reaches_nothing(t0, horizon, *ceiling):
+            return True
+        bounds = flow.rate_range(t0, until + 1)
+        return bounds is not None and self._reaches_nothing(t0, horizon, bounds[1], bounds[2])
+
+    def _reaches_nothing(self, t0: int, horizon: int, high: float, scale: float) -> bool:
+        """At ``high`` quanta per µs at most (``scale``: see flow.slack) from ``t0`` for
+        ``horizon``, no reservoir threshold nor battery ERI is reached."""
+        most_q = high * horizon + slack(scale, horizon)
         most_q += BOUND_SLACK * abs(most_q)
         pumped_q = self._segment_pumped_q
         if self._concentration:
@@ -523,7 +533,7 @@ class Pump:
                 if volume0 > level and most_q >= volume0 - level:
                     return False
         if self._eri_us is None:
-            per_nl = self.config.battery_us_per_nl
+            per_nl = self._battery_us_per_nl
             used0 = self._battery_used - QUANTA_PER_NL * (self._t - t0) - per_nl * pumped_q
             most = QUANTA_PER_NL * horizon + per_nl * most_q
             if per_nl < 0 or most + BOUND_SLACK * most >= self._eri_threshold - used0:
