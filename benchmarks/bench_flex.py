@@ -39,7 +39,7 @@ from firmware_model.scenario import parse_scenario_text, run_scenario
 
 SCENARIO_PATH = Path(__file__).with_name("flex24_7y.toml")
 TARGET_S = 0.25
-RUNS = 5
+RUNS = 3  # bench_model's harness calls this once a round and takes the median again
 
 
 def simulate_once() -> float:
@@ -52,8 +52,7 @@ def simulate_once() -> float:
 
 
 def flex24_7y_seconds(runs: int = RUNS) -> float:
-    """The median of ``runs`` loads and runs (after one warm-up): wall seconds for one."""
-    simulate_once()
+    """The median of ``runs`` loads and runs: wall seconds for one."""
     return statistics.median(simulate_once() for _ in range(runs))
 
 
