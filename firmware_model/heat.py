@@ -15,12 +15,14 @@ that from then on flow is constant again and integrates in integers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from firmware_model.units import BODY_TEMPERATURE_MC
 
 # [M] a curve closer than a micro-degree to its target is there, whatever else the bound says.
 SETTLED_WITHIN_MC = 1e-3
+# Integrals a curve keeps (see ``excess_integral``); past this it forgets them all.
+MEMO_SIZE = 512
 
 
 def settle_bound_mc(max_rate_nl_per_day: int, coefficient_ppb_per_mc: int, tau_us: int) -> float:
@@ -41,6 +43,16 @@ class Lag:
     deviation_mc: float = 0.0  # at since_us; exactly 0.0 once settled
     since_us: int = 0
     tau_us: int = 0
+    # excess_integral's answers by interval: the pump's integral of a segment is asked again
+    # by the over-infusion window (the same interval), and again as its trailing edge an hour
+    # later. A pure function of the fields: remembering it changes no bit of any result.
+    _memo: dict[tuple[int, int], tuple[int, float, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # ``excess_range`` answers by instant: the window's two ends and the pump share a curve.
+    _ranges: dict[tuple[int, int], tuple[float, float, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def settled(self) -> bool:
@@ -95,6 +107,32 @@ class Lag:
             at = crossing
         return max(after_us + 1, math.ceil(at))
 
+    def excess_range(self, from_us: int, to_us: int) -> tuple[float, float, float] | None:
+        """(lowest, highest, scale) of max(0, T - 37 °C) from ``from_us`` to ``to_us``, in m°C
+        (the curve is monotone, so its ends bound it), and the magnitude of its terms; None
+        before the curve's start. For bounds that spare a search (firmware_model/flow.py)."""
+        if from_us < self.since_us:
+            return None
+        ranges = self._ranges
+        key = (from_us, to_us)
+        known = ranges.get(key)
+        if known is not None:
+            return known
+        delta = self.target_mc - BODY_TEMPERATURE_MC
+        deviation = self.deviation_at(from_us)
+        first = delta + deviation
+        last = delta + self.deviation_at(to_us)
+        low, high = (first, last) if first <= last else (last, first)
+        answer = (
+            low if low > 0 else 0.0,
+            high if high > 0 else 0.0,
+            abs(delta) + abs(deviation),
+        )
+        if len(ranges) >= MEMO_SIZE:
+            ranges.clear()
+        ranges[key] = answer
+        return answer
+
     def excess_terms(self, t_us: float) -> tuple[float, float]:
         """(c, b) with max(0, T - 37 °C) = c + b e^(-(s - t)/tau) for s from ``t_us`` to the
         next crossing of 37 °C: the smooth form of the excess on the side the curve is on."""
@@ -110,6 +148,16 @@ class Lag:
         an exact integer part, a floating part, and the magnitude of the floating terms it
         was computed from, which bounds its error in units of their last bits (so callers can
         round it outwards by a margin that shrinks with the interval)."""
+        memo = self._memo
+        key = (a_us, b_us)
+        known = memo.get(key)
+        if known is None:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            known = memo[key] = self._excess_integral(a_us, b_us)
+        return known
+
+    def _excess_integral(self, a_us: int, b_us: int) -> tuple[int, float, float]:
         delta = self.target_mc - BODY_TEMPERATURE_MC
         span = b_us - a_us
         if self.deviation_mc == 0.0:

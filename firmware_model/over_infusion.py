@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from firmware_model.flow import Flow
+from firmware_model.flow import BOUND_QUANTA, BOUND_SLACK, Flow, slack
 from firmware_model.roots import ExpLinear, nearest_integer
 
 CONSTANT_ZERO = Flow(0)
@@ -74,6 +74,15 @@ class ExcessWindow:
         self.value = self._from_start(t_to_us - self.start_us)
         self.exact = False
 
+    def advance_lead(self, t_to_us: int, lead_q: int) -> None:
+        """``advance`` under a lag, given the leading integral from the segment start (the
+        caller has it already: see Pump._integrate)."""
+        x_us = t_to_us - self.start_us
+        t0 = self.start_us - self.window_us
+        trailing = self.trailing.integral(t0, t0 + x_us, upper=False)
+        self.value = self.start_value + lead_q - trailing
+        self.exact = False
+
     def _from_start(self, x_us: int) -> int:
         """G at ``x_us`` after the segment start, an upper bound when a piece is lagged."""
         t0, w = self.start_us, self.window_us
@@ -85,7 +94,58 @@ class ExcessWindow:
         """The over-infusion condition at ``t_us`` (see the module docstring)."""
         if not self.lagged:
             return self.value > 0
-        return self._from_start(t_us + 1 - self.start_us) > 0
+        x = t_us + 1 - self.start_us
+        bounds = self._bounds(x)
+        if bounds is not None:
+            if bounds[1] < 0:
+                return False
+            if bounds[0] > 0:
+                return True
+        return self._from_start(x) > 0
+
+    def sign_until(self, until_us: int) -> bool | None:
+        """True (over) or False when G keeps that sign from the segment start to
+        ``until_us`` whatever its exact arithmetic, as bounds show cheaply; None when they
+        cannot tell (then ask ``over`` and ``next_crossing_us``)."""
+        horizon = until_us - self.start_us
+        if horizon <= 0:
+            return None
+        if self._stays_negative(horizon + 1):
+            return False  # the usual answer, at the cost of one exponential
+        bounds = self._bounds(horizon + 1)
+        if bounds is None:
+            return None
+        if bounds[1] < 0:
+            return False
+        if bounds[0] > 0:
+            return True
+        return None
+
+    def _stays_negative(self, x_us: int) -> bool:
+        """Whether G < 0 over the first ``x_us`` of the segment, by the loosest bounds: the
+        leading rate at its highest from now on, the trailing one at its floor."""
+        t0 = self.start_us
+        lead = self.g.ceiling(t0)
+        trail = self.trailing.floor(t0 - self.window_us)
+        if lead is None or trail is None:
+            return False
+        value = float(self.start_value)
+        room = slack(lead[1] + trail[1], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value)
+        return value + max(0.0, lead[0] - trail[0]) * x_us + room < 0
+
+    def _bounds(self, x_us: int) -> tuple[float, float] | None:
+        """Floats below and above G over the first ``x_us`` of the segment, far enough out
+        that the exact arithmetic never leaves them; None when a piece cannot tell."""
+        t0 = self.start_us
+        lead = self.g.rate_range(t0, t0 + x_us)
+        trail = self.trailing.rate_range(t0 - self.window_us, t0 - self.window_us + x_us)
+        if lead is None or trail is None:
+            return None
+        value = float(self.start_value)
+        room = slack(lead[2] + trail[2], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value)
+        rises = max(0.0, lead[1] - trail[0]) * x_us
+        falls = min(0.0, lead[0] - trail[1]) * x_us
+        return value + falls - room, value + rises + room
 
     def next_edge_us(self) -> int | None:
         return self.changes[0][0] + self.window_us if self.changes else None
@@ -104,8 +164,9 @@ class ExcessWindow:
             self.exact = True
 
     def _all_constant(self) -> bool:
-        pieces = [self.trailing, self.g, *(g for _, g in self.changes)]
-        return all(piece.lag is None for piece in pieces)
+        if self.g.lag is not None or self.trailing.lag is not None:
+            return False  # the usual answer under a lag, without a look at every piece
+        return all(g.lag is None for _, g in self.changes)
 
     def _exact_value(self, t_us: int) -> int:
         start = t_us - self.window_us
@@ -137,6 +198,9 @@ class ExcessWindow:
         horizon = until_us - t0
         if horizon <= 0:
             return None
+        bounds = self._bounds(horizon + 1)
+        if bounds is not None and (bounds[0] > 0 if over else bounds[1] < 0):
+            return None  # G cannot reach zero before the horizon: no root to look for
         # Smooth stretches: split where either piece's lag crosses 37 °C.
         kinks = sorted(
             at - base

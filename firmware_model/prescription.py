@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from firmware_model.units import S_PER_DAY
 
@@ -22,6 +22,10 @@ class Continuous:
     def next_change_s(self, second_of_day: int) -> int | None:
         """Seconds until the dose next changes; None when it never does."""
         return None
+
+    def dose_and_next_change_s(self, second_of_day: int) -> tuple[int, int | None]:
+        """``dose_at`` and ``next_change_s`` together: one lookup on the event loop."""
+        return self.dose_ug_per_day, None
 
     def dose_seconds_per_day(self) -> int:
         """Daily dose in µg times seconds per day, exact for any schedule."""
@@ -46,19 +50,31 @@ class Flex:
     """
 
     steps: tuple[FlexStep, ...]
+    # Step starts, precomputed: the lookup runs at every step change of a years-long run.
+    _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_starts", tuple(step.start_s for step in self.steps))
 
     def _index(self, second_of_day: int) -> int:
-        starts = [step.start_s for step in self.steps]
-        return (bisect_right(starts, second_of_day) - 1) % len(self.steps)
+        return (bisect_right(self._starts, second_of_day) - 1) % len(self.steps)
 
     def dose_at(self, second_of_day: int) -> int:
         return self.steps[self._index(second_of_day)].dose_ug_per_day
 
     def next_change_s(self, second_of_day: int) -> int | None:
-        if len(self.steps) == 1:
-            return None
-        following = self.steps[(self._index(second_of_day) + 1) % len(self.steps)]
-        return (following.start_s - second_of_day) % S_PER_DAY or S_PER_DAY
+        return self.dose_and_next_change_s(second_of_day)[1]
+
+    def dose_and_next_change_s(self, second_of_day: int) -> tuple[int, int | None]:
+        """``dose_at`` and ``next_change_s`` together: one lookup on the event loop."""
+        steps = self.steps
+        count = len(steps)
+        index = (bisect_right(self._starts, second_of_day) - 1) % count
+        dose = steps[index].dose_ug_per_day
+        if count == 1:
+            return dose, None
+        following = self._starts[(index + 1) % count]
+        return dose, (following - second_of_day) % S_PER_DAY or S_PER_DAY
 
     def dose_seconds_per_day(self) -> int:
         total = 0

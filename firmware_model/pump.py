@@ -33,7 +33,7 @@ from firmware_model.config import PumpConfig
 from firmware_model.dose_window import DoseWindow, InForce
 from firmware_model.errors import PumpRefusal, Refusal
 from firmware_model.event_log import EventLog, LogEntry
-from firmware_model.flow import Flow
+from firmware_model.flow import BOUND_SLACK, Flow, slack
 from firmware_model.heat import Lag, settle_bound_mc
 from firmware_model.interlocks import rate_for_dose, refuse
 from firmware_model.over_infusion import ExcessWindow
@@ -194,9 +194,11 @@ class Pump:
         self._flow = 0  # constant flow, quanta per µs (0 while a lagged flow runs)
         self._lagged_flow: Flow | None = None  # the flow while a heat lag shapes it
         self._drain = QUANTA_PER_NL
+        self._battery_us_per_nl = cfg.battery_us_per_nl
         self._segment_start_us = t_us
         self._segment_pumped_q = 0  # pumped since the segment start, while lagged
         self._next_event_us = NEVER
+        self._over_now = False  # the over-infusion condition at the segment start
         self._settle()
 
     # -- reading -------------------------------------------------------------------------
@@ -297,9 +299,22 @@ class Pump:
             self._on_instant()
         self._integrate(t_us - self._t)
 
+    def advance_through(self, t_us: int, state: str) -> bool:
+        """``advance_to(t_us)`` an instant at a time, stopping after the first instant that
+        leaves the pump in ``state`` (end of service, say); True when it stopped there."""
+        fsm = self._fsm
+        while self._t < t_us:
+            next_us = self._next_event_us
+            self.advance_to(t_us if next_us >= NEVER else min(t_us, next_us))
+            if fsm.state == state:
+                return True
+        return fsm.state == state
+
     def _integrate(self, dt_us: int) -> None:
         if not dt_us:
             return
+        t_to = self._t + dt_us
+        window = self._window
         lagged = self._lagged_flow
         if lagged is None:
             flow = self._flow
@@ -309,18 +324,27 @@ class Pump:
                 self._pumped_q += pumped_q
                 self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
             self._battery_used += self._drain * dt_us
+            if window.lagged:
+                window.advance(dt_us, t_to)
+            elif window.slope:  # constant: exact integers, inline for speed
+                window.value += window.slope * dt_us
         else:
-            self._integrate_lagged(lagged, dt_us)
-        window = self._window
-        if window.lagged:
-            window.advance(dt_us, self._t + dt_us)
-        elif window.slope:  # constant: exact integers, inline for speed
-            window.value += window.slope * dt_us
-        self._t += dt_us
+            since_start = self._integrate_lagged(lagged, dt_us)
+            g = window.g
+            start = window.start_us
+            if g.lag is lagged.lag and g.heat == lagged.heat and start == self._segment_start_us:
+                # The window's integrand is this flow less a constant (_plan): its integral
+                # over the same interval is the pump's, less that constant times the span,
+                # to the quantum (Flow.integral), without a second evaluation.
+                window.advance_lead(t_to, since_start - (lagged.base - g.base) * (t_to - start))
+            else:
+                window.advance(dt_us, t_to)
+        self._t = t_to
 
-    def _integrate_lagged(self, lagged: Flow, dt_us: int) -> None:
+    def _integrate_lagged(self, lagged: Flow, dt_us: int) -> int:
         """Pumped since the segment start, rounded up, less what is already counted: the
-        increments telescope, so the total never depends on how time was sliced."""
+        increments telescope, so the total never depends on how time was sliced. Returns the
+        integral since the segment start."""
         before = self._segment_pumped_q
         since_start = lagged.integral(self._segment_start_us, self._t + dt_us, upper=True)
         pumped_q = max(0, since_start - before)
@@ -328,7 +352,8 @@ class Pump:
         self._volume_q -= pumped_q
         self._pumped_q += pumped_q
         self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
-        self._battery_used += QUANTA_PER_NL * dt_us + self.config.battery_us_per_nl * pumped_q
+        self._battery_used += QUANTA_PER_NL * dt_us + self._battery_us_per_nl * pumped_q
+        return since_start
 
     def _on_instant(self) -> None:
         t = self._t
@@ -368,16 +393,21 @@ class Pump:
         self._update_alarms(empty, eos)
 
     def _update_alarms(self, empty: bool, eos: bool) -> None:
-        drug = self._concentration > 0
-        conditions = (
-            (Alarm.LOW_RESERVOIR, drug and self._volume_q <= self._low_q),
-            (Alarm.EMPTY_RESERVOIR, empty),
-            (Alarm.BATTERY_ERI, self._eri_us is not None),
-            (Alarm.END_OF_SERVICE, eos),
-            (Alarm.MOTOR_STALL, self._fsm.state == sm.SUSPENDED),
-            (Alarm.OVER_INFUSION, self._window.over(self._t)),
-        )
+        low = self._concentration > 0 and self._volume_q <= self._low_q
+        eri = self._eri_us is not None
+        stall = self._fsm.state == sm.SUSPENDED
+        over = self._over_now  # _plan has just asked the window, at this instant
         panel = self._alarms
+        if not panel.active and not (low or empty or eri or eos or stall or over):
+            return  # the usual instant: nothing raised, nothing to raise
+        conditions = (
+            (Alarm.LOW_RESERVOIR, low),
+            (Alarm.EMPTY_RESERVOIR, empty),
+            (Alarm.BATTERY_ERI, eri),
+            (Alarm.END_OF_SERVICE, eos),
+            (Alarm.MOTOR_STALL, stall),
+            (Alarm.OVER_INFUSION, over),
+        )
         for alarm, condition in conditions:
             change = panel.set_condition(alarm, condition, self._t, self.clock_us)
             if change is True:
@@ -392,7 +422,8 @@ class Pump:
         solved from the same origin, with the same arithmetic, as before it was saved.
         """
         t = self._t
-        state = self._fsm.state
+        fsm = self._fsm
+        state = fsm.state
         if state in sm.DELIVERING:
             motor = (
                 self._basal_rate + self._patient_rate if state == sm.INFUSING else self._bolus_rate
@@ -400,13 +431,14 @@ class Pump:
             programmed = motor
         else:
             motor = 0
-            programmed = self._basal_rate if state == sm.SUSPENDED and self._fsm.basal_on else 0
+            programmed = self._basal_rate if state == sm.SUSPENDED and fsm.basal_on else 0
         window = self._window
         if not resume:
             self._segment_start_us = t
             self._segment_pumped_q = 0
             window.begin_segment(t)
         excess = programmed * self._tolerance_factor
+        lagged: Flow | None = None
         if self._lag_shapes_flow and motor:
             heat = motor * self.config.heat_coefficient_ppb_per_mc
             lagged = Flow(motor * PPB, heat, self._lag)
@@ -416,36 +448,50 @@ class Pump:
             rate = motor * self._multiplier_ppb
             window.set_constant_integrand(t, rate - excess)
             self._flow, self._lagged_flow = rate, None
-        candidates = list(self._timers.values())
-        edge = window.next_edge_us()
-        if edge is not None:
-            candidates.append(edge)
-        over = window.over(window.start_us)
-        until = min(candidates, default=NEVER) if window.lagged else NEVER
-        crossing = window.next_crossing_us(over, until)
-        if crossing is not None:
-            candidates.append(crossing)
-        if self._lagged_flow is not None:
-            until = min(candidates, default=NEVER)
-            self._next_event_us = self._lagged_thresholds(self._lagged_flow, until)
+        # The segment ends at the earliest of: a timer, the window's next trailing edge, G
+        # crossing zero, and (below) a reservoir threshold or battery ERI.
+        timers = self._timers
+        next_us = min(timers.values()) if timers else NEVER
+        changes = window.changes
+        if changes:
+            next_us = min(next_us, changes[0][0] + window.window_us)
+        if window.lagged:
+            sign = window.sign_until(next_us)
+            if sign is None:
+                over = window.over(window.start_us)
+                crossing = window.next_crossing_us(over, next_us)
+                if crossing is not None:
+                    next_us = min(next_us, crossing)
+            else:
+                over = sign  # G keeps its sign to the horizon: no crossing to solve for
+        else:
+            over = window.value > 0
+            crossing = window.next_crossing_us(over, NEVER)  # closed form: no horizon
+            if crossing is not None:
+                next_us = min(next_us, crossing)
+        self._over_now = over
+        if lagged is not None:
+            self._next_event_us = self._lagged_thresholds(lagged, next_us)
             return
         rate = self._flow
-        self._drain = QUANTA_PER_NL + self.config.battery_us_per_nl * rate
+        drain = self._drain = QUANTA_PER_NL + self._battery_us_per_nl * rate
         if rate and self._concentration:
             volume = self._volume_q
-            if volume > self._low_q:
-                candidates.append(t + ceil_div(volume - self._low_q, rate))
+            if volume > self._low_q:  # t + ceil((volume - low) / rate), as below
+                next_us = min(next_us, t - (self._low_q - volume) // rate)
             if volume > self._empty_q:
-                candidates.append(t + ceil_div(volume - self._empty_q, rate))
+                next_us = min(next_us, t - (self._empty_q - volume) // rate)
         if self._eri_us is None:
-            candidates.append(t + ceil_div(self._eri_threshold - self._battery_used, self._drain))
-        self._next_event_us = min(candidates) if candidates else NEVER
+            next_us = min(next_us, t - (self._battery_used - self._eri_threshold) // drain)
+        self._next_event_us = next_us
 
     def _lagged_thresholds(self, flow: Flow, until: int) -> int:
         """The segment's end under a lagged flow: the earliest of ``until`` and the instants
         the reservoir thresholds and battery ERI are reached, solved from the segment start."""
         t0 = self._segment_start_us
         pumped_q = self._segment_pumped_q
+        if self._out_of_reach(flow, t0, until):
+            return until
         if self._concentration:
             volume0 = self._volume_q + pumped_q
             for level in (self._low_q, self._empty_q):
@@ -460,6 +506,39 @@ class Pump:
             )
             until = until if at is None else at
         return until
+
+    def _out_of_reach(self, flow: Flow, t0: int, until: int) -> bool:
+        """Whether even the fastest the flow can run until ``until`` reaches no reservoir
+        threshold nor battery ERI: then ``first_reaching`` would find none, and is not asked.
+        A first look takes the fastest rate from now on, for ever; a second, the fastest
+        until ``until`` (the window's interval: the curve is looked at once)."""
+        horizon = until - t0
+        if horizon <= 0:
+            return False
+        ceiling = flow.ceiling(t0)
+        if ceiling is not None and self._reaches_nothing(t0, horizon, *ceiling):
+            return True
+        bounds = flow.rate_range(t0, until + 1)
+        return bounds is not None and self._reaches_nothing(t0, horizon, bounds[1], bounds[2])
+
+    def _reaches_nothing(self, t0: int, horizon: int, high: float, scale: float) -> bool:
+        """At ``high`` quanta per µs at most (``scale``: see flow.slack) from ``t0`` for
+        ``horizon``, no reservoir threshold nor battery ERI is reached."""
+        most_q = high * horizon + slack(scale, horizon)
+        most_q += BOUND_SLACK * abs(most_q)
+        pumped_q = self._segment_pumped_q
+        if self._concentration:
+            volume0 = self._volume_q + pumped_q
+            for level in (self._low_q, self._empty_q):
+                if volume0 > level and most_q >= volume0 - level:
+                    return False
+        if self._eri_us is None:
+            per_nl = self._battery_us_per_nl
+            used0 = self._battery_used - QUANTA_PER_NL * (self._t - t0) - per_nl * pumped_q
+            most = QUANTA_PER_NL * horizon + per_nl * most_q
+            if per_nl < 0 or most + BOUND_SLACK * most >= self._eri_threshold - used0:
+                return False
+        return True
 
     # -- timers --------------------------------------------------------------------------
 
@@ -902,8 +981,8 @@ class Pump:
             self._timers.pop("flex_step", None)
             return
         second = self._second_of_day()
-        self._basal_rate = rate_for_dose(basal.dose_at(second), self._concentration)
-        next_change_s = basal.next_change_s(second)
+        dose, next_change_s = basal.dose_and_next_change_s(second)
+        self._basal_rate = rate_for_dose(dose, self._concentration)
         if next_change_s is None:
             self._timers.pop("flex_step", None)
         else:

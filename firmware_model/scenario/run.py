@@ -26,8 +26,10 @@ def seconds(t_us: int) -> int | float:
     return whole if not rest else t_us / US_PER_S
 
 
-def run_scenario(scenario: Scenario) -> Iterator[Record]:
-    pump = Pump(scenario.config)
+def run_scenario(scenario: Scenario, pump: Pump | None = None) -> Iterator[Record]:
+    """The scenario's records; ``pump`` (new, built from ``scenario.config``) lets a caller
+    look at the pump afterwards."""
+    pump = Pump(scenario.config) if pump is None else pump
     pending: list[Record] = []
 
     def collect(entry: LogEntry) -> None:
@@ -88,12 +90,7 @@ def _advance(pump: Pump, t_us: int, until_eos: bool) -> bool:
     if not until_eos:
         pump.advance_to(t_us)
         return False
-    while pump.t_us < t_us:
-        next_us = pump.next_event_us()
-        pump.advance_to(t_us if next_us is None else min(t_us, next_us))
-        if pump.state == sm.END_OF_SERVICE:
-            return True
-    return pump.state == sm.END_OF_SERVICE
+    return pump.advance_through(t_us, sm.END_OF_SERVICE)
 
 
 def summary(pump: Pump) -> Record:
