@@ -373,8 +373,6 @@ class EmulatedDevice:
             self.connection.refuse(request, Reason.INTERNAL_ERROR, "injected by the test rig")
             return
         message = request.message
-        name = type(message).__name__
-        signed = request.role is not None
         try:
             if type(message) in _RECORD_NOTHING:
                 reply = handler(message)
@@ -384,13 +382,13 @@ class EmulatedDevice:
             self.connection.reply(request, reply)
         except PumpRefusal as refusal:
             self.counters.refused += 1
-            log.info("refused %s: %s", name, refusal.message)
+            log.info("refused %s: %s", type(message).__name__, refusal.message)
             self.connection.refuse(request, refusal_reason(refusal), refusal.message)
         except DeviceRefusal as refusal:
             self.counters.refused += 1
             reason = refusal.reason
-            log.info("refused %s: %s", name, refusal.detail)
-            if signed:
+            log.info("refused %s: %s", type(message).__name__, refusal.detail)
+            if request.role is not None:
                 with self.pump.log.context(**_stamp(request)):
                     self.pump.record_refused(
                         wire_map.operation_name(request.frame.msg_type),
@@ -402,7 +400,7 @@ class EmulatedDevice:
             self.connection.refuse(request, reason, refusal.detail)
         except Exception:  # a bug must cost one reply, never the therapy or the emulator
             self.counters.refused += 1
-            log.exception("internal error handling %s", name)
+            log.exception("internal error handling %s", type(message).__name__)
             self.connection.refuse(request, Reason.INTERNAL_ERROR)
 
     def _hello(self, message: Message) -> Message:

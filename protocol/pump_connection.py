@@ -20,6 +20,7 @@ import secrets
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from hmac import compare_digest
 
 from protocol.auth import (
     NONCE_LEN,
@@ -43,6 +44,7 @@ from protocol.events import (
 )
 from protocol.frame import (
     AUTH,
+    DIRECTION_MASK,
     HELLO_VERSION,
     NO_SEQ,
     NOTIFICATION,
@@ -228,7 +230,7 @@ class PumpConnection:
                 return
             self._refuse_plain(item.seq, item.msg_type, item.reason, item.detail)
             return
-        if not item.is_request:
+        if item.flags & DIRECTION_MASK:  # a reply or notification
             self._events.append(
                 Refused(Reason.WRONG_DIRECTION, "reply or notification", item.msg_type, False)
             )
@@ -266,7 +268,7 @@ class PumpConnection:
                 frame,
             )
             return
-        if not session.tagger.verify(frame.signed, frame.tag):
+        if not compare_digest(session.tag(frame.signed), frame.tag):
             self._refuse_plain(
                 frame.seq, frame.msg_type, Reason.BAD_TAG, "tag does not match", frame
             )
