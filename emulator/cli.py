@@ -47,8 +47,8 @@ from transport import (
     ByteChannel,
     PortOpenError,
     PtyChannel,
-    SerialChannel,
     TcpListenChannel,
+    open_port,
 )
 
 log = logging.getLogger("emulator")
@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     channel: ByteChannel
     try:
         if args.port:
-            channel = SerialChannel(args.port, baudrate=args.baud)
+            channel = open_port(args.port, baudrate=args.baud)
             port_path = args.port
         elif args.listen:
             listener = TcpListenChannel(

@@ -23,10 +23,13 @@ from emulator import device_state, wire_map
 from emulator.audit import RefusalAudit
 from emulator.refusal import DeviceRefusal
 from emulator.wire_map import (
+    ALARM_BITS,
     ALARM_CODES,
     LOG_CLASSES,
+    MODE_CODES,
     STATE_CODES,
     alarm_flags,
+    alarm_flags_of,
     refusal_reason,
 )
 from firmware_model import LogEntry, Prescription, Pump, PumpRefusal
@@ -102,6 +105,7 @@ from protocol.messages import encode_payload
 log = logging.getLogger(__name__)
 
 U32_MAX = 0xFFFF_FFFF
+NG_PER_UG = 1_000
 MAX_LOG_PAGE = 8  # entries per READ_LOG reply, at most; fewer when they are long
 MAX_DETAIL_LEN = 255  # a text's most: a record's detail is cut only in its message
 LOG_PAGE_OVERHEAD = 17  # oldest, next, clinical_lost, link_lost, count
@@ -368,28 +372,24 @@ class EmulatedDevice:
             log.warning("INTERNAL_ERROR injected by the test rig into %s", type(request.message))
             self.connection.refuse(request, Reason.INTERNAL_ERROR, "injected by the test rig")
             return
-        name = type(request.message).__name__
-        signed = request.role is not None
-        # Who did it, and under which request: on every clinical record the request causes.
-        stamp = (
-            {"by": request.operator, "req": request_id(request.session_id, request.frame.counter)}
-            if signed
-            else {}
-        )
+        message = request.message
         try:
-            with self.pump.log.context(**stamp):
-                reply = handler(request.message)
+            if type(message) in _RECORD_NOTHING:
+                reply = handler(message)
+            else:
+                with self.pump.log.context(**_stamp(request)):
+                    reply = handler(message)
             self.connection.reply(request, reply)
         except PumpRefusal as refusal:
             self.counters.refused += 1
-            log.info("refused %s: %s", name, refusal.message)
+            log.info("refused %s: %s", type(message).__name__, refusal.message)
             self.connection.refuse(request, refusal_reason(refusal), refusal.message)
         except DeviceRefusal as refusal:
             self.counters.refused += 1
             reason = refusal.reason
-            log.info("refused %s: %s", name, refusal.detail)
-            if signed:
-                with self.pump.log.context(**stamp):
+            log.info("refused %s: %s", type(message).__name__, refusal.detail)
+            if request.role is not None:
+                with self.pump.log.context(**_stamp(request)):
                     self.pump.record_refused(
                         wire_map.operation_name(request.frame.msg_type),
                         reason.name.lower(),
@@ -400,7 +400,7 @@ class EmulatedDevice:
             self.connection.refuse(request, reason, refusal.detail)
         except Exception:  # a bug must cost one reply, never the therapy or the emulator
             self.counters.refused += 1
-            log.exception("internal error handling %s", name)
+            log.exception("internal error handling %s", type(message).__name__)
             self.connection.refuse(request, Reason.INTERNAL_ERROR)
 
     def _hello(self, message: Message) -> Message:
@@ -428,27 +428,47 @@ class EmulatedDevice:
         )
 
     def _status(self, _: Message) -> Message:
-        status = self.pump.status()
+        """Built straight from the model's reading: the request a programmer repeats most."""
+        pump = self.pump
+        (
+            state,
+            mode,
+            dose_ug_per_day,
+            rate_nl_per_day,
+            flow_nl_per_day,
+            concentration_ug_per_ml,
+            reservoir_nl,
+            infused_ng,
+            battery_ppm,
+            temperature_mc,
+            basal_on,
+            patient_bolus_ends_us,
+        ) = pump.status_reading()
+        alarms = silenced = 0
+        for alarm, _raised, is_silenced in pump.alarm_entries():
+            bit = ALARM_BITS[alarm]
+            alarms |= bit
+            if is_silenced:
+                silenced |= bit
+        clock_us = pump.clock_us
         return StatusReply(
-            state=STATE_CODES[status.state],
-            mode=wire_map.mode_code(status.mode),
-            alarms=alarm_flags(status.alarms),
-            silenced=alarm_flags(status.silenced),
-            dose_ug_per_day=status.dose_ug_per_day,
-            rate_nl_per_day=status.rate_nl_per_day,
-            flow_nl_per_day=min(status.flow_nl_per_day, U32_MAX),
-            concentration_ug_per_ml=status.concentration_ug_per_ml,
-            reservoir_ul=status.reservoir_ul,
-            infused_ug=min(status.infused_ug, U32_MAX),
-            battery_ppm=status.battery_ppm,
-            temperature_mc=status.temperature_mc,
-            clock_s=self.pump.clock_us // US_PER_S,
-            basal_on=int(status.basal_on),
-            patient_bolus_ends_s=(
-                0
-                if status.patient_bolus_ends_us is None
-                else (status.patient_bolus_ends_us + self._offset()) // US_PER_S
-            ),
+            STATE_CODES[state],
+            MODE_CODES[mode],
+            alarm_flags_of(alarms),
+            alarm_flags_of(silenced),
+            dose_ug_per_day,
+            rate_nl_per_day,
+            min(flow_nl_per_day, U32_MAX),
+            concentration_ug_per_ml,
+            reservoir_nl // NL_PER_UL,
+            min(infused_ng // NG_PER_UG, U32_MAX),
+            battery_ppm,
+            temperature_mc,
+            clock_us // US_PER_S,
+            1 if basal_on else 0,
+            0
+            if patient_bolus_ends_us is None
+            else (patient_bolus_ends_us + clock_us - pump.t_us) // US_PER_S,
         )
 
     def _get_prescription(self, _: Message) -> Message:
@@ -637,6 +657,18 @@ class EmulatedDevice:
             self.connection.notify(notification)
         except ValueError:  # a value that does not fit the wire: a bug, but never a crash
             log.error("alarm notification not sent: %r", notification)
+
+
+# Requests whose handlers only read the pump: no record to stamp, so no log context (the
+# cost of a status request is the reply, not its bookkeeping).
+_RECORD_NOTHING: frozenset[type[Message]] = frozenset({GetStatus, GetClock, GetAlarms, GetLimits})
+
+
+def _stamp(request: RequestReceived) -> dict[str, str]:
+    """Who did it, and under which request: on every clinical record the request causes."""
+    if request.role is None:
+        return {}
+    return {"by": request.operator, "req": request_id(request.session_id, request.frame.counter)}
 
 
 def _detail_text(entry: LogEntry) -> str:

@@ -98,6 +98,18 @@ def operation_name(msg_type: int) -> str:
     return _OPERATIONS.get(known, known.name.lower())
 
 
+ALARM_BITS: dict[Alarm, int] = {alarm: int(code.flag) for alarm, code in ALARM_CODES.items()}
+_FLAGS_OF_BITS: dict[int, AlarmFlags] = {0: AlarmFlags.NONE}
+
+
+def alarm_flags_of(bits: int) -> AlarmFlags:
+    """``AlarmFlags`` for bits made with ``ALARM_BITS``, each combination made once."""
+    flags = _FLAGS_OF_BITS.get(bits)
+    if flags is None:
+        flags = _FLAGS_OF_BITS[bits] = AlarmFlags(bits)
+    return flags
+
+
 def alarm_flags(alarms: frozenset[Alarm]) -> AlarmFlags:
     flags = AlarmFlags.NONE
     for alarm in alarms:

@@ -97,6 +97,12 @@ class PumpStatus:
         return self.infused_ng // 1_000
 
 
+# ``Pump.status_reading()``: state, mode, then as ``PumpStatus`` names them dose_ug_per_day,
+# rate_nl_per_day, flow_nl_per_day, concentration_ug_per_ml, reservoir_nl, infused_ng,
+# battery_ppm, temperature_mc, basal_on, patient_bolus_ends_us.
+StatusReading = tuple[str, str, int, int, int, int, int, int, int, int, bool, int | None]
+
+
 @dataclass(frozen=True, slots=True)
 class BolusInfo:
     volume_nl: int
@@ -263,6 +269,26 @@ class Pump:
     def record_event(self, kind: str, **detail: object) -> None:
         """Write an entry for something the pump's owner saw (a session opened, say)."""
         self._record(kind, **detail)
+
+    def status_reading(self) -> StatusReading:
+        """What ``status()`` says but its alarm sets and time, as a plain tuple (the order of
+        ``StatusReading``): a programmer polls many times a second, and a frozen snapshot
+        of everything costs more than the reply built from it. Alarms: ``alarm_entries()``."""
+        basal = self._basal
+        return (
+            self._fsm.state,
+            "none" if basal is None else ("flex" if isinstance(basal, Flex) else "continuous"),
+            basal.dose_at(self._second_of_day()) if basal else 0,
+            self._basal_rate,
+            self._flow_nl_per_day(),
+            self._concentration,
+            quanta_to_nl(self._volume_q),
+            self._infused_pgq // (QUANTA_PER_NL * PG_PER_NG),
+            self.battery_ppm(),
+            round(self._lag.temperature_at(self._t)),
+            self._fsm.basal_on,
+            self._timers.get("patient_bolus_end"),
+        )
 
     def accounts(self) -> Accounts:
         return Accounts(

@@ -64,7 +64,7 @@ from transport import (
     POLL_INTERVAL_S,
     ByteChannel,
     PortOpenError,
-    SerialChannel,
+    open_port,
 )
 
 Trace = Callable[[str, bytes], None]  # ("tx" or "rx", bytes): a record of the link, for logs
@@ -166,7 +166,7 @@ class Link:
     ) -> Link:
         def connect() -> ByteChannel:
             try:
-                return SerialChannel(url, baudrate=baudrate)
+                return open_port(url, baudrate=baudrate)
             except PortOpenError as exc:
                 raise PortError(str(exc)) from exc
 

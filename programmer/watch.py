@@ -39,7 +39,7 @@ from programmer.keys import key_source, load_keyring
 from programmer.link import Notice, SessionLost, Trace
 from programmer.screens import state_name, utc
 from protocol import AlarmNotification, Keyring, NotificationReceived, Reason, Role, StatusReply
-from transport import PortOpenError, SerialChannel
+from transport import PortOpenError, open_port
 
 DEFAULT_INTERVAL_S = 2.0
 MIN_INTERVAL_S = 0.5
@@ -519,7 +519,7 @@ def run(
 
     def probe_port() -> None:
         try:
-            SerialChannel(args.port, baudrate=args.baud).close()
+            open_port(args.port, baudrate=args.baud).close()
         except PortOpenError as exc:
             raise (PortBusy if _busy(exc) else PortError)(str(exc)) from exc
 

@@ -23,7 +23,7 @@ from enum import IntFlag
 from typing import NamedTuple
 
 from protocol.reasons import Reason
-from protocol.stuffing import END_BYTE, StuffingError, stuff, unstuff
+from protocol.stuffing import END_BYTE, ESC_BYTE, StuffingError, stuff, unstuff
 
 PROTOCOL_VERSION = 2
 HELLO_VERSION = 1  # HELLO travels in version 1 so that any pump, old or new, can answer it
@@ -157,10 +157,12 @@ def decode_body(chunk: bytes) -> Frame | FrameError:
     """Decode the bytes found between two delimiters."""
     if len(chunk) > MAX_STUFFED_LEN:
         return FrameError(Reason.FRAME_TOO_LONG, f"{len(chunk)} stuffed bytes")
-    try:
-        body = unstuff(chunk)
-    except StuffingError as exc:
-        return FrameError(Reason.BAD_FRAMING, str(exc))
+    body = chunk
+    if ESC_BYTE in chunk:
+        try:
+            body = unstuff(chunk)
+        except StuffingError as exc:
+            return FrameError(Reason.BAD_FRAMING, str(exc))
     size = len(body)
     if size < MIN_FRAME_LEN:
         return FrameError(Reason.FRAME_TOO_SHORT, f"{size} bytes, need {MIN_FRAME_LEN}")

@@ -305,4 +305,4 @@ class ProgrammerConnection:
             self._session = None
         if frame.flags & NOTIFICATION:
             return NotificationReceived(message)
-        return ReplyReceived(frame.seq, message, authenticated=True)
+        return ReplyReceived(frame.seq, message, True)

@@ -20,6 +20,7 @@ import secrets
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from hmac import compare_digest
 
 from protocol.auth import (
     NONCE_LEN,
@@ -43,6 +44,7 @@ from protocol.events import (
 )
 from protocol.frame import (
     AUTH,
+    DIRECTION_MASK,
     HELLO_VERSION,
     NO_SEQ,
     NOTIFICATION,
@@ -105,14 +107,14 @@ class _Session:
     forgotten_through: int = 0  # the highest counter that has left ``recent``
     opened_by: bytes = b""  # the SESSION_AUTH frame that opened it, and the reply it got
     opened_reply: bytes = b""
+    session_id: int = field(init=False)  # the context's, kept at hand for every frame
+    role: Role = field(init=False)
+    tag: Callable[[bytes], bytes] = field(init=False, repr=False)
 
-    @property
-    def session_id(self) -> int:
-        return self.context.session_id
-
-    @property
-    def role(self) -> Role:
-        return self.context.role
+    def __post_init__(self) -> None:
+        self.session_id = self.context.session_id
+        self.role = self.context.role
+        self.tag = self.tagger.tag
 
 
 @dataclass(slots=True)
@@ -150,7 +152,7 @@ class PumpConnection:
         self._frames: deque[Frame | FrameError] = deque()
         self._events: deque[PumpEvent] = deque()
         self._unanswered: RequestReceived | None = None
-        self._out = bytearray()
+        self._out: list[bytes] = []  # frames to send, in order
         self._now_us = 0
         self._session: _Session | None = None
         self._challenges: OrderedDict[int, _Challenge] = OrderedDict()
@@ -189,9 +191,11 @@ class PumpConnection:
             self._handle(self._frames.popleft())
 
     def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
+        out = self._out
+        if not out:
+            return b""
+        self._out = []
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def reply(self, request: RequestReceived, message: Message) -> None:
         self._answer(request.frame, request.session_id, message)
@@ -208,7 +212,7 @@ class PumpConnection:
         session = self._session
         if session is None:
             return False
-        self._out += self._sealed(_NOTIFY_AUTH, NO_SEQ, message, session)
+        self._out.append(self._sealed(_NOTIFY_AUTH, NO_SEQ, message, session))
         return True
 
     def negotiate(self, hello: Hello) -> int | None:
@@ -226,7 +230,7 @@ class PumpConnection:
                 return
             self._refuse_plain(item.seq, item.msg_type, item.reason, item.detail)
             return
-        if not item.is_request:
+        if item.flags & DIRECTION_MASK:  # a reply or notification
             self._events.append(
                 Refused(Reason.WRONG_DIRECTION, "reply or notification", item.msg_type, False)
             )
@@ -264,7 +268,7 @@ class PumpConnection:
                 frame,
             )
             return
-        if not session.tagger.verify(frame.signed, frame.tag):
+        if not compare_digest(session.tag(frame.signed), frame.tag):
             self._refuse_plain(
                 frame.seq, frame.msg_type, Reason.BAD_TAG, "tag does not match", frame
             )
@@ -315,7 +319,7 @@ class PumpConnection:
         entry = session.recent.get(frame.counter)
         if entry is not None and entry.frame == frame.signed + frame.tag:
             if entry.reply is not None:
-                self._out += entry.reply
+                self._out.append(entry.reply)
             self._events.append(Retransmitted(frame.seq, pending=entry.reply is None))
             return
         if entry is None and frame.counter <= session.forgotten_through:
@@ -335,7 +339,7 @@ class PumpConnection:
             f"counter {frame.counter} is not a retransmission; last accepted "
             f"{session.rx_counter}: nothing was executed",
         )
-        self._out += self._sealed(_REPLY_AUTH, frame.seq, error, session)
+        self._out.append(self._sealed(_REPLY_AUTH, frame.seq, error, session))
         # Anyone can replay a captured frame: a link record, throttled, never a clinical one.
         self._events.append(Refused(Reason.REPLAYED, error.message, frame.msg_type))
 
@@ -382,7 +386,7 @@ class PumpConnection:
         self._expire_challenges()
         for challenge in self._challenges.values():
             if challenge.open_frame == frame.signed:  # a retransmission: the same challenge
-                self._out += challenge.reply
+                self._out.append(challenge.reply)
                 self._events.append(Retransmitted(frame.seq))
                 return
         try:
@@ -424,12 +428,12 @@ class PumpConnection:
         self._challenges[context.session_id] = _Challenge(
             context, self._now_us, frame.signed, reply
         )
-        self._out += reply
+        self._out.append(reply)
 
     def _authenticate(self, frame: Frame, message: SessionAuth) -> None:
         session = self._session
         if session is not None and frame.signed == session.opened_by:
-            self._out += session.opened_reply  # our SessionOpened was lost: the same again
+            self._out.append(session.opened_reply)  # our SessionOpened was lost: the same again
             self._events.append(Retransmitted(frame.seq))
             return
         self._expire_challenges()
@@ -480,7 +484,7 @@ class PumpConnection:
         data = self._sealed(_REPLY_AUTH, frame.seq, opened, session)
         session.opened_by = frame.signed
         session.opened_reply = data
-        self._out += data
+        self._out.append(data)
 
     def _new_session_id(self) -> int:
         while True:
@@ -517,14 +521,18 @@ class PumpConnection:
     def _answer(self, frame: Frame, session_id: int, message: Message) -> None:
         """Reply, remembering the reply for retransmissions and, if it changes the pump,
         its outcome for GET_OUTCOME."""
-        if self._unanswered is not None and self._unanswered.frame is frame:
+        unanswered = self._unanswered
+        if unanswered is not None and unanswered.frame is frame:
             self._unanswered = None
         session = self._session
         if not session_id or session is None or session.session_id != session_id:
-            self._out += self._plain_reply(frame, message)
+            self._out.append(self._plain_reply(frame, message))
             return
         payload = encode_payload(message)
-        data = self._sealed_payload(_REPLY_AUTH, frame.seq, message.TYPE, payload, session)
+        session.tx_counter = counter = session.tx_counter + 1
+        data = signed_frame(
+            _REPLY_AUTH, frame.seq, message.TYPE, payload, session_id, counter, session.tag
+        )
         entry = session.recent.get(frame.counter)
         if entry is not None and entry.reply is None:
             entry.reply = data
@@ -532,7 +540,7 @@ class PumpConnection:
             self.outcomes.record(
                 session_id, frame.counter, frame.tag, frame.msg_type, message.TYPE, payload
             )
-        self._out += data
+        self._out.append(data)
 
     def _plain_reply(self, frame: Frame, message: Message) -> bytes:
         version = HELLO_VERSION if frame.version == HELLO_VERSION else PROTOCOL_VERSION
@@ -555,7 +563,7 @@ class PumpConnection:
             payload,
             session.session_id,
             session.tx_counter,
-            session.tagger.tag,
+            session.tag,
         )
 
     def _refuse_session(self, frame: Frame, session: _Session, reason: Reason, detail: str) -> None:
@@ -588,5 +596,5 @@ class PumpConnection:
         body = frame_body(
             _PLAIN_REPLY, seq, int(error.TYPE), encode_payload(error), version=version
         )
-        self._out += seal(body)
+        self._out.append(seal(body))
         self._events.append(Refused(reason, detail, msg_type))

@@ -12,7 +12,7 @@ frames. Its worst case doubles a frame, which the maximum frame length bounds.
 END = 0xC0
 ESC = 0xDB
 END_BYTE = b"\xc0"
-_ESC_BYTE = b"\xdb"
+ESC_BYTE = b"\xdb"
 _ESC_END = b"\xdb\xdc"
 _ESC_ESC = b"\xdb\xdd"
 
@@ -22,13 +22,13 @@ class StuffingError(ValueError):
 
 
 def stuff(body: bytes) -> bytes:
-    return body.replace(_ESC_BYTE, _ESC_ESC).replace(END_BYTE, _ESC_END)
+    return body.replace(ESC_BYTE, _ESC_ESC).replace(END_BYTE, _ESC_END)
 
 
 def unstuff(chunk: bytes) -> bytes:
     """Undo ``stuff``; ``chunk`` must not contain the delimiter."""
-    if _ESC_BYTE not in chunk:
+    if ESC_BYTE not in chunk:
         return chunk
-    if chunk.count(_ESC_BYTE) != chunk.count(_ESC_END) + chunk.count(_ESC_ESC):
+    if chunk.count(ESC_BYTE) != chunk.count(_ESC_END) + chunk.count(_ESC_ESC):
         raise StuffingError("escape byte 0xDB not followed by 0xDC or 0xDD")
-    return chunk.replace(_ESC_END, END_BYTE).replace(_ESC_ESC, _ESC_BYTE)
+    return chunk.replace(_ESC_END, END_BYTE).replace(_ESC_ESC, ESC_BYTE)

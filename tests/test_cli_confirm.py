@@ -16,7 +16,7 @@ from firmware_model import Flex
 from protocol import Keyring
 from tests.cli_rig import SERIAL, Run, ServedPump, run_cli, served_pump
 from tests.protocol.pair import seeded
-from transport import SerialChannel
+from transport import open_port
 
 FLEX = ("flex", "00:00=200", "08:00=300", "20:00=150")
 
@@ -156,9 +156,9 @@ def test_a_session_lost_while_deciding_is_staged_and_asked_again(
         if asked == 1:  # while our clinician reads the screen, another programmer connects
             # Our programmer holds the port exclusively; the other comes in as over a second
             # link to the same pump would, sharing it.
-            sharing = partial(SerialChannel, exclusive=False)
+            sharing = partial(open_port, exclusive=False)
             with monkeypatch.context() as patch:
-                patch.setattr("programmer.link.SerialChannel", sharing)
+                patch.setattr("programmer.link.open_port", sharing)
                 with Programmer.open(pump.port, key_file=pump.key_file, operator="other"):
                     pass
 

@@ -7,8 +7,9 @@ from transport.noise import LineNoise, NoiseCounts, NoiseModel
 from transport.paced import PacedChannel
 from transport.pty_channel import PtyChannel
 from transport.schedule import ReleaseSchedule
-from transport.serial_url import DEFAULT_BAUDRATE, SerialChannel
+from transport.serial_url import DEFAULT_BAUDRATE, SerialChannel, open_port
 from transport.tcp_listen import TcpListenChannel, is_loopback, parse_tcp_url
+from transport.tty_channel import TtyChannel
 
 __all__ = [
     "DEFAULT_BAUDRATE",
@@ -26,6 +27,8 @@ __all__ = [
     "ReleaseSchedule",
     "SerialChannel",
     "TcpListenChannel",
+    "TtyChannel",
     "is_loopback",
+    "open_port",
     "parse_tcp_url",
 ]

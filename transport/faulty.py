@@ -47,6 +47,7 @@ class FaultyChannel(ScheduledChannel):
         self._from_device: LineNoise | None = None
         self._delay_s = 0.0
         self._retime = False  # a shorter delay was set: bytes held longer go out sooner
+        self._clean = True  # no noise and no delay: bytes pass straight through
 
     def set_faults(
         self,
@@ -66,14 +67,35 @@ class FaultyChannel(ScheduledChannel):
             self._from_device = self._noise(from_device, from_seed, FROM_DEVICE)
             self._retime = self._retime or delay_s < self._delay_s
             self._delay_s = float(delay_s)
+            self._clean = to_device is None and from_device is None and not delay_s
 
     def faults_off(self) -> None:
         """A clean line with no delay; bytes already held back still arrive, in order."""
         self.set_faults(None, None, 0.0)
 
     def read_some(self, timeout_s: float | None = None) -> bytes:
+        if self._clean and not (self._incoming.pending_bytes or self._outgoing.pending_bytes):
+            # A clean line with nothing held back: the inner channel's bytes as they are,
+            # without the schedule's bookkeeping (the emulator's line on every request).
+            wait_s = self._poll_interval_s if timeout_s is None else timeout_s
+            data = self.inner.read_some(wait_s)
+            if not data or self.clean:
+                return data
+            self._admit_in(data, self._clock())  # faults set while we waited apply to it
+            return self._incoming.pop_due(self._clock())
         self._apply_shorter_delay()
         return super().read_some(timeout_s)
+
+    @property
+    def clean(self) -> bool:
+        """No noise and no delay now (another thread may change it at any moment)."""
+        return self._clean
+
+    def write(self, data: bytes) -> None:
+        if self._clean and not self._outgoing.pending_bytes:
+            self.inner.write(data)
+            return
+        super().write(data)
 
     def _apply_shorter_delay(self) -> None:
         """After a shorter delay (``faults off`` included), what is held back is due at the

@@ -27,11 +27,12 @@ class PtyChannel:
         self.path = os.ttyname(self._slave)
         self.description = f"{self.path} (pty)"
         self._poll_interval_s = poll_interval_s
+        self._readable = select.poll()  # registered once: a select() call rebuilds its sets
+        self._readable.register(self._master, select.POLLIN)
 
     def read_some(self, timeout_s: float | None = None) -> bytes:
         wait = self._poll_interval_s if timeout_s is None else max(0.0, timeout_s)
-        ready, _, _ = select.select([self._master], [], [], wait)
-        if not ready:
+        if not self._readable.poll(wait * 1_000):
             return b""
         try:
             return os.read(self._master, 4096)

@@ -10,15 +10,38 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 
 import serial
 import serial.rfc2217
 
-from transport.channel import POLL_INTERVAL_S, PortOpenError
+from transport.channel import POLL_INTERVAL_S, ByteChannel, PortOpenError
+from transport.tty_channel import TtyChannel, termios_speed
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BAUDRATE = 115_200
+
+
+def open_port(
+    url: str,
+    baudrate: int = DEFAULT_BAUDRATE,
+    poll_interval_s: float = POLL_INTERVAL_S,
+    write_timeout_s: float = 1.0,
+    exclusive: bool = True,
+) -> ByteChannel:
+    """The channel for a port named by the user: a plain device path on a POSIX system, at a
+    baud rate termios can name, is read and written by its descriptor (``TtyChannel``, the
+    fast path); every URL and anything else goes through pyserial (``SerialChannel``).
+    Both hold a local port exclusively and say why one cannot be opened the same way."""
+    if is_local_device(url) and termios_speed(baudrate) is not None:
+        return TtyChannel(url, baudrate, poll_interval_s, write_timeout_s, exclusive)
+    return SerialChannel(url, baudrate, poll_interval_s, write_timeout_s, exclusive)
+
+
+def is_local_device(url: str) -> bool:
+    """A path, not a URL: pyserial would open it with its POSIX serial class."""
+    return os.name == "posix" and "://" not in url
 
 
 class SerialChannel:
