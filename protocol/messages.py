@@ -29,7 +29,7 @@ from protocol.reasons import Reason
 MAX_TEXT_LEN = 160
 DIGEST_LEN = 16
 MAX_OPERATOR_LEN = 32
-MAX_BURST_PAGES = 16  # READ_LOG_PAGES: the most pages one request is answered with
+MAX_BURST_PAGES = 32  # READ_LOG_PAGES: the most pages one request is answered with
 
 
 class MessageType(IntEnum):
