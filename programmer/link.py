@@ -250,7 +250,11 @@ class Link:
             resent = 0
 
     def transact_burst(
-        self, request: Message, complete: Callable[[list[Message]], bool]
+        self,
+        request: Message,
+        complete: Callable[[list[Message]], bool],
+        *,
+        retries: int | None = None,
     ) -> list[Message]:
         """Send a request the pump answers with several signed frames of its seq (a burst:
         READ_LOG_PAGES) and return them in arrival order: as soon as ``complete`` says the
@@ -258,8 +262,10 @@ class Link:
         that lost frames is returned as it came; the caller asks again for what it lacks.
 
         Nothing at all in time: retransmitted (the pump sends its cached burst again) as
-        ``transact`` retransmits. A signed refusal raises DeviceRefused.
+        ``transact`` retransmits, ``retries`` times (default: the link's). A signed refusal
+        raises DeviceRefused.
         """
+        retries = self.retries if retries is None else retries
         outgoing = self.connection.prepare(request)
         reopened = False
         attempt = resent = 0
@@ -288,10 +294,10 @@ class Link:
                 outgoing = self.connection.prepare(request)
                 continue
             attempt += 1
-            if attempt > self.retries:
+            if attempt > retries:
                 raise LinkTimeout(
                     f"no reply from {self.channel.description} to {type(request).__name__} "
-                    f"after {self.retries + 1} attempts of {self.timeout_s:g} s"
+                    f"after {retries + 1} attempts of {self.timeout_s:g} s"
                 )
             self.retransmissions += 1
             resent = 0

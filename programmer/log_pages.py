@@ -13,7 +13,7 @@ UNKNOWN_MESSAGE: the reader then falls back to READ_LOG for good.
 from __future__ import annotations
 
 from programmer.client import LOG_PAGE, Programmer
-from programmer.errors import DeviceRefused, UnexpectedReply
+from programmer.errors import DeviceRefused, LinkTimeout, UnexpectedReply
 from protocol import MAX_BURST_PAGES, LogBurstPage, LogPage, Message, ReadLogPages, Reason
 
 MAX_ENTRIES = 255  # per page: as many as fit
@@ -38,14 +38,28 @@ class LogPageReader:
         of them was lost (ask again). Link errors are raised as the link raises them."""
         if not self.bursts:
             return [self.programmer.read_log(first, LOG_PAGE)]
-        request = ReadLogPages(first, self.entries_wanted, self.pages_wanted)
-        try:
-            replies = self.programmer.link.transact_burst(request, _ends_burst)
-        except DeviceRefused as refusal:
-            if refusal.reason is not Reason.UNKNOWN_MESSAGE:
-                raise
-            self.bursts = False  # a pump of before bursts: page by page from now on
-            return self.read(first)
+        link = self.programmer.link
+        while True:
+            request = ReadLogPages(first, self.entries_wanted, self.pages_wanted)
+            smallest = self.pages_wanted == 1 and self.entries_wanted == MIN_ENTRIES
+            dropped = len(link.dropped)
+            try:
+                # A burst that can still shrink is sent again once only: the copy gets the
+                # same frames, and a noisy line spoils long frames again.
+                replies = link.transact_burst(
+                    request, _ends_burst, retries=None if smallest else min(link.retries, 1)
+                )
+                break
+            except DeviceRefused as refusal:
+                if refusal.reason is not Reason.UNKNOWN_MESSAGE:
+                    raise
+                self.bursts = False  # a pump of before bursts: page by page from now on
+                return self.read(first)
+            except LinkTimeout:
+                if smallest or len(link.dropped) == dropped:
+                    raise  # nothing came back at all: the line is down, not noisy
+                self.incomplete_bursts += 1
+                self.failed()  # frames came, all spoilt: smaller ones, a new request
         pages = _whole_prefix(replies)
         self._adapt(pages, replies)
         return pages
