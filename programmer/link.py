@@ -77,6 +77,7 @@ MAX_RATE_LIMIT_WAIT_S = 60.0  # a RATE_LIMITED refusal is unsigned: never wait l
 MAX_UNCLAIMED = 64
 HANDSHAKE_TRIES = 4
 RESENDS_PER_ATTEMPT = 32  # immediate retransmissions for unsigned frame-level refusals
+MAX_BURST_FRAMES = 255  # the most frames one request's burst may have (a u8 page count)
 # Frame-level refusals: the pump could not read what it got, most likely our request.
 _RESEND_AT_ONCE = frozenset(
     {
@@ -527,16 +528,19 @@ class Link:
         self, seq: int, replies: list[Message], complete: Callable[[list[Message]], bool]
     ) -> _Result:
         """As ``_await``, taking every reply numbered ``seq`` into ``replies``; the wait ends
-        ``timeout_s`` after the request or after the burst's latest frame (a long burst on a
-        slow line takes longer than one timeout), or when ``complete`` says so."""
-        deadline = self._clock() + self.timeout_s
+        ``timeout_s`` after the request or after the latest frame of the burst, spoilt ones
+        included (a long burst on a slow line takes longer than one timeout), at most
+        ``timeout_s`` a frame of the largest burst; or when ``complete`` says so."""
+        now = self._clock()
+        deadline = now + self.timeout_s
+        hard_deadline = now + self.timeout_s * (MAX_BURST_FRAMES + 1)
         in_session = self.in_session
         while True:
             left = deadline - self._clock()
             if left <= 0:
                 return _Result.TIMEOUT
             resend = lost = False
-            taken = len(replies)
+            taken, spoilt = len(replies), len(self.dropped)
             for event in self._poll(left):
                 message = event.message
                 if event.seq == seq and (event.authenticated or not in_session):
@@ -550,11 +554,12 @@ class Link:
                     lost = True
                 elif event.seq == 0 and message.reason in _RESEND_AT_ONCE:
                     resend = True
-            if len(replies) > taken:
-                if complete(replies) or any(isinstance(r, ErrorReply) for r in replies):
-                    return _Result.REPLY
-                deadline = self._clock() + self.timeout_s
-                continue
+            if len(replies) > taken and (
+                complete(replies) or any(isinstance(r, ErrorReply) for r in replies)
+            ):
+                return _Result.REPLY
+            if len(replies) > taken or len(self.dropped) > spoilt:  # the burst goes on
+                deadline = min(self._clock() + self.timeout_s, hard_deadline)
             if replies:
                 continue  # hints during a burst that has begun: the pump has our request
             if lost:

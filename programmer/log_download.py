@@ -30,8 +30,10 @@ from programmer import log_plot
 from programmer.client import Programmer
 from programmer.errors import LinkError, LinkTimeout, PortError, UsageError
 from programmer.formatting import format_log_record, plain
+from programmer.link import Link
 from programmer.log_pages import LogPageReader
-from protocol import MAX_BURST_PAGES, LogClass, LogRecord, encode_payload
+from protocol import MAX_BURST_PAGES, Keyring, LogClass, LogRecord, Role, encode_payload
+from transport import PacedChannel, SerialChannel
 
 MAX_RESUMES = 5  # page reads in a row that may fail (each after the link's own retries)
 MAX_STALLS = 64  # bursts in a row whose first page was lost (each smaller than the last)
@@ -165,6 +167,29 @@ def line_efficiency(
     got = download_log(p, first, bursts=bursts)
     seconds = clock() - started
     return LineUse(got.payload_bytes, seconds, baud, len(got.records), got.bursts)
+
+
+def measure_line_efficiency(
+    url: str,
+    keyring: Keyring,
+    *,
+    baud: int = 115_200,
+    runs: int = 1,
+    role: Role = Role.READ_ONLY,
+    bursts: bool = True,
+) -> list[LineUse]:
+    """``make bench``'s ``line_efficiency`` in one call: the pump at ``url`` (an emulator
+    started with ``--baud-pace BAUD``), this side paced at ``baud`` too
+    (``transport.PacedChannel``), one session, ``runs`` whole downloads timed."""
+    with Link(PacedChannel(SerialChannel(url), baud)) as link:
+        p = Programmer(link, "line-efficiency")
+        p.hello()
+        p.open_session(role, keyring)
+        try:
+            return [line_efficiency(p, baud, bursts=bursts) for _ in range(runs)]
+        finally:
+            with contextlib.suppress(LinkError, PortError):
+                link.close_session()
 
 
 # -- the progress bar ---------------------------------------------------------------------

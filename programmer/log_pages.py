@@ -1,6 +1,6 @@
 """Log pages from an index on: bursts of READ_LOG_PAGES sized to the line, or READ_LOG.
 
-One READ_LOG_PAGES request is answered by up to 16 pages back to back, so the line carries
+One READ_LOG_PAGES request is answered by up to 32 pages back to back, so the line carries
 log pages, not requests and turnarounds (docs/protocol.md, section 7, "Reading the log in
 bursts"). What arrives is used only as far as it is whole: the pages from the first one on,
 up to the first missing; the caller asks again from the first index it lacks. The burst is
