@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ from firmware_model.interlocks import (
     MAX_PATIENT_BOLUSES_PER_DAY,
     low_reservoir_range_nl,
 )
-from firmware_model.log_kinds import CLINICAL
+from firmware_model.log_kinds import CLINICAL, LogClass
 from firmware_model.prescription import MAX_FLEX_STEPS
 from firmware_model.pump import MAX_CLOCK_S, MIN_CLOCK_S
 from firmware_model.units import NL_PER_ML, NL_PER_UL, PPM, US_PER_S
@@ -68,6 +68,7 @@ from protocol import (
     HelloReply,
     Keyring,
     LimitsReply,
+    LogBurstPage,
     LogPage,
     LogRecord,
     Message,
@@ -78,6 +79,7 @@ from protocol import (
     PrimeReply,
     PumpConnection,
     ReadLog,
+    ReadLogPages,
     Reason,
     Refill,
     RefillReply,
@@ -100,7 +102,7 @@ from protocol import (
     staged_reply,
 )
 from protocol.frame import MAX_PAYLOAD_LEN
-from protocol.messages import encode_payload
+from protocol.messages import MAX_BURST_PAGES, encode_payload
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,8 @@ MAX_LOG_PAGE = 8  # entries per READ_LOG reply, at most; fewer when they are lon
 MAX_DETAIL_LEN = 255  # a text's most: a record's detail is cut only in its message
 LOG_PAGE_OVERHEAD = 17  # oldest, next, clinical_lost, link_lost, count
 LOG_RECORD_OVERHEAD = 15  # index, t_s, class, two length bytes
+BURST_PAGE_OVERHEAD = 2  # page, pages: before a LogPage's fields
+Reply = Message | tuple[Message, ...]  # a tuple: a burst (READ_LOG_PAGES)
 
 
 DEFAULT_SERIAL_NUMBER = "EMU000001"
@@ -163,7 +167,7 @@ class EmulatedDevice:
         # answered. Link noise does not bump it, so a flood of garbage costs no saving.
         self.revision = 0
         self._staged: tuple[int, bytes, Prescription] | None = None  # session, digest, what
-        self._handlers: dict[type[Message], Callable[[Message], Message]] = {
+        self._handlers: dict[type[Message], Callable[[Message], Reply]] = {
             Hello: self._hello,
             GetStatus: self._status,
             GetPrescription: self._get_prescription,
@@ -178,6 +182,7 @@ class EmulatedDevice:
             GetAlarms: self._alarms,
             AckAlarm: self._ack,
             ReadLog: self._read_log,
+            ReadLogPages: self._read_log_pages,
             GetClock: self._clock,
             SetClock: self._set_clock,
             GetLimits: self._limits,
@@ -379,7 +384,10 @@ class EmulatedDevice:
             else:
                 with self.pump.log.context(**_stamp(request)):
                     reply = handler(message)
-            self.connection.reply(request, reply)
+            if isinstance(reply, tuple):
+                self.connection.reply_burst(request, reply)
+            else:
+                self.connection.reply(request, reply)
         except PumpRefusal as refusal:
             self.counters.refused += 1
             log.info("refused %s: %s", type(message).__name__, refusal.message)
@@ -575,22 +583,34 @@ class EmulatedDevice:
         if not message.max_entries:
             raise DeviceRefusal(Reason.VALUE_OUT_OF_RANGE, "max_entries 0 outside 1..255")
         log_ = self.pump.log
-        records: list[LogRecord] = []
-        size = LOG_PAGE_OVERHEAD
-        offset = self._offset()
-        for index, log_class, entry in log_.classified_page(
-            message.first, min(message.max_entries, MAX_LOG_PAGE)
-        ):
-            t_s = entry.on_clock_us(offset) // US_PER_S
-            record = LogRecord(
-                index, t_s, LOG_CLASSES[log_class], entry.kind[:40], _detail_text(entry)
-            )
-            size += LOG_RECORD_OVERHEAD + len(record.kind) + len(record.detail)
-            if size > MAX_PAYLOAD_LEN and records:
-                break  # the rest on the next page
-            records.append(record)
-        return LogPage(
-            log_.oldest_index, log_.written, log_.clinical_lost, log_.link_lost, tuple(records)
+        (records,) = _log_pages(
+            log_.classified_from(message.first),
+            self._offset(),
+            min(message.max_entries, MAX_LOG_PAGE),
+            LOG_PAGE_OVERHEAD,
+            1,
+        )
+        return LogPage(log_.oldest_index, log_.written, log_.clinical_lost, log_.link_lost, records)
+
+    def _read_log_pages(self, message: Message) -> tuple[Message, ...]:
+        """Consecutive pages from ``first``, each as full as ``max_entries`` and the payload
+        allow, until ``max_pages`` (at most 16) or the end of the log: one burst."""
+        assert isinstance(message, ReadLogPages)
+        for name in ("max_entries", "max_pages"):
+            if not getattr(message, name):
+                raise DeviceRefusal(Reason.VALUE_OUT_OF_RANGE, f"{name} 0 outside 1..255")
+        log_ = self.pump.log
+        pages = _log_pages(
+            log_.classified_from(message.first),  # one pass over the log for the burst
+            self._offset(),
+            message.max_entries,
+            LOG_PAGE_OVERHEAD + BURST_PAGE_OVERHEAD,
+            min(message.max_pages, MAX_BURST_PAGES),
+        )
+        counts = (log_.oldest_index, log_.written, log_.clinical_lost, log_.link_lost)
+        return tuple(
+            LogBurstPage(number, len(pages), *counts, records)
+            for number, records in enumerate(pages)
         )
 
     def _clock(self, _: Message) -> Message:
@@ -669,6 +689,40 @@ def _stamp(request: RequestReceived) -> dict[str, str]:
     if request.role is None:
         return {}
     return {"by": request.operator, "req": request_id(request.session_id, request.frame.counter)}
+
+
+def _log_pages(
+    entries: Iterator[tuple[int, LogClass, LogEntry]],
+    offset_us: int,
+    max_entries: int,
+    overhead: int,
+    max_pages: int,
+) -> list[tuple[LogRecord, ...]]:
+    """Up to ``max_pages`` pages of records from ``entries``, each up to ``max_entries``
+    and as many as fit the payload after ``overhead`` bytes (an entry always fits an empty
+    page). Ends early with the log; the first page may be empty, no other is."""
+    pages: list[tuple[LogRecord, ...]] = []
+    records: list[LogRecord] = []
+    size = overhead
+    for index, log_class, entry in entries:
+        if len(records) >= max_entries:  # full by count
+            pages.append(tuple(records))
+            if len(pages) >= max_pages:
+                return pages
+            records, size = [], overhead
+        t_s = entry.on_clock_us(offset_us) // US_PER_S
+        record = LogRecord(index, t_s, LOG_CLASSES[log_class], entry.kind[:40], _detail_text(entry))
+        length = LOG_RECORD_OVERHEAD + len(record.kind) + len(record.detail)
+        if records and size + length > MAX_PAYLOAD_LEN:  # full by size
+            pages.append(tuple(records))
+            if len(pages) >= max_pages:
+                return pages
+            records, size = [], overhead
+        records.append(record)
+        size += length
+    if records or not pages:
+        pages.append(tuple(records))
+    return pages
 
 
 def _detail_text(entry: LogEntry) -> str:

@@ -56,6 +56,7 @@ from protocol import (
     Prime,
     ProgrammerConnection,
     ReadLog,
+    ReadLogPages,
     Reason,
     Refill,
     Role,
@@ -429,6 +430,19 @@ def build() -> dict[str, Any]:
         1_000,
     )
     again.ask("session close (clinician, again)", SessionClose())
+    # -- the event log in bursts (READ_LOG_PAGES) -------------------------------------------
+    reader = Programmer(talk, first_seq=1_200, seed=_SEED + 6)
+    reader.open(Role.CLINICIAN, "vectors@bench", "clinician session, reading the log")
+    reader.ask("log burst: up to 3 pages of at most 4 entries from 0", ReadLogPages(0, 4, 3))
+    burst = reader.last
+    assert burst is not None
+    talk.send("the log burst request again, byte for byte: the whole burst again", burst.data)
+    reader.ask(
+        "log burst from 60: pages as full as they go, to the end", ReadLogPages(60, 255, 255)
+    )
+    reader.ask("log burst from beyond the newest entry: one empty page", ReadLogPages(5_000, 8, 4))
+    reader.ask("log burst of 0 pages", ReadLogPages(0, 8, 0))
+    reader.ask("session close (reading the log)", SessionClose())
     # -- encodings outside the conversation -------------------------------------------------
     talk.standalone(
         "error reply RATE_LIMITED (sent; provoked on its own: 100 verifications in 30 s)",

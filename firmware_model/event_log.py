@@ -190,16 +190,21 @@ class EventLog:
 
     # -- reading -------------------------------------------------------------------------
 
-    def classified_page(self, first: int, count: int) -> list[tuple[int, LogClass, LogEntry]]:
-        """Up to ``count`` held entries with index ``first`` or later, in index order, each
-        with its class; O(log n + count), as a log page is on the request hot path."""
-        merged = heapq.merge(
+    def classified_from(self, first: int) -> Iterator[tuple[int, LogClass, LogEntry]]:
+        """Held entries with index ``first`` or later, in index order, each with its class:
+        a lazy view, nothing copied (a burst of log pages reads as far as it needs). Read it
+        before the log is written again."""
+        return heapq.merge(
             *(
                 _classed(log_class, ring.items_from(first))
                 for log_class, ring in self._rings.items()
             )
         )
-        return list(islice(merged, max(0, count)))
+
+    def classified_page(self, first: int, count: int) -> list[tuple[int, LogClass, LogEntry]]:
+        """Up to ``count`` held entries with index ``first`` or later, in index order, each
+        with its class; O(log n + count), as a log page is on the request hot path."""
+        return list(islice(self.classified_from(first), max(0, count)))
 
     def page(self, first: int, count: int) -> list[tuple[int, LogEntry]]:
         """Up to ``count`` held entries with index ``first`` or later, in index order."""

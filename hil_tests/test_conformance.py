@@ -53,12 +53,14 @@ from protocol import (
     HelloReply,
     Keyring,
     LimitsReply,
+    LogBurstPage,
     Mode,
     OutcomeReply,
     OutcomeStatus,
     PatientBolus,
     PrescriptionReply,
     PumpState,
+    ReadLogPages,
     Reason,
     Role,
     SessionAuth,
@@ -571,6 +573,25 @@ def test_interrogation_messages(pump: Programmer) -> None:
     page = pump.read_log(0, max_entries=1)
     assert len(page.entries) <= 1
     assert page.oldest <= page.next
+
+
+@pytest.mark.exchanges("READ_LOG_PAGES")
+def test_log_in_bursts(pump: Programmer) -> None:
+    """One READ_LOG_PAGES, a burst of signed pages numbered from 0, the last one marked,
+    holding what READ_LOG holds (docs/protocol.md, section 7, "Reading the log in bursts")."""
+    replies = pump.link.transact_burst(
+        ReadLogPages(0, 2, 3),
+        lambda got: any(isinstance(r, LogBurstPage) and r.last for r in got),
+    )
+    pages = [r for r in replies if isinstance(r, LogBurstPage)]
+    assert len(pages) == len(replies)
+    assert 1 <= pages[0].pages <= 3
+    assert [p.page for p in pages] == list(range(pages[0].pages))
+    assert all(1 <= len(p.entries) <= 2 for p in pages)
+    indices = [e.index for p in pages for e in p.entries]
+    assert indices == sorted(set(indices))
+    first = pump.read_log(0, max_entries=2)
+    assert first.entries == pages[0].entries
 
 
 @pytest.mark.changes_therapy

@@ -77,6 +77,7 @@ MAX_RATE_LIMIT_WAIT_S = 60.0  # a RATE_LIMITED refusal is unsigned: never wait l
 MAX_UNCLAIMED = 64
 HANDSHAKE_TRIES = 4
 RESENDS_PER_ATTEMPT = 32  # immediate retransmissions for unsigned frame-level refusals
+MAX_BURST_FRAMES = 255  # the most frames one request's burst may have (a u8 page count)
 # Frame-level refusals: the pump could not read what it got, most likely our request.
 _RESEND_AT_ONCE = frozenset(
     {
@@ -247,6 +248,59 @@ class Link:
                 )
             self.retransmissions += 1
             attempt_end = self._clock() + self.timeout_s
+            resent = 0
+
+    def transact_burst(
+        self,
+        request: Message,
+        complete: Callable[[list[Message]], bool],
+        *,
+        retries: int | None = None,
+    ) -> list[Message]:
+        """Send a request the pump answers with several signed frames of its seq (a burst:
+        READ_LOG_PAGES) and return them in arrival order: as soon as ``complete`` says the
+        burst is whole, else when ``timeout_s`` passes with no new frame of it. A burst
+        that lost frames is returned as it came; the caller asks again for what it lacks.
+
+        Nothing at all in time: retransmitted (the pump sends its cached burst again) as
+        ``transact`` retransmits, ``retries`` times (default: the link's). A signed refusal
+        raises DeviceRefused.
+        """
+        retries = self.retries if retries is None else retries
+        outgoing = self.connection.prepare(request)
+        reopened = False
+        attempt = resent = 0
+        while True:
+            replies: list[Message] = []
+            self.send_raw(outgoing.data)
+            result = self._await_burst(outgoing.seq, replies, complete)
+            for reply in replies:
+                if isinstance(reply, ErrorReply):
+                    raise DeviceRefused(reply.reason, reply.message)
+            if replies:
+                return replies
+            if result is _Result.RESEND and resent < RESENDS_PER_ATTEMPT:
+                resent += 1
+                self.retransmissions += 1
+                continue
+            if result is _Result.SESSION_LOST and not self.reopen_lost_session:
+                self.connection.forget_session()
+                raise SessionLost(
+                    f"the pump ended the session of {self.channel.description}: another "
+                    "programmer opened one, or it was closed or expired"
+                )
+            if result is _Result.SESSION_LOST and not reopened and self._credentials:
+                reopened = True
+                self._reopen_session(self._clock() + self.budget_s)
+                outgoing = self.connection.prepare(request)
+                continue
+            attempt += 1
+            if attempt > retries:
+                raise LinkTimeout(
+                    f"no reply from {self.channel.description} to {type(request).__name__} "
+                    f"after {retries + 1} attempts of {self.timeout_s:g} s"
+                )
+            self.retransmissions += 1
             resent = 0
 
     # -- requests that change the pump -----------------------------------------------------
@@ -465,6 +519,49 @@ class Link:
                     lost = True
                 elif event.seq == 0 and message.reason in _RESEND_AT_ONCE:
                     resend = True
+            if lost:
+                return _Result.SESSION_LOST
+            if resend:
+                return _Result.RESEND
+
+    def _await_burst(
+        self, seq: int, replies: list[Message], complete: Callable[[list[Message]], bool]
+    ) -> _Result:
+        """As ``_await``, taking every reply numbered ``seq`` into ``replies``; the wait ends
+        ``timeout_s`` after the request or after the latest frame of the burst, spoilt ones
+        included (a long burst on a slow line takes longer than one timeout), at most
+        ``timeout_s`` a frame of the largest burst; or when ``complete`` says so."""
+        now = self._clock()
+        deadline = now + self.timeout_s
+        hard_deadline = now + self.timeout_s * (MAX_BURST_FRAMES + 1)
+        in_session = self.in_session
+        while True:
+            left = deadline - self._clock()
+            if left <= 0:
+                return _Result.TIMEOUT
+            resend = lost = False
+            taken, spoilt = len(replies), len(self.dropped)
+            for event in self._poll(left):
+                message = event.message
+                if event.seq == seq and (event.authenticated or not in_session):
+                    replies.append(message)
+                    continue
+                if event.authenticated or not isinstance(message, ErrorReply):
+                    continue
+                if in_session:
+                    self.hints.append(message)
+                if event.seq == seq and message.reason in _SESSION_GONE:
+                    lost = True
+                elif event.seq == 0 and message.reason in _RESEND_AT_ONCE:
+                    resend = True
+            if len(replies) > taken and (
+                complete(replies) or any(isinstance(r, ErrorReply) for r in replies)
+            ):
+                return _Result.REPLY
+            if len(replies) > taken or len(self.dropped) > spoilt:  # the burst goes on
+                deadline = min(self._clock() + self.timeout_s, hard_deadline)
+            if replies:
+                continue  # hints during a burst that has begun: the pump has our request
             if lost:
                 return _Result.SESSION_LOST
             if resend:

@@ -1,8 +1,9 @@
-"""``pump-programmer log``: the pump's event log, page by page, resumed after a lost link.
+"""``pump-programmer log``: the pump's event log, in bursts of pages, resumed after a lost link.
 
-Each page is asked for from the index after the last entry received (docs/protocol.md,
-section 7, "Reading the log"), and only entries at or after that index are taken from it,
-so a page asked for again after a lost link can neither repeat an entry nor skip one. A
+Each burst (``log_pages``) is asked for from the index after the last entry received
+(docs/protocol.md, section 7, "Reading the log"), and only entries at or after that index
+are taken from it, so a page asked for again after a lost link can neither repeat an entry
+nor skip one. ``line_efficiency`` times a whole download: the ``make bench`` figure. A
 progress bar is drawn on stderr when it is a terminal; the library that draws it is
 imported only then. The log is printed as text, CSV or JSON, or written to a file.
 """
@@ -18,6 +19,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,11 +28,16 @@ from typing import Any, Protocol, TextIO
 
 from programmer import log_plot
 from programmer.client import Programmer
-from programmer.errors import LinkError, PortError, UsageError
+from programmer.errors import LinkError, LinkTimeout, PortError, UsageError
 from programmer.formatting import format_log_record, plain
-from protocol import LogClass, LogRecord
+from programmer.link import Link
+from programmer.log_pages import LogPageReader
+from protocol import MAX_BURST_PAGES, Keyring, LogClass, LogRecord, Role, encode_payload
+from transport import PacedChannel, SerialChannel
 
 MAX_RESUMES = 5  # page reads in a row that may fail (each after the link's own retries)
+MAX_STALLS = 64  # bursts in a row whose first page was lost (each smaller than the last)
+BITS_PER_BYTE = 10  # a UART byte: start, 8 data, stop
 CSV_COLUMNS = ("index", "time_utc", "t_s", "class", "kind", "detail")
 FORMATS = ("text", "csv", "json")
 
@@ -54,6 +61,8 @@ class LogDownload:
     clinical_lost: int = 0
     link_lost: int = 0
     resumes: int = 0
+    payload_bytes: int = 0  # LogPage payloads of the pages used (what the line was for)
+    bursts: bool = True  # read in READ_LOG_PAGES bursts (False: READ_LOG, page by page)
 
     def data(self) -> dict[str, Any]:
         """The JSON object ``log --json`` has always printed."""
@@ -71,23 +80,29 @@ def download_log(
     on_page: OnPage | None = None,
     say: Say | None = None,
     max_resumes: int = MAX_RESUMES,
+    bursts: bool = True,
+    max_pages: int = MAX_BURST_PAGES,
 ) -> LogDownload:
-    """Every entry from ``first`` (or the oldest held) to the newest. A page read that fails
-    (no valid reply after the link's retries, or the port) is asked for again from the next
-    index not yet received, after reopening the port if it failed; ``max_resumes`` failures
-    in a row end it with the last error."""
+    """Every entry from ``first`` (or the oldest held) to the newest, in bursts of pages
+    (``log_pages``; page by page with ``bursts`` off, or from a pump without them). A read
+    that fails (no valid reply after the link's retries, or the port) is asked for again
+    from the next index not yet received, after reopening the port if it failed;
+    ``max_resumes`` failures in a row end it with the last error."""
     got = LogDownload()
+    reader = LogPageReader(p, max_pages=max_pages)
+    reader.bursts = bursts
     next_index = first
     start: int | None = None
-    failures = 0
+    failures = stalls = 0
     while True:
         try:
-            page = p.read_log(next_index)
+            pages = reader.read(next_index)
         except (LinkError, PortError) as exc:
             failures += 1
             if failures > max_resumes:
                 raise
             got.resumes += 1
+            reader.failed()
             if say is not None:
                 say(f"link lost reading the log ({exc}); resuming from entry {next_index}")
             if isinstance(exc, PortError):
@@ -95,21 +110,86 @@ def download_log(
                     p.link.reconnect_port()
             continue
         failures = 0
-        got.clinical_lost, got.link_lost = page.clinical_lost, page.link_lost
-        fresh = [r for r in page.entries if r.index >= next_index]
-        for record in fresh:  # in index order, as the pump sends them
-            if got.records and record.index <= got.records[-1].index:
-                continue
-            got.records.append(record)
-        if start is None:
-            start = max(next_index, page.oldest)
-        if fresh:
-            next_index = fresh[-1].index + 1
-        if on_page is not None:
-            total = max(page.next - start, 0)
-            on_page(min(next_index - start, total) if fresh else total, total)
-        if not fresh or next_index >= page.next:
-            return got
+        if not pages:  # a burst whose first page was lost: asked again, smaller
+            stalls += 1
+            if stalls > MAX_STALLS:
+                raise LinkTimeout(f"no whole log page from entry {next_index} in {stalls} bursts")
+            continue
+        stalls = 0
+        for page in pages:
+            got.payload_bytes += len(encode_payload(page))
+            got.clinical_lost, got.link_lost = page.clinical_lost, page.link_lost
+            fresh = [r for r in page.entries if r.index >= next_index]
+            for record in fresh:  # in index order, as the pump sends them
+                if got.records and record.index <= got.records[-1].index:
+                    continue
+                got.records.append(record)
+            if start is None:
+                start = max(next_index, page.oldest)
+            if fresh:
+                next_index = fresh[-1].index + 1
+            if on_page is not None:
+                total = max(page.next - start, 0)
+                on_page(min(next_index - start, total) if fresh else total, total)
+            if not fresh or next_index >= page.next:
+                got.bursts = reader.bursts
+                return got
+
+
+@dataclass(frozen=True)
+class LineUse:
+    """How much of a line a log download used: ``efficiency`` is LogPage payload bytes
+    received over what the line could carry in the time (baud / 10 bytes a second)."""
+
+    payload_bytes: int
+    seconds: float
+    baud: int
+    entries: int
+    bursts: bool
+
+    @property
+    def efficiency(self) -> float:
+        return self.payload_bytes / (self.seconds * self.baud / BITS_PER_BYTE)
+
+
+def line_efficiency(
+    p: Programmer,
+    baud: int,
+    first: int = 0,
+    *,
+    bursts: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
+) -> LineUse:
+    """Time one whole download through ``p`` (in a session that may read the log; its
+    channel paced at ``baud``, as the pump's line is): the figure of ``line_efficiency``
+    in ``make bench``. Only the download is timed, not the session's opening."""
+    started = clock()
+    got = download_log(p, first, bursts=bursts)
+    seconds = clock() - started
+    return LineUse(got.payload_bytes, seconds, baud, len(got.records), got.bursts)
+
+
+def measure_line_efficiency(
+    url: str,
+    keyring: Keyring,
+    *,
+    baud: int = 115_200,
+    runs: int = 1,
+    role: Role = Role.READ_ONLY,
+    bursts: bool = True,
+) -> list[LineUse]:
+    """``make bench``'s ``line_efficiency`` in one call: the pump at ``url`` (an emulator
+    started with ``--baud-pace BAUD``), this side paced at ``baud`` too
+    (``transport.PacedChannel``), one session, ``runs`` whole downloads timed."""
+    with Link(PacedChannel(SerialChannel(url), baud)) as link:
+        p = Programmer(link, "line-efficiency")
+        p.hello()
+        p.open_session(role, keyring)
+        try:
+            return [line_efficiency(p, baud, bursts=bursts) for _ in range(runs)]
+        finally:
+            with contextlib.suppress(LinkError, PortError):
+                link.close_session()
 
 
 # -- the progress bar ---------------------------------------------------------------------

@@ -29,6 +29,7 @@ from protocol.reasons import Reason
 MAX_TEXT_LEN = 160
 DIGEST_LEN = 16
 MAX_OPERATOR_LEN = 32
+MAX_BURST_PAGES = 32  # READ_LOG_PAGES: the most pages one request is answered with
 
 
 class MessageType(IntEnum):
@@ -53,6 +54,7 @@ class MessageType(IntEnum):
     SET_CLOCK = 0x1E
     GET_LIMITS = 0x1F
     GET_OUTCOME = 0x20
+    READ_LOG_PAGES = 0x21
     ALARM_NOTIFICATION = 0x40
     ERROR = 0x7F
 
@@ -111,6 +113,7 @@ class Message:
     LAYOUT: ClassVar[Any]
     FAST: ClassVar[struct.Struct | None] = None  # fixed-size layouts: struct fast path
     FAST_DECODE: ClassVar[Callable[[bytes], Message] | None] = None
+    FAST_ENCODE: ClassVar[Callable[[Any], bytes] | None] = None  # variable layouts
     FIELDS: ClassVar[tuple[str, ...]] = ()
     CONVERT: ClassVar[dict[int, Any]] = {}  # field index -> converter from the wire value
     GETTER: ClassVar[Any] = None
@@ -169,6 +172,118 @@ def _fast_decoder(cls: type[Message]) -> Callable[[bytes], Message]:
     exec(source, namespace)
     decode: Callable[[bytes], Message] = namespace["decode"]
     return decode
+
+
+class _Unsupported(Exception):
+    """A construct the encoder generator does not know: construct builds that layout."""
+
+
+class _EncoderSource:
+    """Python source that encodes one layout, generated from its construct declaration:
+    consecutive fixed fields are one ``struct`` pack, texts and byte strings are appended as
+    they are, arrays are loops. No intermediate dicts, no deep copies (``dataclasses.asdict``
+    and construct's build were most of a log page's encode time)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.namespace: dict[str, Any] = {}
+        self._formats = ""
+        self._values: list[str] = []
+        self._counter = 0
+
+    def name(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}{self._counter}"
+
+    def fixed(self, fmt: str, value: str) -> None:
+        self._formats += fmt
+        self._values.append(value)
+
+    def flush(self, indent: str) -> None:
+        if self._values:
+            packer = self.name("pack")
+            self.namespace[packer] = struct.Struct(">" + self._formats).pack
+            self.lines.append(f"{indent}append({packer}({', '.join(self._values)}))")
+            self._formats, self._values = "", []
+
+    def fields(self, subcons: Any, obj: str, indent: str) -> None:
+        for sub in subcons:
+            if sub is c.Terminated:
+                continue
+            name = getattr(sub, "name", None)
+            if name is None:
+                raise _Unsupported(repr(sub))
+            self.field(sub.subcon, f"{obj}.{name}", indent)
+
+    def field(self, con: Any, value: str, indent: str) -> None:
+        fmt = _FORMATS.get(con)
+        if fmt is not None:
+            self.fixed(fmt, value)
+            return
+        if isinstance(con, c.Bytes) and isinstance(con.length, int):
+            self.flush(indent)
+            self.lines.append(f"{indent}append({value})")  # exact length checked by caller
+            return
+        if isinstance(con, c.StringEncoded) and con.encoding == "ascii":
+            prefix = _prefix_format(con.subcon)
+            text = self.name("t")
+            self.flush(indent)
+            self.lines.append(f"{indent}{text} = {value}.encode('ascii')")
+            self.fixed(prefix, f"len({text})")
+            self.flush(indent)
+            self.lines.append(f"{indent}append({text})")
+            return
+        if isinstance(con, c.Prefixed):
+            data = self.name("b")
+            self.flush(indent)
+            self.lines.append(f"{indent}{data} = {value}")
+            self.fixed(_prefix_format(con), f"len({data})")
+            self.flush(indent)
+            self.lines.append(f"{indent}append({data})")
+            return
+        if isinstance(con, c.FocusedSeq) and [s.name for s in con.subcons] == ["count", "items"]:
+            count, items = con.subcons
+            count_fmt = _FORMATS.get(count.subcon.subcon)
+            item = items.subcon.subcon
+            if count_fmt is None or not isinstance(item, c.Struct):
+                raise _Unsupported(repr(con))
+            seq, each = self.name("s"), self.name("i")
+            self.flush(indent)
+            self.lines.append(f"{indent}{seq} = {value}")
+            self.fixed(count_fmt, f"len({seq})")
+            self.flush(indent)
+            self.lines.append(f"{indent}for {each} in {seq}:")
+            self.fields(item.subcons, each, indent + "    ")
+            self.flush(indent + "    ")
+            return
+        raise _Unsupported(repr(con))
+
+
+def _prefix_format(con: Any) -> str:
+    if not isinstance(con, c.Prefixed) or con.subcon is not c.GreedyBytes:
+        raise _Unsupported(repr(con))
+    fmt = _FORMATS.get(con.lengthfield)
+    if fmt is None:
+        raise _Unsupported(repr(con))
+    return fmt
+
+
+def _fast_encoder(layout: Any) -> Callable[[Any], bytes] | None:
+    """An encoder generated from a variable layout's declaration, or None where the layout
+    holds a construct the generator does not know (construct then builds it). A test checks
+    that it gives construct's bytes for every message."""
+    source = _EncoderSource()
+    try:
+        source.fields(layout.subcons, "m", "    ")
+    except _Unsupported:
+        return None
+    source.flush("    ")
+    code = "def encode(m):\n    parts = []\n    append = parts.append\n"
+    code += "\n".join(source.lines) + "\n    return b''.join(parts)\n"
+    namespace = dict(source.namespace)
+    exec(code, namespace)
+    encode: Callable[[Any], bytes] = namespace["encode"]
+    return encode
 
 
 def _enum_converter(enum_type: type[Enum]) -> Any:
@@ -244,6 +359,7 @@ def _register(msg_type: MessageType, kind: Kind, layout: Any) -> Any:
             and isinstance(sub.subcon.length, int)
         )
         cls.FAST_DECODE = _fast_decoder(cls) if cls.FAST is not None else None
+        cls.FAST_ENCODE = _fast_encoder(layout) if cls.FAST is None else None
         _REGISTRY[(kind, int(msg_type))] = cls
         for direction, direction_kind in _KIND_OF_DIRECTION.items():
             if direction_kind is kind:
@@ -694,28 +810,26 @@ class LogRecord:
     detail: str  # "key=value" pairs, space separated
 
 
-@_register(
-    MessageType.READ_LOG,
-    Kind.REPLY,
-    c.Struct(
-        "oldest" / c.Int32ub,
-        "next" / c.Int32ub,
-        "clinical_lost" / c.Int32ub,
-        "link_lost" / c.Int32ub,
-        "entries"
-        / c.PrefixedArray(
-            c.Int8ub,
-            c.Struct(
-                "index" / c.Int32ub,
-                "t_s" / c.Int64ub,
-                "log_class" / c.Int8ub,
-                "kind" / Text,
-                "detail" / Text,
-            ),
+_LOG_PAGE_FIELDS = (
+    "oldest" / c.Int32ub,
+    "next" / c.Int32ub,
+    "clinical_lost" / c.Int32ub,
+    "link_lost" / c.Int32ub,
+    "entries"
+    / c.PrefixedArray(
+        c.Int8ub,
+        c.Struct(
+            "index" / c.Int32ub,
+            "t_s" / c.Int64ub,
+            "log_class" / c.Int8ub,
+            "kind" / Text,
+            "detail" / Text,
         ),
-        c.Terminated,
     ),
 )
+
+
+@_register(MessageType.READ_LOG, Kind.REPLY, c.Struct(*_LOG_PAGE_FIELDS, c.Terminated))
 @dataclass(slots=True)
 class LogPage(Message):
     oldest: int  # index of the oldest entry still held, of either class
@@ -723,6 +837,44 @@ class LogPage(Message):
     clinical_lost: int  # clinical records pushed out of their ring since the pump was made
     link_lost: int  # link records pushed out of theirs
     entries: tuple[LogRecord, ...]  # held entries with index >= first, in index order
+
+
+@_register(
+    MessageType.READ_LOG_PAGES,
+    Kind.REQUEST,
+    c.Struct("first" / c.Int32ub, "max_entries" / c.Int8ub, "max_pages" / c.Int8ub, c.Terminated),
+)
+@dataclass(slots=True)
+class ReadLogPages(Message):
+    """Up to ``max_pages`` consecutive log pages from ``first`` on, in one burst of replies
+    (docs/protocol.md, section 7, "Reading the log in bursts")."""
+
+    first: int
+    max_entries: int  # per page (1-255), as many as fit
+    max_pages: int  # 1-255; at most MAX_BURST_PAGES are sent
+
+
+@_register(
+    MessageType.READ_LOG_PAGES,
+    Kind.REPLY,
+    c.Struct("page" / c.Int8ub, "pages" / c.Int8ub, *_LOG_PAGE_FIELDS, c.Terminated),
+)
+@dataclass(slots=True)
+class LogBurstPage(Message):
+    """One reply of a READ_LOG_PAGES burst: page ``page`` of ``pages`` (0-based), then a
+    ``LogPage``'s fields. The burst is complete when page ``pages - 1`` has arrived."""
+
+    page: int
+    pages: int
+    oldest: int
+    next: int
+    clinical_lost: int
+    link_lost: int
+    entries: tuple[LogRecord, ...]
+
+    @property
+    def last(self) -> bool:
+        return self.page + 1 >= self.pages
 
 
 @_register(MessageType.GET_CLOCK, Kind.REQUEST, _EMPTY)
@@ -916,13 +1068,24 @@ def encode_payload(message: Message) -> bytes:
                 return b""
             values = cls.GETTER(message) if cls.GETTER else (getattr(message, cls.FIELDS[0]),)
             return cls.FAST.pack(*values)
-        _check_fixed_bytes(cls, [getattr(message, name) for name in cls.FIELDS])
-        fields = {name: _plain(getattr(message, name)) for name in cls.FIELDS}
+        if cls.FIXED_BYTES:
+            _check_fixed_bytes(cls, [getattr(message, name) for name in cls.FIELDS])
         if isinstance(message, ErrorReply):
-            fields["message"] = _fit_text(message.message)
-        return bytes(cls.LAYOUT.build(fields))
+            message = ErrorReply(message.reason, message.request_type, _fit_text(message.message))
+        fast_encode = cls.FAST_ENCODE
+        if fast_encode is not None:
+            return fast_encode(message)
+        return build_with_construct(message)
     except _DECODE_ERRORS as exc:
         raise ValueError(f"{cls.__name__} does not fit its wire layout: {exc}") from exc
+
+
+def build_with_construct(message: Message) -> bytes:
+    """The payload as construct builds it from the declared layout: what the generated
+    encoders must agree with, byte for byte."""
+    cls = type(message)
+    fields = {name: _plain(getattr(message, name)) for name in cls.FIELDS}
+    return bytes(cls.LAYOUT.build(fields))
 
 
 def decode_message(frame: Frame) -> Message:
@@ -1036,6 +1199,7 @@ def _fit_text(text: str) -> str:
 
 __all__ = [
     "DIGEST_LEN",
+    "MAX_BURST_PAGES",
     "MAX_OPERATOR_LEN",
     "MAX_TEXT_LEN",
     "AckAlarm",
@@ -1063,6 +1227,7 @@ __all__ = [
     "HelloReply",
     "Kind",
     "LimitsReply",
+    "LogBurstPage",
     "LogPage",
     "LogRecord",
     "Message",
@@ -1076,6 +1241,7 @@ __all__ = [
     "Prime",
     "PrimeReply",
     "ReadLog",
+    "ReadLogPages",
     "Refill",
     "RefillReply",
     "SessionAuth",
@@ -1095,6 +1261,7 @@ __all__ = [
     "WireStep",
     "all_message_classes",
     "as_stage_request",
+    "build_with_construct",
     "decode_attached_reply",
     "decode_message",
     "encode_payload",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from hmac import compare_digest
 
@@ -199,6 +199,14 @@ class PumpConnection:
 
     def reply(self, request: RequestReceived, message: Message) -> None:
         self._answer(request.frame, request.session_id, message)
+
+    def reply_burst(self, request: RequestReceived, messages: Sequence[Message]) -> None:
+        """Answer with several frames (READ_LOG_PAGES), each signed under its own counter,
+        all with the request's seq. The whole burst is the cached reply: a copy of the
+        request gets every frame again, byte for byte."""
+        if not messages:
+            raise ValueError("a burst has at least one frame")
+        self._answer(request.frame, request.session_id, messages[0], messages[1:])
 
     def refuse(self, request: RequestReceived, reason: Reason, detail: str = "") -> None:
         self._answer(
@@ -518,21 +526,26 @@ class PumpConnection:
 
     # -- replies ---------------------------------------------------------------------------
 
-    def _answer(self, frame: Frame, session_id: int, message: Message) -> None:
-        """Reply, remembering the reply for retransmissions and, if it changes the pump,
-        its outcome for GET_OUTCOME."""
+    def _answer(
+        self, frame: Frame, session_id: int, message: Message, more: Sequence[Message] = ()
+    ) -> None:
+        """Reply (``more``: the rest of a burst), remembering the reply for retransmissions
+        and, if it changes the pump, its outcome for GET_OUTCOME."""
         unanswered = self._unanswered
         if unanswered is not None and unanswered.frame is frame:
             self._unanswered = None
         session = self._session
         if not session_id or session is None or session.session_id != session_id:
-            self._out.append(self._plain_reply(frame, message))
+            for part in (message, *more):
+                self._out.append(self._plain_reply(frame, part))
             return
         payload = encode_payload(message)
         session.tx_counter = counter = session.tx_counter + 1
         data = signed_frame(
             _REPLY_AUTH, frame.seq, message.TYPE, payload, session_id, counter, session.tag
         )
+        for part in more:
+            data += self._sealed(_REPLY_AUTH, frame.seq, part, session)
         entry = session.recent.get(frame.counter)
         if entry is not None and entry.reply is None:
             entry.reply = data

@@ -32,6 +32,7 @@ _READ = frozenset(
         MessageType.GET_PRESCRIPTION,
         MessageType.GET_ALARMS,
         MessageType.READ_LOG,
+        MessageType.READ_LOG_PAGES,
         MessageType.GET_CLOCK,
         MessageType.GET_LIMITS,
     }

@@ -26,6 +26,7 @@ from protocol import (
     Hello,
     HelloReply,
     Keyring,
+    LogBurstPage,
     Message,
     Mode,
     NotificationReceived,
@@ -73,7 +74,11 @@ class Session:
                 self.signed = event.authenticated
             elif isinstance(event, NotificationReceived):
                 self.notifications.append(event.message)
-        assert len(replies) == 1
+        if len(replies) > 1:  # READ_LOG_PAGES: one burst, every page of it, in order
+            assert all(isinstance(r, LogBurstPage) for r in replies), replies
+            assert [r.page for r in replies] == list(range(len(replies)))  # type: ignore[attr-defined]
+            assert replies[-1].last  # type: ignore[attr-defined]
+        assert replies
         return replies[0]
 
     def open(self, role: Role = Role.CLINICIAN) -> None:

@@ -108,17 +108,18 @@ def got(records: list[LogRecord]) -> list[tuple[int, str, str]]:
     return out
 
 
+@pytest.mark.parametrize("bursts", [False, True], ids=["READ_LOG", "READ_LOG_PAGES x1"])
 @pytest.mark.parametrize("port", [False, True], ids=["link silent", "port pulled out"])
 @pytest.mark.parametrize("cut_at", [4, 7, 11])
 def test_a_link_lost_mid_download_resumes_with_no_entry_repeated_or_lost(
-    port: bool, cut_at: int
+    port: bool, cut_at: int, bursts: bool
 ) -> None:
     device, programmer, line = busy_pump()
-    line.cut_at = line.deliveries + cut_at  # the cut_at-th page's reply is cut in half
+    line.cut_at = line.deliveries + cut_at  # the cut_at-th reply (or burst) is cut in half
     line.dead_s = 0.5  # longer than the link's own retries (3 x 0.05 s)
     line.port = port
     said: list[str] = []
-    download = download_log(programmer, 0, say=said.append)
+    download = download_log(programmer, 0, say=said.append, bursts=bursts, max_pages=1)
     assert download.resumes >= 1
     assert any("resuming from entry" in s for s in said)
     if port:
@@ -141,7 +142,7 @@ def test_the_page_asked_for_again_is_the_one_after_the_last_entry_received() -> 
     programmer.read_log = recording  # type: ignore[method-assign, assignment]
     line.cut_at = line.deliveries + 5
     line.dead_s = 0.5
-    download = download_log(programmer, 0)
+    download = download_log(programmer, 0, bursts=False)
     assert download.resumes >= 1
     repeated = [first for first, after in itertools.pairwise(asked) if first == after]
     assert repeated  # the failed page was asked for again, from the same index
@@ -155,13 +156,13 @@ def test_a_link_that_stays_lost_ends_the_download_with_the_link_error() -> None:
     line.cut_at = line.deliveries + 3
     line.dead_s = 1e9
     with pytest.raises(LinkTimeout):
-        download_log(programmer, 0, max_resumes=2)
+        download_log(programmer, 0, max_resumes=2, max_pages=2)
 
 
 def test_progress_goes_from_nothing_to_everything() -> None:
     _, programmer, _ = busy_pump()
     seen: list[tuple[int, int]] = []
-    download_log(programmer, 0, on_page=lambda done, total: seen.append((done, total)))
+    download_log(programmer, 0, on_page=lambda done, total: seen.append((done, total)), max_pages=2)
     assert len(seen) >= 10
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     assert seen[-1][0] == seen[-1][1]

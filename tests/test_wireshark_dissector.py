@@ -240,3 +240,26 @@ def test_runs_and_shared_delimiters_are_named_as_the_protocol_package_names_them
         WHY_DELIMITERS_ONLY,
         WHY_UNCLOSED,
     }
+
+
+@needs_tshark
+@pytest.mark.timeout(120)
+def test_log_bursts_show_each_page_and_the_burst_size(dissected: Dissected) -> None:
+    _, packets = dissected
+    requests = replies = 0
+    for vector, packet in zip(VECTORS, packets, strict=False):
+        decoded = vector.get("decoded") or {}
+        if decoded.get("type") != "READ_LOG_PAGES":
+            continue
+        fields = decoded["fields"]
+        if decoded["kind"] == "request":
+            assert packet.show("itb_pump.burst.first") == str(fields["first"])
+            assert packet.show("itb_pump.burst.max_pages") == str(fields["max_pages"])
+            requests += 1
+        else:
+            assert packet.show("itb_pump.burst.page") == str(fields["page"])
+            assert packet.show("itb_pump.burst.pages") == str(fields["pages"])
+            assert packet.show("itb_pump.burst.entries") == str(len(fields["entries"]))
+            replies += 1
+    assert requests >= 4
+    assert replies >= 8

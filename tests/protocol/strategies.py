@@ -13,7 +13,8 @@ from protocol import AlarmFlags, Message
 U8 = {
     "protocol_version", "min_version", "max_version", "role", "request_type",
     "patient_max_per_day", "max_entries", "raised", "silenced", "log_class", "reply_type",
-    "max_flex_steps", "max_patient_boluses_per_day", "basal_on", "start",
+    "max_flex_steps", "max_patient_boluses_per_day", "basal_on", "start", "max_pages", "page",
+    "pages",
 }  # fmt: skip
 U16 = {"idle_timeout_s", "max_dose_increase_pct"}
 U64 = {"clock_s", "at_s", "raised_s", "t_s", "min_clock_s", "max_clock_s", "patient_bolus_ends_s"}

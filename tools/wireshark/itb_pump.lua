@@ -25,6 +25,7 @@ local HEADER_LEN, AUTH_LEN, TAG_LEN, CRC_LEN = 7, 8, 8, 2
 local REPLY, NOTIFICATION, AUTH = 0x01, 0x02, 0x04
 local KNOWN_FLAGS = 0x07
 local ERROR_TYPE = 0x7F
+local READ_LOG_PAGES_TYPE = 0x21
 
 -- Section 6.
 local TYPES = {
@@ -49,6 +50,7 @@ local TYPES = {
     [0x1E] = "SET_CLOCK",
     [0x1F] = "GET_LIMITS",
     [0x20] = "GET_OUTCOME",
+    [0x21] = "READ_LOG_PAGES",
     [0x40] = "ALARM_NOTIFICATION",
     [0x7F] = "ERROR",
 }
@@ -125,6 +127,14 @@ f.error_reason = ProtoField.uint8("itb_pump.error.reason", "Reason", base.HEX, R
 f.error_request_type =
     ProtoField.uint8("itb_pump.error.request_type", "Request type", base.HEX, TYPES)
 f.error_message = ProtoField.string("itb_pump.error.message", "Message")
+-- READ_LOG_PAGES (section 7, "Reading the log in bursts"): the request, and each page of the
+-- burst that answers it.
+f.burst_first = ProtoField.uint32("itb_pump.burst.first", "First entry index")
+f.burst_max_entries = ProtoField.uint8("itb_pump.burst.max_entries", "Most entries a page")
+f.burst_max_pages = ProtoField.uint8("itb_pump.burst.max_pages", "Most pages")
+f.burst_page = ProtoField.uint8("itb_pump.burst.page", "Page of the burst (from 0)")
+f.burst_pages = ProtoField.uint8("itb_pump.burst.pages", "Pages in the burst")
+f.burst_entries = ProtoField.uint8("itb_pump.burst.entries", "Entries on the page")
 
 local e_bad_crc = ProtoExpert.new("itb_pump.crc.bad", "Bad CRC", expert.group.CHECKSUM,
     expert.severity.ERROR)
@@ -304,6 +314,21 @@ local function dissect_frame(tvb, pinfo, tree, direction, start, stuffed_len)
             tree:add(f.error_message, body(payload_at + 3, text_len))
         end
         what = what .. " " .. (REASONS[reason] or string.format("reason 0x%02X", reason))
+    elseif msg_type == READ_LOG_PAGES_TYPE and kind == "request" and payload_end - payload_at == 6 then
+        tree:add(f.burst_first, body(payload_at, 4))
+        tree:add(f.burst_max_entries, body(payload_at + 4, 1))
+        tree:add(f.burst_max_pages, body(payload_at + 5, 1))
+        what = what .. string.format(" from %d, %d pages of %d entries at most",
+            body(payload_at, 4):uint(), body(payload_at + 5, 1):uint(),
+            body(payload_at + 4, 1):uint())
+    elseif msg_type == READ_LOG_PAGES_TYPE and kind == "reply" and payload_end - payload_at >= 19 then
+        local page = body(payload_at, 1):uint()
+        local pages = body(payload_at + 1, 1):uint()
+        tree:add(f.burst_page, body(payload_at, 1))
+        tree:add(f.burst_pages, body(payload_at + 1, 1))
+        tree:add(f.burst_entries, body(payload_at + 18, 1))
+        what = what .. string.format(" page %d of %d (%d entries)%s", page + 1, pages,
+            body(payload_at + 18, 1):uint(), page + 1 == pages and ", last" or "")
     end
     return what
 end
