@@ -19,7 +19,6 @@ import os
 import stat
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,14 +29,11 @@ from programmer import log_plot
 from programmer.client import Programmer
 from programmer.errors import LinkError, LinkTimeout, PortError, UsageError
 from programmer.formatting import format_log_record, plain
-from programmer.link import Link
 from programmer.log_pages import LogPageReader
-from protocol import MAX_BURST_PAGES, Keyring, LogClass, LogRecord, Role, encode_payload
-from transport import PacedChannel, SerialChannel
+from protocol import MAX_BURST_PAGES, LogClass, LogRecord, encode_payload
 
 MAX_RESUMES = 5  # page reads in a row that may fail (each after the link's own retries)
 MAX_STALLS = 64  # bursts in a row whose first page was lost (each smaller than the last)
-BITS_PER_BYTE = 10  # a UART byte: start, 8 data, stop
 CSV_COLUMNS = ("index", "time_utc", "t_s", "class", "kind", "detail")
 FORMATS = ("text", "csv", "json")
 
@@ -134,62 +130,6 @@ def download_log(
             if not fresh or next_index >= page.next:
                 got.bursts = reader.bursts
                 return got
-
-
-@dataclass(frozen=True)
-class LineUse:
-    """How much of a line a log download used: ``efficiency`` is LogPage payload bytes
-    received over what the line could carry in the time (baud / 10 bytes a second)."""
-
-    payload_bytes: int
-    seconds: float
-    baud: int
-    entries: int
-    bursts: bool
-
-    @property
-    def efficiency(self) -> float:
-        return self.payload_bytes / (self.seconds * self.baud / BITS_PER_BYTE)
-
-
-def line_efficiency(
-    p: Programmer,
-    baud: int,
-    first: int = 0,
-    *,
-    bursts: bool = True,
-    clock: Callable[[], float] = time.perf_counter,
-) -> LineUse:
-    """Time one whole download through ``p`` (in a session that may read the log; its
-    channel paced at ``baud``, as the pump's line is): the figure of ``line_efficiency``
-    in ``make bench``. Only the download is timed, not the session's opening."""
-    started = clock()
-    got = download_log(p, first, bursts=bursts)
-    seconds = clock() - started
-    return LineUse(got.payload_bytes, seconds, baud, len(got.records), got.bursts)
-
-
-def measure_line_efficiency(
-    url: str,
-    keyring: Keyring,
-    *,
-    baud: int = 115_200,
-    runs: int = 1,
-    role: Role = Role.READ_ONLY,
-    bursts: bool = True,
-) -> list[LineUse]:
-    """``make bench``'s ``line_efficiency`` in one call: the pump at ``url`` (an emulator
-    started with ``--baud-pace BAUD``), this side paced at ``baud`` too
-    (``transport.PacedChannel``), one session, ``runs`` whole downloads timed."""
-    with Link(PacedChannel(SerialChannel(url), baud)) as link:
-        p = Programmer(link, "line-efficiency")
-        p.hello()
-        p.open_session(role, keyring)
-        try:
-            return [line_efficiency(p, baud, bursts=bursts) for _ in range(runs)]
-        finally:
-            with contextlib.suppress(LinkError, PortError):
-                link.close_session()
 
 
 # -- the progress bar ---------------------------------------------------------------------

