@@ -26,8 +26,11 @@ class AdjustablePacing:
     A change takes effect between two reads; bytes still held by the old pacing go out at
     once (a line reconfigured mid-byte loses its timing, not its bytes)."""
 
-    def __init__(self, inner: ByteChannel, baud: int | None) -> None:
+    def __init__(
+        self, inner: ByteChannel, baud: int | None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._inner = inner
+        self._clock = clock
         self._paced: PacedChannel | None = None
         self._carried_in = b""  # received bytes an old pacing still held
         self.baud: int | None = None
@@ -43,7 +46,7 @@ class AdjustablePacing:
             self._carried_in += received
             if written:
                 self._inner.write(written)
-        self._paced = PacedChannel(self._inner, baud) if baud else None
+        self._paced = PacedChannel(self._inner, baud, self._clock) if baud else None
         self.baud = baud
         self.description = self._paced.description if self._paced else self._inner.description
 

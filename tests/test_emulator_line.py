@@ -65,7 +65,7 @@ def test_baud_pace_9600_a_1200_byte_burst_and_a_1200_byte_reply_take_uart_time(
 def test_pacing_switched_on_and_off_keeps_every_byte_in_order() -> None:
     clock = FakeClock()
     inner = FakeChannel(clock)
-    pacing = AdjustablePacing(inner, None)
+    pacing = AdjustablePacing(inner, None, clock)  # the test's clock: no real time passes
     pacing.write(b"fast")
     assert inner.written() == b"fast"
     pacing.set_baud(BAUD)
