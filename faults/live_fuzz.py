@@ -22,6 +22,7 @@ pump still answers its clinician. The emulator's log must hold no line at ERROR.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import tempfile
@@ -225,6 +226,9 @@ def run(frames: int = FULL_FRAMES, seed: int = 20261123, *, budget_s: float = 24
                 before = rig.snapshot()
                 fuzzer = Fuzzer(rng, programmer, sent)
                 _fuzz(programmer, fuzzer, emulator, frames, started + budget_s, figures)
+                if not emulator.running:  # a crash, counted: there is no state left to compare
+                    figures.problems.append(f"the emulator died:\n{emulator.log_tail(30)}")
+                    return _finished(figures, emulator, started)
                 after = rig.snapshot()
                 differences = state_differences(before, after)
                 figures.state_changes = len(differences)
@@ -239,12 +243,18 @@ def run(frames: int = FULL_FRAMES, seed: int = 20261123, *, budget_s: float = 24
                     figures.crashes += 1
                     figures.problems.append(f"no status after the fuzz: {exc}")
             finally:
-                programmer.close()
-        lines = emulator.log_tail(10**9).splitlines()
-        figures.error_lines = sum(" ERROR " in line or "Traceback" in line for line in lines)
-        if figures.error_lines:
-            figures.crashes += figures.error_lines
-            figures.problems.append(f"emulator log:\n{emulator.log_tail(30)}")
+                with contextlib.suppress(ProgrammerError, OSError):  # a dead port: said above
+                    programmer.close()
+        return _finished(figures, emulator, started)
+
+
+def _finished(figures: LiveFigures, emulator: EmulatorProcess, started: float) -> LiveFigures:
+    """Every emulator log line at ERROR or with a traceback is a crash too."""
+    lines = emulator.log_tail(10**9).splitlines()
+    figures.error_lines = sum(" ERROR " in line or "Traceback" in line for line in lines)
+    if figures.error_lines:
+        figures.crashes += figures.error_lines
+        figures.problems.append(f"emulator log:\n{emulator.log_tail(30)}")
     figures.wall_seconds = time.perf_counter() - started
     return figures
 
@@ -265,9 +275,14 @@ def _fuzz(
             figures.by_kind[name] = figures.by_kind.get(name, 0) + 1
             batch += data
             figures.frames += 1
-        channel.write(bytes(batch) + b"\xc0" + SYNC_HELLO)  # a delimiter ends any partial
+        try:
+            channel.write(bytes(batch) + b"\xc0" + SYNC_HELLO)  # a delimiter ends any partial
+        except OSError:  # the pty's other end is gone
+            synced = False
+        else:
+            synced = _synced(channel, figures, fuzzer.challenges)
         figures.batches += 1
-        if not _synced(channel, figures, fuzzer.challenges):
+        if not synced:
             figures.crashes += 1
             alive = "running" if emulator.running else f"exited {emulator.returncode}"
             figures.problems.append(f"no answer to HELLO after batch {figures.batches} ({alive})")
@@ -279,7 +294,10 @@ def _synced(channel: Any, figures: LiveFigures, challenges: deque[int]) -> bool:
     decoder = FrameDecoder()
     deadline = time.monotonic() + SYNC_TIMEOUT_S
     while time.monotonic() < deadline:
-        data = channel.read_some(0.05)
+        try:
+            data = channel.read_some(0.05)
+        except OSError:  # the pty's other end is gone (pyserial's SerialException too)
+            return False
         figures.replies_bytes += len(data)
         for item in decoder.feed(data):
             if not isinstance(item, Frame) or item.flags & AUTH:

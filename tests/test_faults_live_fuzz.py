@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import faults.live_fuzz as live_fuzz
 from faults.live_fuzz import clinical_records, run, state_differences
 
 
@@ -60,3 +61,20 @@ def test_link_records_are_the_only_difference_allowed() -> None:
         ".pump.log.clinical",
     ]
     assert len(clinical_records(after)) == 2
+
+
+@pytest.mark.timeout(120)
+def test_an_emulator_that_dies_is_a_crash_counted_not_a_campaign_that_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fuzz = live_fuzz._fuzz
+
+    def dying(programmer: Any, fuzzer: Any, emulator: Any, *rest: Any) -> None:
+        emulator._process.kill()  # what a frame that crashed the pump would leave
+        emulator._process.wait()
+        fuzz(programmer, fuzzer, emulator, *rest)
+
+    monkeypatch.setattr(live_fuzz, "_fuzz", dying)
+    figures = live_fuzz.run(64)
+    assert figures.crashes >= 1
+    assert any("died" in problem for problem in figures.problems)
