@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from faults.keyless_burst import clinician_wait_s, simulated_wait_s
-from faults.replay_forgery import run
-from protocol import ProgrammerConnection, ProgrammerEvent, ReplyReceived
+from faults.replay_forgery import FORGED_TEXT, run
+from programmer import DeviceRefused
+from protocol import ErrorReply, ProgrammerConnection, ProgrammerEvent, Reason, ReplyReceived
 from protocol.frame import Frame, FrameError
 from protocol.verification_budget import DEFAULT_LIMIT
 
@@ -61,3 +62,36 @@ def test_a_live_keyless_burst_leaves_the_clinician_in_at_once() -> None:
     waited, answers, _ = clinician_wait_s(20)
     assert answers == {"AUTH_FAILED": 20}
     assert waited <= 60
+
+
+def test_a_forged_error_believed_is_accepted_even_where_the_log_agrees(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A library that believes only an unsigned WRONG_STATE: every forgery it repeats as the
+    pump's refusal is counted, also for a request the attacker kept from the pump (then the
+    log agrees that nothing ran, and only the belief shows)."""
+    believing = ProgrammerConnection._classify
+
+    def gullible(self: ProgrammerConnection, item: Frame | FrameError) -> ProgrammerEvent:
+        event = believing(self, item)
+        if (
+            isinstance(event, ReplyReceived)
+            and isinstance(event.message, ErrorReply)
+            and event.message.reason is Reason.WRONG_STATE
+        ):
+            return ReplyReceived(event.seq, event.message, authenticated=True)
+        return event
+
+    refusals: list[str] = []
+
+    class Noted(DeviceRefused):
+        def __init__(self, reason: Reason, message: str) -> None:
+            super().__init__(reason, message)
+            refusals.append(message)
+
+    monkeypatch.setattr(ProgrammerConnection, "_classify", gullible)
+    monkeypatch.setattr("programmer.link.DeviceRefused", Noted)
+    figures = run(1_000, seed=1)
+    believed = sum(FORGED_TEXT in message for message in refusals)
+    assert believed > 0
+    assert figures.forged_accepted >= believed
