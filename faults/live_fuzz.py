@@ -79,6 +79,7 @@ class LiveFigures:
     clinical_lost: int = 0
     error_lines: int = 0
     link_records_added: int = 0
+    clinical_free: int = -1  # free places in the clinical ring at the first snapshot: 0
     wall_seconds: float = 0.0
     by_kind: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -141,6 +142,26 @@ def _find_log(node: dict[str, Any]) -> dict[str, Any] | None:
             if found is not None:
                 return found
     return None
+
+
+def fill_clinical_log(rig: ControlClient) -> int:
+    """The clinical ring filled to its capacity (restored with copies of its first record):
+    a pump that made room for link records by evicting clinical ones shows only in a full
+    ring. Returns the records added."""
+    snapshot = rig.snapshot()
+    log = snapshot["pump"]["log"]
+    held = log["clinical"]
+    missing = int(snapshot["pump"]["config"]["event_log_capacity"]) - len(held)
+    if missing <= 0 or not held:
+        return 0
+    _, t_us, kind, detail, *rest = held[0]
+    written = int(log["written"])
+    log["clinical"] = held + [
+        [written + n, t_us, kind, dict(detail), *rest] for n in range(missing)
+    ]
+    log["written"] = written + missing
+    rig.restore(snapshot)
+    return missing
 
 
 class Fuzzer:
@@ -213,6 +234,7 @@ def run(frames: int = FULL_FRAMES, seed: int = 20261123, *, budget_s: float = 24
             extra_args=("--speed", "0", "--telemetry-session-cost", "0s", "--control", control),
         )
         with emulator, ControlClient(control) as rig:
+            fill_clinical_log(rig)
             sent: list[bytes] = []
             programmer = Programmer.open(
                 emulator.port, key_file=emulator.key_file, operator="live-fuzz"
@@ -224,6 +246,8 @@ def run(frames: int = FULL_FRAMES, seed: int = 20261123, *, budget_s: float = 24
                 programmer.set_dose(210)  # +5 %: within the dose-change cap
                 programmer.link.trace = None
                 before = rig.snapshot()
+                capacity = int(before["pump"]["config"]["event_log_capacity"])
+                figures.clinical_free = capacity - len(clinical_records(before))
                 fuzzer = Fuzzer(rng, programmer, sent)
                 _fuzz(programmer, fuzzer, emulator, frames, started + budget_s, figures)
                 if not emulator.running:  # a crash, counted: there is no state left to compare

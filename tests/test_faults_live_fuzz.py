@@ -23,6 +23,8 @@ def test_three_thousand_fuzzed_frames_change_nothing_and_the_pump_still_answers(
     assert figures.clinical_lost == 0
     assert figures.error_lines == 0
     assert figures.link_records_added > 0  # the garbage did reach the pump, and was logged
+    # The clinical ring was full: a link record that evicted a clinical one would show.
+    assert figures.clinical_free == 0
     assert figures.replies_bytes > 0
     assert {"signed, bad tag", "signed, used counter", "signed, exact replay"} <= set(
         figures.by_kind
