@@ -250,8 +250,8 @@ def run(frames: int = FULL_FRAMES, seed: int = 20261123, *, budget_s: float = 24
                 figures.clinical_free = capacity - len(clinical_records(before))
                 fuzzer = Fuzzer(rng, programmer, sent)
                 _fuzz(programmer, fuzzer, emulator, frames, started + budget_s, figures)
-                if not emulator.running:  # a crash, counted: there is no state left to compare
-                    figures.problems.append(f"the emulator died:\n{emulator.log_tail(30)}")
+                if figures.crashes:  # counted: a dead or deaf pump has no state to compare
+                    figures.problems.append(f"the emulator's log:\n{emulator.log_tail(30)}")
                     return _finished(figures, emulator, started)
                 after = rig.snapshot()
                 differences = state_differences(before, after)
