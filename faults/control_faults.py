@@ -35,7 +35,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from faults.noisy_link import count_executions
+from faults.noisy_link import count_executions, count_handlings
 from faults.noisy_pty import open_through
 from faults.session_keeper import SessionKeeper
 from faults.worker_processes import WORKER_FLAG, print_figures, run_workers
@@ -226,7 +226,8 @@ def run_pair(
                 programmer.close()
             log.read()
     for outcome, reason, names in outcomes:
-        _tally(figures, outcome, reason, sum(log.executions.get(name, 0) for name in names))
+        executed = sum(log.executions.get(name, 0) for name in names)
+        _tally(figures, outcome, reason, executed, sum(log.handled.get(n, 0) for n in names))
     figures.wall_seconds = time.perf_counter() - started
     return figures
 
@@ -238,6 +239,7 @@ class PumpLog:
         self.rig = rig
         self.next_index = 0
         self.executions: dict[str, int] = {}
+        self.handled: dict[str, int] = {}  # executions and refusals: more than 1 is a duplicate
         self._records: list[tuple[str, object]] = []
 
     def read(self) -> None:
@@ -251,6 +253,7 @@ class PumpLog:
         if held:
             self.next_index = max(self.next_index, held[-1][0] + 1)
         self.executions = count_executions(self._records)
+        self.handled = count_handlings(self._records)
 
 
 def _commit_once(
@@ -279,9 +282,13 @@ def _commit_once(
     return "done", None
 
 
-def _tally(figures: NoisyFigures, outcome: str, reason: Reason | None, executed: int) -> None:
+def _tally(
+    figures: NoisyFigures, outcome: str, reason: Reason | None, executed: int, handled: int
+) -> None:
+    """One command: ``executed`` times it ran, ``handled`` times the pump acted on it (ran
+    or refused it: a commit run twice is refused the second time, nothing being staged)."""
     figures.commands += 1
-    figures.duplicates += executed > 1
+    figures.duplicates += max(executed, handled) > 1
     if outcome == "done":
         figures.done += 1
         figures.done_not_executed += executed == 0

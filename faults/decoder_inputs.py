@@ -79,6 +79,7 @@ class DecoderFigures:
     rss_growth_mb: float = 0.0
     wall_seconds: float = 0.0
     by_mutator: dict[str, int] = field(default_factory=dict)
+    to_programmer: dict[str, int] = field(default_factory=dict)  # of by_mutator: the other way
     examples: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -334,7 +335,7 @@ def run(
             name, data = _framed(rng, choice, towards_pump, corpus, ends)
         figures.by_mutator[name] = figures.by_mutator.get(name, 0) + 1
         try:
-            _feed(data, towards_pump or name == "random bytes", ends, stream, figures)
+            _feed(data, towards_pump, ends, stream, figures, name)
         except Exception:
             figures.failures += 1
             if len(figures.examples) < 5:
@@ -370,7 +371,12 @@ def _framed(
 
 
 def _feed(
-    data: bytes, towards_pump: bool, ends: Ends, stream: FrameDecoder, figures: DecoderFigures
+    data: bytes,
+    towards_pump: bool,
+    ends: Ends,
+    stream: FrameDecoder,
+    figures: DecoderFigures,
+    name: str = "",
 ) -> None:
     found = FrameDecoder().feed(data)
     stream.feed(data)
@@ -401,6 +407,7 @@ def _feed(
         if pump._frames or pump._events or pump._unanswered is not None:
             raise AssertionError("the pump connection left frames or a request unanswered")
     else:
+        figures.to_programmer[name] = figures.to_programmer.get(name, 0) + 1
         for programmer in (ends.programmer, ends.opening):
             programmer.receive_data(data)
             for reply in programmer.events():

@@ -489,7 +489,8 @@ def run(
         except StartError as exc:
             figures.breaks("torn", str(exc))
         except (RuntimeError, ProgrammerError) as exc:
-            figures.errors.append(f"{type(exc).__name__}: {exc}")
+            if killer.error is None:  # a start that failed is torn, counted below
+                figures.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             killer.stop()
             if killer.error is not None:

@@ -22,6 +22,7 @@ pump still answers its clinician. The emulator's log must hold no line at ERROR.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import tempfile
@@ -78,6 +79,7 @@ class LiveFigures:
     clinical_lost: int = 0
     error_lines: int = 0
     link_records_added: int = 0
+    clinical_free: int = -1  # free places in the clinical ring at the first snapshot: 0
     wall_seconds: float = 0.0
     by_kind: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -140,6 +142,26 @@ def _find_log(node: dict[str, Any]) -> dict[str, Any] | None:
             if found is not None:
                 return found
     return None
+
+
+def fill_clinical_log(rig: ControlClient) -> int:
+    """The clinical ring filled to its capacity (restored with copies of its first record):
+    a pump that made room for link records by evicting clinical ones shows only in a full
+    ring. Returns the records added."""
+    snapshot = rig.snapshot()
+    log = snapshot["pump"]["log"]
+    held = log["clinical"]
+    missing = int(snapshot["pump"]["config"]["event_log_capacity"]) - len(held)
+    if missing <= 0 or not held:
+        return 0
+    _, t_us, kind, detail, *rest = held[0]
+    written = int(log["written"])
+    log["clinical"] = held + [
+        [written + n, t_us, kind, dict(detail), *rest] for n in range(missing)
+    ]
+    log["written"] = written + missing
+    rig.restore(snapshot)
+    return missing
 
 
 class Fuzzer:
@@ -212,6 +234,7 @@ def run(frames: int = FULL_FRAMES, seed: int = 20261123, *, budget_s: float = 24
             extra_args=("--speed", "0", "--telemetry-session-cost", "0s", "--control", control),
         )
         with emulator, ControlClient(control) as rig:
+            fill_clinical_log(rig)
             sent: list[bytes] = []
             programmer = Programmer.open(
                 emulator.port, key_file=emulator.key_file, operator="live-fuzz"
@@ -223,8 +246,13 @@ def run(frames: int = FULL_FRAMES, seed: int = 20261123, *, budget_s: float = 24
                 programmer.set_dose(210)  # +5 %: within the dose-change cap
                 programmer.link.trace = None
                 before = rig.snapshot()
+                capacity = int(before["pump"]["config"]["event_log_capacity"])
+                figures.clinical_free = capacity - len(clinical_records(before))
                 fuzzer = Fuzzer(rng, programmer, sent)
                 _fuzz(programmer, fuzzer, emulator, frames, started + budget_s, figures)
+                if figures.crashes:  # counted: a dead or deaf pump has no state to compare
+                    figures.problems.append(f"the emulator's log:\n{emulator.log_tail(30)}")
+                    return _finished(figures, emulator, started)
                 after = rig.snapshot()
                 differences = state_differences(before, after)
                 figures.state_changes = len(differences)
@@ -239,12 +267,18 @@ def run(frames: int = FULL_FRAMES, seed: int = 20261123, *, budget_s: float = 24
                     figures.crashes += 1
                     figures.problems.append(f"no status after the fuzz: {exc}")
             finally:
-                programmer.close()
-        lines = emulator.log_tail(10**9).splitlines()
-        figures.error_lines = sum(" ERROR " in line or "Traceback" in line for line in lines)
-        if figures.error_lines:
-            figures.crashes += figures.error_lines
-            figures.problems.append(f"emulator log:\n{emulator.log_tail(30)}")
+                with contextlib.suppress(ProgrammerError, OSError):  # a dead port: said above
+                    programmer.close()
+        return _finished(figures, emulator, started)
+
+
+def _finished(figures: LiveFigures, emulator: EmulatorProcess, started: float) -> LiveFigures:
+    """Every emulator log line at ERROR or with a traceback is a crash too."""
+    lines = emulator.log_tail(10**9).splitlines()
+    figures.error_lines = sum(" ERROR " in line or "Traceback" in line for line in lines)
+    if figures.error_lines:
+        figures.crashes += figures.error_lines
+        figures.problems.append(f"emulator log:\n{emulator.log_tail(30)}")
     figures.wall_seconds = time.perf_counter() - started
     return figures
 
@@ -265,9 +299,14 @@ def _fuzz(
             figures.by_kind[name] = figures.by_kind.get(name, 0) + 1
             batch += data
             figures.frames += 1
-        channel.write(bytes(batch) + b"\xc0" + SYNC_HELLO)  # a delimiter ends any partial
+        try:
+            channel.write(bytes(batch) + b"\xc0" + SYNC_HELLO)  # a delimiter ends any partial
+        except OSError:  # the pty's other end is gone
+            synced = False
+        else:
+            synced = _synced(channel, figures, fuzzer.challenges)
         figures.batches += 1
-        if not _synced(channel, figures, fuzzer.challenges):
+        if not synced:
             figures.crashes += 1
             alive = "running" if emulator.running else f"exited {emulator.returncode}"
             figures.problems.append(f"no answer to HELLO after batch {figures.batches} ({alive})")
@@ -279,7 +318,10 @@ def _synced(channel: Any, figures: LiveFigures, challenges: deque[int]) -> bool:
     decoder = FrameDecoder()
     deadline = time.monotonic() + SYNC_TIMEOUT_S
     while time.monotonic() < deadline:
-        data = channel.read_some(0.05)
+        try:
+            data = channel.read_some(0.05)
+        except OSError:  # the pty's other end is gone (pyserial's SerialException too)
+            return False
         figures.replies_bytes += len(data)
         for item in decoder.feed(data):
             if not isinstance(item, Frame) or item.flags & AUTH:

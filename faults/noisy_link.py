@@ -170,6 +170,19 @@ def count_executions(records: Iterable[tuple[str, object]]) -> dict[str, int]:
     return {request: max(per_kind.values()) for request, per_kind in kinds.items()}
 
 
+def count_handlings(records: Iterable[tuple[str, object]]) -> dict[str, int]:
+    """From (kind, request name) pairs: how many times the pump acted on each request, its
+    executions and its refusals together. A request is acted on once: a copy is answered
+    from the cache. A second time shows even where the pump's state refused it (a commit run
+    again finds nothing staged), which ``count_executions`` alone would not."""
+    pairs = list(records)
+    handled = count_executions(pairs)
+    for kind, request in pairs:
+        if request is not None and kind == "refused":
+            handled[str(request)] = handled.get(str(request), 0) + 1
+    return handled
+
+
 def tally(
     figures: Figures,
     outcome: str,

@@ -70,6 +70,9 @@ FORGED_REASONS = (
     Reason.FORBIDDEN,
     Reason.BAD_CRC,
 )
+FORGED_TEXT = (
+    "forged by the attacker"  # in every forged error: a library that repeats it believed it
+)
 ATTACKS = (
     "replay to pump",
     "forged tag to pump",
@@ -237,7 +240,7 @@ class Attacker:
 
 
 def _unsigned_error(seq: int, reason: Reason, request_type: int) -> bytes:
-    error = ErrorReply(reason, request_type, "forged")
+    error = ErrorReply(reason, request_type, FORGED_TEXT)
     return seal(frame_body(REPLY, seq, int(error.TYPE), encode_payload(error)))
 
 
@@ -297,7 +300,7 @@ def run(
     attacker.figures = figures
     programmer, sent = _new_programmer(line, clock, keys, rng)
     figures.sessions = 1
-    results: list[tuple[str, Reason | None, list[Outgoing], str]] = []
+    results: list[tuple[str, Reason | None, list[Outgoing], str, list[str]]] = []
     for index, (_name, action) in enumerate(Mix(clock.advance).commands()):
         if index >= commands or time.perf_counter() - started > budget_s:
             break
@@ -311,12 +314,13 @@ def run(
         link = programmer.link
         if attack.endswith("programmer"):
             link.on_changing_request = partial(_arm, line, attacker, attack, sent=sent)
-        outcome, reason = run_command(programmer, action)
+        believed: list[str] = []
+        outcome, reason = run_command(programmer, partial(_believing, action, believed))
         line.on_write = None
         link.on_changing_request = sent.append
         ours = sent[before:]
         attacker.requests += [o.data for o in ours]
-        results.append((outcome, reason, ours, attack))
+        results.append((outcome, reason, ours, attack, believed))
         if attack == "replay to pump" and attacker.requests:
             frames = [rng.choice(attacker.requests) for _ in range(3)]
             figures.replay_attempts += len(frames)
@@ -327,19 +331,35 @@ def run(
             figures.forged_accepted += attacker.at_pump(frames)
     programmer.link.close_session()
     ran = count_executions(records.requests)
-    for outcome, reason, ours, attack in results:
+    for outcome, reason, ours, attack, believed in results:
         names = [f"{o.session_id:08x}:{o.counter}" for o in ours]
         wrong_before = figures.outcomes.wrong
         tally(figures.outcomes, outcome, reason, names, ran)
-        if figures.outcomes.wrong > wrong_before:
+        # A forged error believed is accepted even when the log happens to agree (the
+        # request never reached the pump): the library took the attacker's word.
+        if figures.outcomes.wrong > wrong_before or believed:
             runs = [ran.get(name, 0) for name in names]
-            figures.problems.append(f"{attack}: reported {outcome}, ran {runs}")
+            said = f"; believed: {believed[0]}" if believed else ""
+            figures.problems.append(f"{attack}: reported {outcome}, ran {runs}{said}")
             if "reply" in attack:
                 figures.replay_accepted += 1
             else:
                 figures.forged_accepted += 1
     figures.wall_seconds = time.perf_counter() - started
     return figures
+
+
+def _believing(
+    action: Callable[[Programmer], object], believed: list[str], p: Programmer
+) -> object:
+    """``action``, noting a failure that repeats a forged error's text: the library took it
+    for the pump's word."""
+    try:
+        return action(p)
+    except ProgrammerError as exc:
+        if FORGED_TEXT in str(exc):
+            believed.append(str(exc))
+        raise
 
 
 def _arm(

@@ -78,6 +78,8 @@ MINIMUMS = {
     "kill9_trials": 1_000,
     "soak_hours_simulated": 8_760,
 }
+# A campaign that ran nothing proved nothing: these are above 0 in any run, quick or not.
+NONZERO = (*MINIMUMS, "replay_attempts", "forged_attempts")
 MIN_DONE = 0.95
 MAX_UNRESOLVED = 0.01
 MAX_LOCKOUT_S = 60.0
@@ -95,6 +97,8 @@ def target_of(key: str, quick: bool) -> str:
         return f"<= {MAX_LOCKOUT_S:g}"
     if key in MINIMUMS and not quick:
         return f">= {MINIMUMS[key]:,}"
+    if key in NONZERO:
+        return "> 0"
     return ""
 
 
@@ -112,15 +116,18 @@ def broken_targets(
     done = figures.get("noisy_link_done", 0)
     unresolved = figures.get("noisy_link_unresolved", 0)
     if "noisy_link_commands" in ran and "noisy_link_commands" in figures:
-        if done < MIN_DONE * commands or commands <= 0:
+        if not done >= MIN_DONE * commands or commands <= 0:
             broken.append(f"noisy_link_done {done:g} < {MIN_DONE:.0%} of {commands:g}")
-        if unresolved > MAX_UNRESOLVED * commands:
+        if not unresolved <= MAX_UNRESOLVED * commands:
             broken.append(f"noisy_link_unresolved {unresolved:g} > 1 % of {commands:g}")
     lockout = figures.get("lockout_max_clinician_delay_s", 0)
-    if lockout > MAX_LOCKOUT_S:
+    if not lockout <= MAX_LOCKOUT_S:  # NaN too: a figure that is not a number holds nothing
         broken.append(f"lockout_max_clinician_delay_s {lockout:g} > {MAX_LOCKOUT_S:g}")
+    for key in NONZERO:
+        if key in ran and key in figures and not figures[key] > 0:
+            broken.append(f"{key} {figures[key]:g}: nothing was tried")
     if not quick:
         for key, minimum in MINIMUMS.items():
-            if key in ran and key in figures and figures[key] < minimum:
+            if key in ran and key in figures and not figures[key] >= minimum:
                 broken.append(f"{key} {figures[key]:g} < {minimum:,}")
     return broken

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import pytest
 
+import faults.keyless_burst as keyless_burst
 from faults.keyless_burst import clinician_wait_s, simulated_wait_s
-from faults.replay_forgery import run
-from protocol import ProgrammerConnection, ProgrammerEvent, ReplyReceived
+from faults.replay_forgery import FORGED_TEXT, run
+from faults.targets import CAMPAIGNS, broken_targets
+from programmer import DeviceRefused
+from protocol import ErrorReply, ProgrammerConnection, ProgrammerEvent, Reason, ReplyReceived
 from protocol.frame import Frame, FrameError
-from protocol.verification_budget import DEFAULT_LIMIT
+from protocol.verification_budget import DEFAULT_LIMIT, VerificationBudget
 
 
 def test_replays_and_forgeries_in_five_sessions_are_never_believed() -> None:
@@ -61,3 +64,55 @@ def test_a_live_keyless_burst_leaves_the_clinician_in_at_once() -> None:
     waited, answers, _ = clinician_wait_s(20)
     assert answers == {"AUTH_FAILED": 20}
     assert waited <= 60
+
+
+def test_a_forged_error_believed_is_accepted_even_where_the_log_agrees(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A library that believes only an unsigned WRONG_STATE: every forgery it repeats as the
+    pump's refusal is counted, also for a request the attacker kept from the pump (then the
+    log agrees that nothing ran, and only the belief shows)."""
+    believing = ProgrammerConnection._classify
+
+    def gullible(self: ProgrammerConnection, item: Frame | FrameError) -> ProgrammerEvent:
+        event = believing(self, item)
+        if (
+            isinstance(event, ReplyReceived)
+            and isinstance(event.message, ErrorReply)
+            and event.message.reason is Reason.WRONG_STATE
+        ):
+            return ReplyReceived(event.seq, event.message, authenticated=True)
+        return event
+
+    refusals: list[str] = []
+
+    class Noted(DeviceRefused):
+        def __init__(self, reason: Reason, message: str) -> None:
+            super().__init__(reason, message)
+            refusals.append(message)
+
+    monkeypatch.setattr(ProgrammerConnection, "_classify", gullible)
+    monkeypatch.setattr("programmer.link.DeviceRefused", Noted)
+    figures = run(1_000, seed=1)
+    believed = sum(FORGED_TEXT in message for message in refusals)
+    assert believed > 0
+    assert figures.forged_accepted >= believed
+
+
+@pytest.mark.timeout(120)
+def test_a_lockout_in_place_of_the_rate_limit_fails_even_the_quick_campaign(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The quick live bursts (5, 50) stay under the budget; the simulated one goes beyond it,
+    where a lockout keeps the clinician out."""
+
+    def lockout(self: VerificationBudget, now_us: int) -> int:
+        return 15 * 60 * 1_000_000 if len(self._spent) >= self.limit else 0
+
+    monkeypatch.setattr(VerificationBudget, "wait_us", lockout)
+    figures = keyless_burst.campaign(quick=True)
+    assert figures["lockout_max_clinician_delay_s"] > 60
+    assert broken_targets(figures, quick=True, campaigns=(LOCKOUT,)) != []
+
+
+LOCKOUT = next(campaign for campaign in CAMPAIGNS if campaign.name == "lockout")

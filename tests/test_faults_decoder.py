@@ -33,6 +33,7 @@ def test_twenty_thousand_inputs_reach_every_decoder_and_none_fails() -> None:
         "payload behind a good CRC",
         "payload behind a good tag",
     }
+    assert set(figures.to_programmer) == set(figures.by_mutator)  # both ends get every kind
 
 
 def test_an_untyped_exception_in_a_decoder_is_counted_as_a_failure(

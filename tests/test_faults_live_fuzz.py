@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import faults.live_fuzz as live_fuzz
 from faults.live_fuzz import clinical_records, run, state_differences
 
 
@@ -22,6 +23,8 @@ def test_three_thousand_fuzzed_frames_change_nothing_and_the_pump_still_answers(
     assert figures.clinical_lost == 0
     assert figures.error_lines == 0
     assert figures.link_records_added > 0  # the garbage did reach the pump, and was logged
+    # The clinical ring was full: a link record that evicted a clinical one would show.
+    assert figures.clinical_free == 0
     assert figures.replies_bytes > 0
     assert {"signed, bad tag", "signed, used counter", "signed, exact replay"} <= set(
         figures.by_kind
@@ -60,3 +63,20 @@ def test_link_records_are_the_only_difference_allowed() -> None:
         ".pump.log.clinical",
     ]
     assert len(clinical_records(after)) == 2
+
+
+@pytest.mark.timeout(120)
+def test_an_emulator_that_dies_is_a_crash_counted_not_a_campaign_that_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fuzz = live_fuzz._fuzz
+
+    def dying(programmer: Any, fuzzer: Any, emulator: Any, *rest: Any) -> None:
+        emulator._process.kill()  # what a frame that crashed the pump would leave
+        emulator._process.wait()
+        fuzz(programmer, fuzzer, emulator, *rest)
+
+    monkeypatch.setattr(live_fuzz, "_fuzz", dying)
+    figures = live_fuzz.run(64)
+    assert figures.crashes >= 1
+    assert any("no answer to HELLO" in problem for problem in figures.problems)

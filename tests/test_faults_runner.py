@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import faults.__main__ as runner
-from faults.targets import CAMPAIGNS, MINIMUMS, ZERO, broken_targets
+from faults.targets import CAMPAIGNS, MINIMUMS, NONZERO, ZERO, broken_targets
 
 GOOD = {
     **{key: 0.0 for campaign in CAMPAIGNS for key in campaign.keys},
@@ -16,6 +16,8 @@ GOOD = {
     "noisy_link_done": 9_500.0,
     "noisy_link_unresolved": 100.0,
     "lockout_max_clinician_delay_s": 31.0,
+    "replay_attempts": 5_000.0,
+    "forged_attempts": 5_000.0,
 }
 
 
@@ -40,6 +42,20 @@ def test_every_count_that_must_be_zero_fails_the_run(key: str) -> None:
 )
 def test_each_threshold_is_a_hard_target(change: dict[str, float], broken: str) -> None:
     assert broken_targets({**GOOD, **change}, quick=False) == [broken]
+
+
+@pytest.mark.parametrize("quick", [True, False])
+@pytest.mark.parametrize("key", NONZERO)
+def test_a_campaign_that_tried_nothing_fails_even_a_quick_run(key: str, quick: bool) -> None:
+    broken = broken_targets({**GOOD, key: 0.0}, quick=quick)
+    assert f"{key} 0: nothing was tried" in broken
+
+
+@pytest.mark.parametrize(
+    "key", ["lockout_max_clinician_delay_s", "noisy_link_done", "noisy_link_unresolved"]
+)
+def test_a_figure_that_is_not_a_number_is_a_miss(key: str) -> None:
+    assert broken_targets({**GOOD, key: float("nan")}, quick=True) != []
 
 
 def test_a_quick_run_need_not_reach_the_full_sizes_and_a_missing_key_fails() -> None:

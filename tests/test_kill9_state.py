@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+import faults.kill9_state as kill9_state
 from faults.emulator_forkserver import ForkServer
 from faults.kill9_state import QUICK_KILLS, quick_run
+from programmer import Programmer
 
 
 @pytest.mark.timeout(300)
@@ -74,3 +76,29 @@ def test_a_forked_emulator_that_cannot_start_ends_and_says_why(tmp_path: Path) -
         assert "missing.json" in (tmp_path / "log").read_text()
     finally:
         server.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_restart_that_finds_a_torn_state_file_is_counted_torn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A start that fails is ``kill9_torn``, not a round that stopped (whose figures would be
+    thrown away): the campaign returns the count, and the runner fails on it."""
+    start = kill9_state.Emulator.start
+
+    def tearing(self: kill9_state.Emulator) -> str:
+        if self.starts == 2:  # the second restart: as a torn generation would make it
+            self.starts += 1
+            raise kill9_state.StartError("start 3 not clean: pump.state.b: torn, kept aside")
+        return start(self)
+
+    def impatient(path: str, key_file: Path, timeout_s: float) -> Programmer:
+        return Programmer.open(path, key_file=key_file, timeout_s=timeout_s, budget_s=2.0)
+
+    monkeypatch.setattr(kill9_state.Emulator, "start", tearing)
+    monkeypatch.setattr(kill9_state, "_open", impatient)
+    monkeypatch.setattr(kill9_state, "READ_DEADLINE_S", 5.0)
+    figures = kill9_state.run(100, kills=5)
+    assert figures.errors == []
+    assert figures.torn >= 1
+    assert figures.as_campaign()["kill9_torn"] >= 1
