@@ -36,6 +36,7 @@ def test_every_count_that_must_be_zero_fails_the_run(key: str) -> None:
         ({"noisy_link_done": 9_499.0}, "noisy_link_done 9499 < 95% of 10000"),
         ({"noisy_link_unresolved": 101.0}, "noisy_link_unresolved 101 > 1 % of 10000"),
         ({"lockout_max_clinician_delay_s": 60.5}, "lockout_max_clinician_delay_s 60.5 > 60"),
+        ({"soak_rss_growth_mb": 1.5}, "soak_rss_growth_mb 1.5 >= 1"),
         ({"decoder_inputs": 999_999.0}, "decoder_inputs 999999 < 1,000,000"),
         ({"soak_hours_simulated": 8_759.0}, "soak_hours_simulated 8759 < 8,760"),
     ],
