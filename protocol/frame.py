@@ -139,6 +139,30 @@ def signed_frame(
     return END_BYTE + stuff(body + crc_hqx(body, CRC_INIT).to_bytes(2, "big")) + END_BYTE
 
 
+def signed_frame_with_tag(
+    flags: int,
+    seq: int,
+    msg_type: int,
+    payload: bytes,
+    session_id: int,
+    counter: int,
+    tag: Callable[[bytes], bytes],
+) -> tuple[bytes, bytes]:
+    """``signed_frame``, and the tag it carries (what names a request for GET_OUTCOME)."""
+    if len(payload) > MAX_PAYLOAD_LEN:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_LEN}")
+    signed = (
+        _FULL_HEADER.pack(
+            PROTOCOL_VERSION, flags | AUTH, seq, msg_type, len(payload), session_id, counter
+        )
+        + payload
+    )
+    tag_bytes = tag(signed)
+    body = signed + tag_bytes
+    data = END_BYTE + stuff(body + crc_hqx(body, CRC_INIT).to_bytes(2, "big")) + END_BYTE
+    return data, tag_bytes
+
+
 def encode_frame(frame: Frame) -> bytes:
     """A frame as given (tag included as is): for tests and tools."""
     body = frame_body(

@@ -200,6 +200,31 @@ class PumpConnection:
     def reply(self, request: RequestReceived, message: Message) -> None:
         self._answer(request.frame, request.session_id, message)
 
+    def reply_payload(self, request: RequestReceived, msg_type: int, payload: bytes) -> None:
+        """``reply`` with a reply already encoded (``msg_type`` and its payload): for the
+        requests a programmer repeats most, answered with no message object in between.
+        Not for a changing request (its outcome is remembered as a message's)."""
+        frame = request.frame
+        if frame.msg_type in CHANGING:
+            raise ValueError("a changing request is answered with reply()")
+        session = self._session
+        session_id = request.session_id
+        unanswered = self._unanswered
+        if unanswered is not None and unanswered.frame is frame:
+            self._unanswered = None
+        if not session_id or session is None or session.session_id != session_id:
+            version = HELLO_VERSION if frame.version == HELLO_VERSION else PROTOCOL_VERSION
+            body = frame_body(_PLAIN_REPLY, frame.seq, msg_type, payload, version=version)
+            self._out.append(seal(body))
+            return
+        session.tx_counter = counter = session.tx_counter + 1
+        data = signed_frame(_REPLY_AUTH, frame.seq, msg_type, payload, session_id, counter,
+                            session.tag)  # fmt: skip
+        entry = session.recent.get(frame.counter)
+        if entry is not None and entry.reply is None:
+            entry.reply = data
+        self._out.append(data)
+
     def reply_burst(self, request: RequestReceived, messages: Sequence[Message]) -> None:
         """Answer with several frames (READ_LOG_PAGES), each signed under its own counter,
         all with the request's seq. The whole burst is the cached reply: a copy of the
