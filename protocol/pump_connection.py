@@ -76,7 +76,7 @@ from protocol.messages import (
 )
 from protocol.outcomes import OutcomeMemory
 from protocol.reasons import Reason
-from protocol.roles import CHANGING, UNAUTHENTICATED, permitted
+from protocol.roles import CHANGING, PERMITTED, UNAUTHENTICATED
 from protocol.verification_budget import US_PER_S, VerificationBudget
 
 DEFAULT_IDLE_TIMEOUT_US = 10 * 60 * US_PER_S  # [M] a programming visit's pauses
@@ -174,7 +174,9 @@ class PumpConnection:
     def receive_data(self, data: bytes | bytearray, now_us: int) -> None:
         """Take bytes from the link; ``events()`` then looks at them, one request at a time."""
         self._now_us = now_us
-        self._expire_idle(now_us)
+        session = self._session
+        if session is not None and now_us - session.last_active_us > self.idle_timeout_us:
+            self._end_session("idle")  # ``_expire_idle``, inline: this runs for every read
         self._frames.extend(self._decoder.feed(data))
 
     def events(self) -> Iterator[PumpEvent]:
@@ -326,7 +328,7 @@ class PumpConnection:
         if msg_type in UNAUTHENTICATED:
             self._refuse_session(frame, session, Reason.WRONG_STATE, "send this outside a session")
             return
-        if not permitted(session.role, msg_type):
+        if msg_type not in PERMITTED[session.role]:  # ``permitted``, inline
             self._refuse_session(
                 frame,
                 session,
