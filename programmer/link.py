@@ -216,7 +216,11 @@ class Link:
             self.send_raw(outgoing.data)
             result = self._await(outgoing.seq, attempt_end)
             if result is _Result.REPLY:
-                return self._answer()
+                reply, self._reply = self._reply, None  # ``_answer``, inline: the hot path
+                if isinstance(reply, ErrorReply):
+                    raise DeviceRefused(reply.reason, reply.message)
+                assert reply is not None
+                return reply
             if (
                 result is _Result.RESEND
                 and resent < RESENDS_PER_ATTEMPT
