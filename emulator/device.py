@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -167,9 +168,12 @@ class EmulatedDevice:
         # answered. Link noise does not bump it, so a flood of garbage costs no saving.
         self.revision = 0
         self._staged: tuple[int, bytes, Prescription] | None = None  # session, digest, what
+        # Kept to be recognised: while GET_STATUS has this handler, its reply is packed
+        # straight from the model (``_status_payload``); a test may put another in its place.
+        self._status_handler: Callable[[Message], Reply] = self._status
         self._handlers: dict[type[Message], Callable[[Message], Reply]] = {
             Hello: self._hello,
-            GetStatus: self._status,
+            GetStatus: self._status_handler,
             GetPrescription: self._get_prescription,
             StagePrescription: self._stage,
             CommitPrescription: self._commit,
@@ -379,6 +383,9 @@ class EmulatedDevice:
             return
         message = request.message
         try:
+            if handler is self._status_handler:  # the most frequent request: no reply object
+                self.connection.reply_payload(request, STATUS_REPLY_TYPE, self._status_payload())
+                return
             if type(message) in _RECORD_NOTHING:
                 reply = handler(message)
             else:
@@ -436,7 +443,23 @@ class EmulatedDevice:
         )
 
     def _status(self, _: Message) -> Message:
-        """Built straight from the model's reading: the request a programmer repeats most."""
+        fields = list(self._status_fields())
+        fields[2] = alarm_flags_of(fields[2])
+        fields[3] = alarm_flags_of(fields[3])
+        return StatusReply(*fields)
+
+    def _status_payload(self) -> bytes:
+        """GET_STATUS's reply payload packed straight from the model's reading, with no
+        ``StatusReply`` in between: the request a programmer repeats most. The same bytes
+        as ``encode_payload(self._status(...))``."""
+        try:
+            return _STATUS_STRUCT.pack(*self._status_fields())
+        except struct.error as exc:
+            raise ValueError(f"StatusReply does not fit its wire layout: {exc}") from exc
+
+    def _status_fields(self) -> tuple[Any, ...]:
+        """StatusReply's fields, in order, from the model's reading (alarms and silenced
+        as plain bits)."""
         pump = self.pump
         (
             state,
@@ -459,11 +482,11 @@ class EmulatedDevice:
             if is_silenced:
                 silenced |= bit
         clock_us = pump.clock_us
-        return StatusReply(
+        return (
             STATE_CODES[state],
             MODE_CODES[mode],
-            alarm_flags_of(alarms),
-            alarm_flags_of(silenced),
+            alarms,
+            silenced,
             dose_ug_per_day,
             rate_nl_per_day,
             min(flow_nl_per_day, U32_MAX),
@@ -681,6 +704,16 @@ class EmulatedDevice:
 
 # Requests whose handlers only read the pump: no record to stamp, so no log context (the
 # cost of a status request is the reply, not its bookkeeping).
+
+
+def _fixed_layout(cls: type[Message]) -> struct.Struct:
+    if cls.FAST is None:
+        raise TypeError(f"{cls.__name__} has no fixed-size layout")
+    return cls.FAST
+
+
+_STATUS_STRUCT = _fixed_layout(StatusReply)
+STATUS_REPLY_TYPE = int(StatusReply.TYPE)
 _RECORD_NOTHING: frozenset[type[Message]] = frozenset({GetStatus, GetClock, GetAlarms, GetLimits})
 
 

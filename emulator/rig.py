@@ -31,7 +31,8 @@ from transport import ByteChannel, NoiseModel
 
 log = logging.getLogger(__name__)
 
-MAX_EVENTS_RETURNED = 10_000  # an advance of years returns its first events and a count
+MAX_EVENTS_RETURNED = 10_000
+_MAX_CLOCK_US = MAX_CLOCK_S * US_PER_S  # an advance of years returns its first events and a count
 
 
 class NotSaved(Exception):
@@ -132,7 +133,7 @@ class Rig:
                 self._new_baud = None
             device = self.device
             now_us = self._now_us()
-            link_us = self.link_now_us()
+            link_us = self._monotonic_us() + self._link_offset_us
             out = device.receive(data, now_us, link_us) if data else device.tick(now_us, link_us)
             if self.durable is not None:
                 durable_out = self.durable.persist(out)
@@ -156,7 +157,7 @@ class Rig:
         range (2099-12-31): past it no reply could carry the time (docs/protocol.md)."""
         now_us = self.clock.now_us()
         pump = self.device.pump
-        end_us = pump.t_us + MAX_CLOCK_S * US_PER_S - pump.clock_us
+        end_us = pump.t_us + _MAX_CLOCK_US - pump.clock_us
         if now_us <= end_us:
             return now_us
         if not self._clock_end_said:

@@ -79,6 +79,7 @@ from transport import DEFAULT_BAUDRATE
 
 R = TypeVar("R", bound=Message)
 LOG_PAGE = 8
+_GET_STATUS = GetStatus()  # no fields: one request object serves every poll
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ class Programmer:
         return self.identity
 
     def status(self) -> StatusReply:
-        return self._call(GetStatus(), StatusReply)
+        return self._call(_GET_STATUS, StatusReply)
 
     def prescription(self) -> PrescriptionReply:
         return self._call(GetPrescription(), PrescriptionReply)

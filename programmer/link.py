@@ -214,9 +214,13 @@ class Link:
         attempt_end = self._clock() + self.timeout_s
         while True:
             self.send_raw(outgoing.data)
-            result = self._await(outgoing.seq, self._left(attempt_end))
+            result = self._await(outgoing.seq, attempt_end)
             if result is _Result.REPLY:
-                return self._answer()
+                reply, self._reply = self._reply, None  # ``_answer``, inline: the hot path
+                if isinstance(reply, ErrorReply):
+                    raise DeviceRefused(reply.reason, reply.message)
+                assert reply is not None
+                return reply
             if (
                 result is _Result.RESEND
                 and resent < RESENDS_PER_ATTEMPT
@@ -319,7 +323,8 @@ class Link:
         while True:
             try:
                 self.send_raw(outgoing.data)
-                result = self._await(outgoing.seq, min(self.timeout_s, self._left(budget_end)))
+                now = self._clock()
+                result = self._await(outgoing.seq, min(now + self.timeout_s, max(now, budget_end)))
             except PortError as exc:
                 self._say(f"port failed while sending {name}: {exc}; reconnecting")
                 if not self._recover_port(budget_end):
@@ -497,12 +502,13 @@ class Link:
             while len(self._unclaimed) > MAX_UNCLAIMED:
                 del self._unclaimed[next(iter(self._unclaimed))]
 
-    def _await(self, seq: int, timeout_s: float) -> _Result:
-        """Wait for the answer to request ``seq``; the reply itself is left in ``_reply``."""
-        deadline = self._clock() + timeout_s
-        in_session = self.in_session
+    def _await(self, seq: int, deadline: float) -> _Result:
+        """Wait until ``deadline`` (the link's clock) for the answer to request ``seq``; the
+        reply itself is left in ``_reply``."""
+        in_session = self.connection.session_role is not None
+        clock = self._clock
         while True:
-            left = deadline - self._clock()
+            left = deadline - clock()
             if left <= 0:
                 return _Result.TIMEOUT
             resend = lost = False
@@ -584,9 +590,11 @@ class Link:
             return []
         if self.trace is not None:
             self.trace("rx", data)
-        self.connection.receive_data(data)
+        events = self.connection.receive_events(data)
+        if len(events) == 1 and type(events[0]) is ReplyReceived:
+            return events  # type: ignore[return-value]  # one reply: the common case
         replies: list[ReplyReceived] = []
-        for event in self.connection.events():
+        for event in events:
             if isinstance(event, ReplyReceived):
                 replies.append(event)
             elif isinstance(event, NotificationReceived):

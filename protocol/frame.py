@@ -80,6 +80,11 @@ class Frame(NamedTuple):
         return bool(self.flags & AUTH)
 
 
+# ``Frame(...)`` for all nine fields without the keyword-handling ``__new__``: what
+# ``Frame._make`` does, for the decoder's hot path.
+_new_frame: Callable[[type[Frame], tuple[object, ...]], Frame] = tuple.__new__
+
+
 @dataclass(frozen=True, slots=True)
 class FrameError:
     """A delimited chunk of bytes that is not a usable frame.
@@ -137,6 +142,30 @@ def signed_frame(
     )
     body = signed + tag(signed)
     return END_BYTE + stuff(body + crc_hqx(body, CRC_INIT).to_bytes(2, "big")) + END_BYTE
+
+
+def signed_frame_with_tag(
+    flags: int,
+    seq: int,
+    msg_type: int,
+    payload: bytes,
+    session_id: int,
+    counter: int,
+    tag: Callable[[bytes], bytes],
+) -> tuple[bytes, bytes]:
+    """``signed_frame``, and the tag it carries (what names a request for GET_OUTCOME)."""
+    if len(payload) > MAX_PAYLOAD_LEN:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_LEN}")
+    signed = (
+        _FULL_HEADER.pack(
+            PROTOCOL_VERSION, flags | AUTH, seq, msg_type, len(payload), session_id, counter
+        )
+        + payload
+    )
+    tag_bytes = tag(signed)
+    body = signed + tag_bytes
+    data = END_BYTE + stuff(body + crc_hqx(body, CRC_INIT).to_bytes(2, "big")) + END_BYTE
+    return data, tag_bytes
 
 
 def encode_frame(frame: Frame) -> bytes:
@@ -199,23 +228,27 @@ def decode_body(chunk: bytes) -> Frame | FrameError:
                 Reason.BAD_LENGTH, f"length field {length}, frame {size} bytes", seq, msg_type
             )
         end = HEADER_LEN + AUTH_HEADER_LEN + length
-        return Frame(
-            flags,
-            seq,
-            msg_type,
-            body[HEADER_LEN + AUTH_HEADER_LEN : end],
-            session_id,
-            counter,
-            body[end : end + TAG_LEN],
-            body[:end],
-            version,
+        return _new_frame(
+            Frame,
+            (
+                flags,
+                seq,
+                msg_type,
+                body[HEADER_LEN + AUTH_HEADER_LEN : end],
+                session_id,
+                counter,
+                body[end : end + TAG_LEN],
+                body[:end],
+                version,
+            ),
         )
     if size != length + MIN_FRAME_LEN:
         return FrameError(
             Reason.BAD_LENGTH, f"length field {length}, frame {size} bytes", seq, msg_type
         )
-    return Frame(
-        flags, seq, msg_type, body[HEADER_LEN:-CRC_LEN], 0, 0, b"", body[:-CRC_LEN], version
+    return _new_frame(
+        Frame,
+        (flags, seq, msg_type, body[HEADER_LEN:-CRC_LEN], 0, 0, b"", body[:-CRC_LEN], version),
     )
 
 

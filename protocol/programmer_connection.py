@@ -51,6 +51,7 @@ from protocol.frame import (
     frame_body,
     seal,
     signed_frame,
+    signed_frame_with_tag,
 )
 from protocol.messages import (
     ErrorReply,
@@ -163,26 +164,15 @@ class ProgrammerConnection:
             body = frame_body(0, seq, int(message.TYPE), encode_payload(message), version=version)
             return Outgoing(seq, seal(body), msg_type=int(message.TYPE))
         session = self._session
-        seq = self._take_seq()
-        session.tx_counter += 1
-        tags: list[bytes] = []
-
-        def tag(signed: bytes) -> bytes:
-            tags.append(session.tagger.tag(signed))
-            return tags[0]
-
-        data = signed_frame(
-            AUTH,
-            seq,
-            message.TYPE,
-            encode_payload(message),
-            session.session_id,
-            session.tx_counter,
-            tag,
-        )
-        return Outgoing(
-            seq, data, session.session_id, session.tx_counter, tags[0], int(message.TYPE)
-        )
+        seq = self._next_seq
+        self._next_seq = seq % (SEQ_MODULUS - 1) + 1
+        session.tx_counter = counter = session.tx_counter + 1
+        msg_type = int(message.TYPE)
+        data, tag = signed_frame_with_tag(
+            AUTH, seq, msg_type, encode_payload(message), session.session_id, counter,
+            session.tagger.tag,
+        )  # fmt: skip
+        return Outgoing(seq, data, session.session_id, counter, tag, msg_type)
 
     def prepare_raw(self, msg_type: int, payload: bytes, *, counter: int | None = None) -> Outgoing:
         """Sign any type and payload, under the next counter or one given: for tests and tools
@@ -250,6 +240,15 @@ class ProgrammerConnection:
         classify = self._classify
         self._ready.extend([classify(item) for item in self._decoder.feed(data)])
 
+    def receive_events(self, data: bytes | bytearray) -> list[ProgrammerEvent]:
+        """``receive_data`` then ``events()`` in one call, as a list: the link's hot path."""
+        classify = self._classify
+        events = [classify(item) for item in self._decoder.feed(data)]
+        if self._ready:
+            events[:0] = self._ready
+            self._ready = []
+        return events
+
     def events(self) -> Iterator[ProgrammerEvent]:
         ready, self._ready = self._ready, []
         return iter(ready)
@@ -297,7 +296,11 @@ class ProgrammerConnection:
             session = _Session(hs.session_id, hs.role, hs.tagger)
             self._session = session
             self._handshake = None
-        if not session.take(frame.counter):
+        counter = frame.counter
+        if counter > session.rx_highest and len(session.rx_seen) < 2 * COUNTER_WINDOW:
+            session.rx_highest = counter  # the next counter: what ``take`` does, inline
+            session.rx_seen.add(counter)
+        elif not session.take(counter):
             return FrameDropped(
                 Reason.REPLAYED, f"pump counter {frame.counter} already taken (a cached copy)"
             )

@@ -76,7 +76,7 @@ from protocol.messages import (
 )
 from protocol.outcomes import OutcomeMemory
 from protocol.reasons import Reason
-from protocol.roles import CHANGING, UNAUTHENTICATED, permitted
+from protocol.roles import CHANGING, PERMITTED, UNAUTHENTICATED
 from protocol.verification_budget import US_PER_S, VerificationBudget
 
 DEFAULT_IDLE_TIMEOUT_US = 10 * 60 * US_PER_S  # [M] a programming visit's pauses
@@ -174,7 +174,9 @@ class PumpConnection:
     def receive_data(self, data: bytes | bytearray, now_us: int) -> None:
         """Take bytes from the link; ``events()`` then looks at them, one request at a time."""
         self._now_us = now_us
-        self._expire_idle(now_us)
+        session = self._session
+        if session is not None and now_us - session.last_active_us > self.idle_timeout_us:
+            self._end_session("idle")  # ``_expire_idle``, inline: this runs for every read
         self._frames.extend(self._decoder.feed(data))
 
     def events(self) -> Iterator[PumpEvent]:
@@ -199,6 +201,31 @@ class PumpConnection:
 
     def reply(self, request: RequestReceived, message: Message) -> None:
         self._answer(request.frame, request.session_id, message)
+
+    def reply_payload(self, request: RequestReceived, msg_type: int, payload: bytes) -> None:
+        """``reply`` with a reply already encoded (``msg_type`` and its payload): for the
+        requests a programmer repeats most, answered with no message object in between.
+        Not for a changing request (its outcome is remembered as a message's)."""
+        frame = request.frame
+        if frame.msg_type in CHANGING:
+            raise ValueError("a changing request is answered with reply()")
+        session = self._session
+        session_id = request.session_id
+        unanswered = self._unanswered
+        if unanswered is not None and unanswered.frame is frame:
+            self._unanswered = None
+        if not session_id or session is None or session.session_id != session_id:
+            version = HELLO_VERSION if frame.version == HELLO_VERSION else PROTOCOL_VERSION
+            body = frame_body(_PLAIN_REPLY, frame.seq, msg_type, payload, version=version)
+            self._out.append(seal(body))
+            return
+        session.tx_counter = counter = session.tx_counter + 1
+        data = signed_frame(_REPLY_AUTH, frame.seq, msg_type, payload, session_id, counter,
+                            session.tag)  # fmt: skip
+        entry = session.recent.get(frame.counter)
+        if entry is not None and entry.reply is None:
+            entry.reply = data
+        self._out.append(data)
 
     def reply_burst(self, request: RequestReceived, messages: Sequence[Message]) -> None:
         """Answer with several frames (READ_LOG_PAGES), each signed under its own counter,
@@ -301,7 +328,7 @@ class PumpConnection:
         if msg_type in UNAUTHENTICATED:
             self._refuse_session(frame, session, Reason.WRONG_STATE, "send this outside a session")
             return
-        if not permitted(session.role, msg_type):
+        if msg_type not in PERMITTED[session.role]:  # ``permitted``, inline
             self._refuse_session(
                 frame,
                 session,
