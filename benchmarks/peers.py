@@ -45,14 +45,7 @@ class PeerProcess:
         return self
 
     def stop(self) -> None:
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(self.process)
 
     def __enter__(self) -> PeerProcess:
         return self.start()
@@ -64,6 +57,20 @@ class PeerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def stop_process(
+    process: subprocess.Popen[bytes] | None, timeout_s: float = STOP_TIMEOUT_S
+) -> None:
+    """Terminate, then kill what does not stop in ``timeout_s``: a benchmark never leaves a
+    peer behind."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def rss_mb(pid: int) -> float:

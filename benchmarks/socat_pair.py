@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from benchmarks.peers import stop_process
+
 START_TIMEOUT_S = 10.0
 
 
@@ -47,14 +49,7 @@ class SocatPair:
         return self
 
     def stop(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(self._process, 5)
 
     def __enter__(self) -> SocatPair:
         return self.start()
