@@ -29,17 +29,15 @@ exposes); and 4 emulator and programmer pairs run in parallel processes, each mo
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from faults.noisy_link import count_executions, count_handlings
 from faults.noisy_pty import open_through
+from faults.rigged_emulator import rigged_emulator
 from faults.session_keeper import SessionKeeper
 from faults.worker_processes import WORKER_FLAG, print_figures, run_workers
-from hil_tests.emulator_process import EmulatorProcess
 from programmer import ProgrammerError
 from programmer.client import continuous
 from programmer.errors import DeviceRefused, NotExecuted, OutcomeUnknown
@@ -182,49 +180,44 @@ def run_pair(
     started = time.perf_counter()
     deadline = started + budget_s
     figures = NoisyFigures(seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        control = f"unix:{Path(tmp) / 'control.sock'}"
-        emulator = EmulatorProcess(
-            Path(tmp),
-            extra_args=("--speed", "0", "--telemetry-session-cost", "0s", "--control", control),
+    with rigged_emulator() as rigged:
+        emulator, rig = rigged.emulator, rigged.rig
+        log = PumpLog(rig)
+        # The fault stage draws fresh seeds at each setting from one generator: the
+        # campaign's seed says how many settings come before the one that counts.
+        for _ in range(1 + seed % 1_000):
+            rig.call("faults", both={"flip": RATE, "drop": RATE, "duplicate": RATE})
+        sent: list[Outgoing] = []
+        programmer = open_through(
+            emulator.port, emulator, timeout_s, operator="control-faults", attempts=50
         )
-        with emulator, ControlClient(control) as rig:
-            log = PumpLog(rig)
-            # The fault stage draws fresh seeds at each setting from one generator: the
-            # campaign's seed says how many settings come before the one that counts.
-            for _ in range(1 + seed % 1_000):
-                rig.call("faults", both={"flip": RATE, "drop": RATE, "duplicate": RATE})
-            sent: list[Outgoing] = []
-            programmer = open_through(
-                emulator.port, emulator, timeout_s, operator="control-faults", attempts=50
-            )
-            programmer.link.on_changing_request = sent.append
-            assert emulator.key_file is not None
-            keeper = SessionKeeper.from_key_file(programmer, emulator.key_file)
-            outcomes: list[tuple[str, Reason | None, list[str]]] = []
-            try:
-                current = _read_prescription(keeper)
-                held = _dose_of(current)
-                for n in range(commands):
-                    if time.perf_counter() > deadline:
-                        break
-                    target = DOSES[1] if held == DOSES[0] else DOSES[0]
-                    before = len(sent)
-                    outcome, reason = _commit_once(keeper, current, target, figures)
-                    names = [request_id(o.session_id, o.counter) for o in sent[before:]]
-                    outcomes.append((outcome, reason, names))
-                    if outcome == "done":
-                        held = target
-                    elif outcome == "unknown":  # what the pump holds decides the next one
-                        held = _dose_of(_read_prescription(keeper))
-                    if (n + 1) % LOG_EVERY == 0:
-                        log.read()
-                figures.retransmissions = programmer.link.retransmissions
-                figures.reconnections = programmer.link.reconnections
-                figures.sessions_reopened = keeper.reopened
-            finally:
-                programmer.close()
-            log.read()
+        programmer.link.on_changing_request = sent.append
+        assert emulator.key_file is not None
+        keeper = SessionKeeper.from_key_file(programmer, emulator.key_file)
+        outcomes: list[tuple[str, Reason | None, list[str]]] = []
+        try:
+            current = _read_prescription(keeper)
+            held = _dose_of(current)
+            for n in range(commands):
+                if time.perf_counter() > deadline:
+                    break
+                target = DOSES[1] if held == DOSES[0] else DOSES[0]
+                before = len(sent)
+                outcome, reason = _commit_once(keeper, current, target, figures)
+                names = [request_id(o.session_id, o.counter) for o in sent[before:]]
+                outcomes.append((outcome, reason, names))
+                if outcome == "done":
+                    held = target
+                elif outcome == "unknown":  # what the pump holds decides the next one
+                    held = _dose_of(_read_prescription(keeper))
+                if (n + 1) % LOG_EVERY == 0:
+                    log.read()
+            figures.retransmissions = programmer.link.retransmissions
+            figures.reconnections = programmer.link.reconnections
+            figures.sessions_reopened = keeper.reopened
+        finally:
+            programmer.close()
+        log.read()
     for outcome, reason, names in outcomes:
         executed = sum(log.executions.get(name, 0) for name in names)
         _tally(figures, outcome, reason, executed, sum(log.handled.get(n, 0) for n in names))

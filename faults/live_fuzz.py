@@ -25,11 +25,9 @@ from __future__ import annotations
 import contextlib
 import random
 import sys
-import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from faults.decoder_inputs import (
@@ -43,6 +41,7 @@ from faults.decoder_inputs import (
     stuffing_error,
     truncation,
 )
+from faults.rigged_emulator import RiggedEmulator, rigged_emulator
 from hil_tests.emulator_process import EmulatorProcess
 from programmer import Programmer, ProgrammerError
 from protocol import (
@@ -225,62 +224,59 @@ class Fuzzer:
 
 def run(frames: int = FULL_FRAMES, seed: int = 20261123, *, budget_s: float = 240.0) -> LiveFigures:
     started = time.perf_counter()
-    rng = random.Random(seed)
     figures = LiveFigures(seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        control = f"unix:{Path(tmp) / 'control.sock'}"
-        emulator = EmulatorProcess(
-            Path(tmp),
-            extra_args=("--speed", "0", "--telemetry-session-cost", "0s", "--control", control),
-        )
-        with emulator, ControlClient(control) as rig:
-            fill_clinical_log(rig)
-            sent: list[bytes] = []
-            programmer = Programmer.open(
-                emulator.port, key_file=emulator.key_file, operator="live-fuzz"
-            )
-            try:
-                programmer.status()
-                programmer.link.trace = lambda way, data: sent.append(data) if way == "tx" else None
-                programmer.status()
-                programmer.set_dose(210)  # +5 %: within the dose-change cap
-                programmer.link.trace = None
-                before = rig.snapshot()
-                capacity = int(before["pump"]["config"]["event_log_capacity"])
-                figures.clinical_free = capacity - len(clinical_records(before))
-                fuzzer = Fuzzer(rng, programmer, sent)
-                _fuzz(programmer, fuzzer, emulator, frames, started + budget_s, figures)
-                if figures.crashes:  # counted: a dead or deaf pump has no state to compare
-                    figures.problems.append(f"the emulator's log:\n{emulator.log_tail(30)}")
-                    return _finished(figures, emulator, started)
-                after = rig.snapshot()
-                differences = state_differences(before, after)
-                figures.state_changes = len(differences)
-                figures.problems += [f"state changed at {path}" for path in differences[:10]]
-                kept = clinical_records(after)
-                lost = [entry for entry in clinical_records(before) if entry not in kept]
-                figures.clinical_lost = len(lost)
-                figures.link_records_added = link_records(after) - link_records(before)
-                try:
-                    programmer.status()
-                except ProgrammerError as exc:
-                    figures.crashes += 1
-                    figures.problems.append(f"no status after the fuzz: {exc}")
-            finally:
-                with contextlib.suppress(ProgrammerError, OSError):  # a dead port: said above
-                    programmer.close()
-        return _finished(figures, emulator, started)
-
-
-def _finished(figures: LiveFigures, emulator: EmulatorProcess, started: float) -> LiveFigures:
-    """Every emulator log line at ERROR or with a traceback is a crash too."""
-    lines = emulator.log_tail(10**9).splitlines()
-    figures.error_lines = sum(" ERROR " in line or "Traceback" in line for line in lines)
+    with rigged_emulator() as rigged:
+        _fuzz_and_compare(rigged, random.Random(seed), frames, started + budget_s, figures)
+    # Every emulator log line at ERROR or with a traceback is a crash too.
+    figures.error_lines = len(rigged.error_lines)
     if figures.error_lines:
         figures.crashes += figures.error_lines
-        figures.problems.append(f"emulator log:\n{emulator.log_tail(30)}")
+        figures.problems.append("emulator log:\n" + "\n".join(rigged.log_lines[-30:]))
     figures.wall_seconds = time.perf_counter() - started
     return figures
+
+
+def _fuzz_and_compare(
+    rigged: RiggedEmulator,
+    rng: random.Random,
+    frames: int,
+    deadline: float,
+    figures: LiveFigures,
+) -> None:
+    emulator, rig = rigged.emulator, rigged.rig
+    fill_clinical_log(rig)
+    sent: list[bytes] = []
+    programmer = Programmer.open(emulator.port, key_file=emulator.key_file, operator="live-fuzz")
+    try:
+        programmer.status()
+        programmer.link.trace = lambda way, data: sent.append(data) if way == "tx" else None
+        programmer.status()
+        programmer.set_dose(210)  # +5 %: within the dose-change cap
+        programmer.link.trace = None
+        before = rig.snapshot()
+        capacity = int(before["pump"]["config"]["event_log_capacity"])
+        figures.clinical_free = capacity - len(clinical_records(before))
+        fuzzer = Fuzzer(rng, programmer, sent)
+        _fuzz(programmer, fuzzer, emulator, frames, deadline, figures)
+        if figures.crashes:  # counted: a dead or deaf pump has no state to compare
+            figures.problems.append(f"the emulator's log:\n{emulator.log_tail(30)}")
+            return
+        after = rig.snapshot()
+        differences = state_differences(before, after)
+        figures.state_changes = len(differences)
+        figures.problems += [f"state changed at {path}" for path in differences[:10]]
+        kept = clinical_records(after)
+        lost = [entry for entry in clinical_records(before) if entry not in kept]
+        figures.clinical_lost = len(lost)
+        figures.link_records_added = link_records(after) - link_records(before)
+        try:
+            programmer.status()
+        except ProgrammerError as exc:
+            figures.crashes += 1
+            figures.problems.append(f"no status after the fuzz: {exc}")
+    finally:
+        with contextlib.suppress(ProgrammerError, OSError):  # a dead port: said above
+            programmer.close()
 
 
 def _fuzz(

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import queue
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from faults.memory import rss_mb
-from hil_tests.emulator_process import EmulatorProcess
+from faults.rigged_emulator import rigged_emulator
 from programmer import (
     DeviceRefused,
     NotExecuted,
@@ -185,36 +183,29 @@ def run(days: int = FULL_DAYS, *, budget_s: float = 600.0) -> SoakFigures:
     """``days`` simulated days, or as many as ``budget_s`` allows."""
     started = time.perf_counter()
     figures = SoakFigures()
-    with tempfile.TemporaryDirectory() as tmp:
-        control = f"unix:{Path(tmp) / 'control.sock'}"
-        emulator = EmulatorProcess(
-            Path(tmp),
-            extra_args=(
-                "--speed", "0", "--telemetry-session-cost", "0s", "--control", control,
-                "--reservoir-ml", str(RESERVOIR_ML),
-                "--concentration-ug-per-ml", str(CONCENTRATION_UG_PER_ML),
-                "--dose-ug-per-day", "200",
-            ),
-        )  # fmt: skip
-        with emulator, ControlClient(control) as rig:
-            pid = emulator._process.pid if emulator._process else 0
-            programmer = Programmer.open(emulator.port, key_file=emulator.key_file, operator="soak")
-            poller = Poller(programmer, figures)
-            start_us = int(rig.state()["simulated_time_us"])
-            poller.start()
-            try:
-                _drive(rig, poller, figures, days, pid, started + budget_s)
-                end_us = int(rig.state()["simulated_time_us"])
-            finally:
-                poller.stop.set()
-                poller.join(timeout=30)
-                programmer.close()
-            figures.rss_end_mb = rss_mb(pid)
-            figures.hours_simulated = (end_us - start_us) / US_PER_HOUR
-        lines = emulator.log_tail(10**9).splitlines()
-        errors = [line for line in lines if " ERROR " in line or "Traceback" in line]
-        figures.error_lines = len(errors)
-        figures.problems += errors[:5]
+    prescription = (
+        "--reservoir-ml", str(RESERVOIR_ML),
+        "--concentration-ug-per-ml", str(CONCENTRATION_UG_PER_ML),
+        "--dose-ug-per-day", "200",
+    )  # fmt: skip
+    with rigged_emulator(*prescription) as rigged:
+        emulator, rig = rigged.emulator, rigged.rig
+        pid = emulator.pid
+        programmer = Programmer.open(emulator.port, key_file=emulator.key_file, operator="soak")
+        poller = Poller(programmer, figures)
+        start_us = int(rig.state()["simulated_time_us"])
+        poller.start()
+        try:
+            _drive(rig, poller, figures, days, pid, started + budget_s)
+            end_us = int(rig.state()["simulated_time_us"])
+        finally:
+            poller.stop.set()
+            poller.join(timeout=30)
+            programmer.close()
+        figures.rss_end_mb = rss_mb(pid)
+        figures.hours_simulated = (end_us - start_us) / US_PER_HOUR
+    figures.error_lines = len(rigged.error_lines)
+    figures.problems += rigged.error_lines[:5]
     figures.wall_seconds = time.perf_counter() - started
     return figures
 

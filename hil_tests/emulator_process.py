@@ -104,6 +104,11 @@ class EmulatorProcess:
         return self._process.returncode
 
     @property
+    def pid(self) -> int:
+        """The emulator's process id (0 before it starts): for reading its memory."""
+        return 0 if self._process is None else self._process.pid
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
