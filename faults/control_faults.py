@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
-from faults.noisy_link import count_executions, count_handlings
+from faults.noisy_link import count_executions, count_handlings, wrong_outcomes
 from faults.noisy_pty import open_through
 from faults.rigged_emulator import rigged_emulator
 from faults.session_keeper import SessionKeeper
@@ -89,15 +89,7 @@ class NoisyFigures:
 
     def broken_promises(self) -> list[str]:
         """The issue's targets this run missed; empty when they all hold."""
-        broken = [
-            f"{value} {what}"
-            for what, value in (
-                ("reported done but not executed", self.done_not_executed),
-                ("reported not done but executed", self.not_done_executed),
-                ("executed more than once", self.duplicates),
-            )
-            if value
-        ]
+        broken = wrong_outcomes(self.duplicates, self.done_not_executed, self.not_done_executed)
         if self.done < 0.95 * self.commands:
             broken.append(f"only {self.done} of {self.commands} done (< 95 %)")
         if self.unknown > 0.01 * self.commands:

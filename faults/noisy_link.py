@@ -79,15 +79,7 @@ class Figures:
 
     def broken_promises(self, min_done: float = 0.95, min_resolved: float = 0.99) -> list[str]:
         """What the issue's targets say this run got wrong; empty when they all hold."""
-        broken = [
-            f"{name} {value}"
-            for name, value in (
-                ("executed twice", self.executed_twice),
-                ("reported done but not executed", self.done_not_executed),
-                ("reported not done but executed", self.not_done_executed),
-            )
-            if value
-        ]
+        broken = wrong_outcomes(self.executed_twice, self.done_not_executed, self.not_done_executed)
         if self.done_fraction < min_done:
             broken.append(f"done {self.done_fraction:.3f} < {min_done}")
         if self.resolved_fraction < min_resolved:
@@ -114,6 +106,21 @@ class Figures:
         data = asdict(self)
         data.pop("outcomes")
         return {**data, "done_fraction": self.done_fraction, "resolved": self.resolved_fraction}
+
+
+def wrong_outcomes(
+    executed_twice: int, done_not_executed: int, not_done_executed: int
+) -> list[str]:
+    """The promises a changing command must never break, each with how often it broke."""
+    return [
+        f"{value} {what}"
+        for what, value in (
+            ("executed more than once", executed_twice),
+            ("reported done but not executed", done_not_executed),
+            ("reported not done but executed", not_done_executed),
+        )
+        if value
+    ]
 
 
 # -- the commands -----------------------------------------------------------------------

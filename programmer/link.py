@@ -233,11 +233,7 @@ class Link:
                 self.retransmissions += 1
                 continue
             if result is _Result.SESSION_LOST and not self.reopen_lost_session:
-                self.connection.forget_session()
-                raise SessionLost(
-                    f"the pump ended the session of {self.channel.description}: another "
-                    "programmer opened one, or it was closed or expired"
-                )
+                raise self._session_ended()
             if result is _Result.SESSION_LOST and not reopened and self._credentials:
                 reopened = True
                 self._reopen_session(self._clock() + self.budget_s)
@@ -246,10 +242,7 @@ class Link:
                 continue
             attempt += 1
             if attempt > self.retries:
-                raise LinkTimeout(
-                    f"no reply from {self.channel.description} to {type(request).__name__} "
-                    f"after {self.retries + 1} attempts of {self.timeout_s:g} s"
-                )
+                raise self._no_reply(request, self.retries)
             self.retransmissions += 1
             attempt_end = self._clock() + self.timeout_s
             resent = 0
@@ -288,11 +281,7 @@ class Link:
                 self.retransmissions += 1
                 continue
             if result is _Result.SESSION_LOST and not self.reopen_lost_session:
-                self.connection.forget_session()
-                raise SessionLost(
-                    f"the pump ended the session of {self.channel.description}: another "
-                    "programmer opened one, or it was closed or expired"
-                )
+                raise self._session_ended()
             if result is _Result.SESSION_LOST and not reopened and self._credentials:
                 reopened = True
                 self._reopen_session(self._clock() + self.budget_s)
@@ -300,12 +289,23 @@ class Link:
                 continue
             attempt += 1
             if attempt > retries:
-                raise LinkTimeout(
-                    f"no reply from {self.channel.description} to {type(request).__name__} "
-                    f"after {retries + 1} attempts of {self.timeout_s:g} s"
-                )
+                raise self._no_reply(request, retries)
             self.retransmissions += 1
             resent = 0
+
+    def _session_ended(self) -> SessionLost:
+        """The pump ended our session and we may not reopen it: forget it and say so."""
+        self.connection.forget_session()
+        return SessionLost(
+            f"the pump ended the session of {self.channel.description}: another "
+            "programmer opened one, or it was closed or expired"
+        )
+
+    def _no_reply(self, request: Message, retries: int) -> LinkTimeout:
+        return LinkTimeout(
+            f"no reply from {self.channel.description} to {type(request).__name__} "
+            f"after {retries + 1} attempts of {self.timeout_s:g} s"
+        )
 
     # -- requests that change the pump -----------------------------------------------------
 

@@ -286,7 +286,7 @@ def test_the_promises_check_catches_a_wrong_outcome() -> None:
     figures.not_done_executed = 1
     figures.done = 94
     assert figures.broken_promises() == [
-        "reported not done but executed 1",
+        "1 reported not done but executed",
         "done 0.940 < 0.95",
         "resolved 0.940 < 0.99",
     ]
