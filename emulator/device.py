@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +59,7 @@ from protocol import (
     CommitPrescription,
     Committed,
     DrugEntry,
+    FixedReply,
     GetAlarms,
     GetClock,
     GetLimits,
@@ -73,12 +73,14 @@ from protocol import (
     LogPage,
     LogRecord,
     Message,
+    Mode,
     OutcomeMemory,
     PatientBolus,
     PatientBolusReply,
     Prime,
     PrimeReply,
     PumpConnection,
+    PumpState,
     ReadLog,
     ReadLogPages,
     Reason,
@@ -169,7 +171,7 @@ class EmulatedDevice:
         self.revision = 0
         self._staged: tuple[int, bytes, Prescription] | None = None  # session, digest, what
         # Kept to be recognised: while GET_STATUS has this handler, its reply is packed
-        # straight from the model (``_status_payload``); a test may put another in its place.
+        # straight from the model (``reply_fixed``); a test may put another in its place.
         self._status_handler: Callable[[Message], Reply] = self._status
         self._handlers: dict[type[Message], Callable[[Message], Reply]] = {
             Hello: self._hello,
@@ -384,7 +386,7 @@ class EmulatedDevice:
         message = request.message
         try:
             if handler is self._status_handler:  # the most frequent request: no reply object
-                self.connection.reply_payload(request, STATUS_REPLY_TYPE, self._status_payload())
+                self.connection.reply_fixed(request, _STATUS_REPLY, self._status_fields())
                 return
             if type(message) in _RECORD_NOTHING:
                 reply = handler(message)
@@ -443,24 +445,19 @@ class EmulatedDevice:
         )
 
     def _status(self, _: Message) -> Message:
-        fields = list(self._status_fields())
-        fields[2] = alarm_flags_of(fields[2])
-        fields[3] = alarm_flags_of(fields[3])
-        return StatusReply(*fields)
+        state, mode, alarms, silenced, *numbers = self._status_fields()
+        return StatusReply(
+            PumpState(state), Mode(mode), alarm_flags_of(alarms), alarm_flags_of(silenced), *numbers
+        )
 
     def _status_payload(self) -> bytes:
-        """GET_STATUS's reply payload packed straight from the model's reading, with no
-        ``StatusReply`` in between: the request a programmer repeats most. The same bytes
-        as ``encode_payload(self._status(...))``."""
-        try:
-            return _STATUS_STRUCT.pack(*self._status_fields())
-        except struct.error as exc:
-            raise ValueError(f"StatusReply does not fit its wire layout: {exc}") from exc
+        """GET_STATUS's reply payload packed straight from the model's reading: the same
+        bytes as ``encode_payload(self._status(...))``."""
+        return _STATUS_REPLY.payload_bytes(self._status_fields())
 
-    def _status_fields(self) -> tuple[Any, ...]:
-        """StatusReply's fields, in order, from the model's reading (alarms and silenced
-        as plain bits)."""
-        pump = self.pump
+    def _status_fields(self) -> tuple[int, ...]:
+        """StatusReply's fields, in order, from the model's one reading (alarms and
+        silenced as plain bits): what ``reply_fixed`` packs with the frame header."""
         (
             state,
             mode,
@@ -474,14 +471,17 @@ class EmulatedDevice:
             temperature_mc,
             basal_on,
             patient_bolus_ends_us,
-        ) = pump.status_reading()
+            clock_us,
+            active_alarms,
+        ) = self.pump.status_reading()
         alarms = silenced = 0
-        for alarm, _raised, is_silenced in pump.alarm_entries():
-            bit = ALARM_BITS[alarm]
-            alarms |= bit
-            if is_silenced:
-                silenced |= bit
-        clock_us = pump.clock_us
+        if active_alarms:
+            for alarm, _raised, is_silenced in active_alarms:
+                bit = ALARM_BITS[alarm]
+                alarms |= bit
+                if is_silenced:
+                    silenced |= bit
+        infused_ug = infused_ng // NG_PER_UG
         return (
             STATE_CODES[state],
             MODE_CODES[mode],
@@ -489,17 +489,17 @@ class EmulatedDevice:
             silenced,
             dose_ug_per_day,
             rate_nl_per_day,
-            min(flow_nl_per_day, U32_MAX),
+            flow_nl_per_day if flow_nl_per_day < U32_MAX else U32_MAX,
             concentration_ug_per_ml,
             reservoir_nl // NL_PER_UL,
-            min(infused_ng // NG_PER_UG, U32_MAX),
+            infused_ug if infused_ug < U32_MAX else U32_MAX,
             battery_ppm,
             temperature_mc,
             clock_us // US_PER_S,
             1 if basal_on else 0,
             0
             if patient_bolus_ends_us is None
-            else (patient_bolus_ends_us + clock_us - pump.t_us) // US_PER_S,
+            else (patient_bolus_ends_us + clock_us - self.pump.t_us) // US_PER_S,
         )
 
     def _get_prescription(self, _: Message) -> Message:
@@ -706,14 +706,7 @@ class EmulatedDevice:
 # cost of a status request is the reply, not its bookkeeping).
 
 
-def _fixed_layout(cls: type[Message]) -> struct.Struct:
-    if cls.FAST is None:
-        raise TypeError(f"{cls.__name__} has no fixed-size layout")
-    return cls.FAST
-
-
-_STATUS_STRUCT = _fixed_layout(StatusReply)
-STATUS_REPLY_TYPE = int(StatusReply.TYPE)
+_STATUS_REPLY = FixedReply.of(StatusReply)
 _RECORD_NOTHING: frozenset[type[Message]] = frozenset({GetStatus, GetClock, GetAlarms, GetLimits})
 
 

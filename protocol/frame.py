@@ -168,6 +168,13 @@ def signed_frame_with_tag(
     return data, tag_bytes
 
 
+def signed_layout(payload: struct.Struct) -> struct.Struct:
+    """The bytes a tag covers, header to payload, as one ``struct`` layout, for a payload of
+    fixed layout: ``pack(version, flags, seq, msg_type, length, session_id, counter, *fields)``
+    gives what ``frame_body`` gives for the payload ``payload.pack(*fields)``."""
+    return struct.Struct(_FULL_HEADER.format + payload.format.lstrip("<>!=@"))
+
+
 def encode_frame(frame: Frame) -> bytes:
     """A frame as given (tag included as is): for tests and tools."""
     body = frame_body(

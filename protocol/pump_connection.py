@@ -17,10 +17,13 @@ is byte-identical to a request it executed or is about to execute.
 from __future__ import annotations
 
 import secrets
+import struct
+from binascii import crc_hqx
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from hmac import compare_digest
+from typing import Any
 
 from protocol.auth import (
     NONCE_LEN,
@@ -33,6 +36,7 @@ from protocol.auth import (
     pump_proof,
     session_tagger,
 )
+from protocol.crc import CRC_INIT
 from protocol.events import (
     PumpEvent,
     Refused,
@@ -50,12 +54,14 @@ from protocol.frame import (
     NOTIFICATION,
     PROTOCOL_VERSION,
     REPLY,
+    TAG_LEN,
     Frame,
     FrameDecoder,
     FrameError,
     frame_body,
     seal,
     signed_frame,
+    signed_layout,
 )
 from protocol.messages import (
     MAX_OPERATOR_LEN,
@@ -77,6 +83,7 @@ from protocol.messages import (
 from protocol.outcomes import OutcomeMemory
 from protocol.reasons import Reason
 from protocol.roles import CHANGING, PERMITTED, UNAUTHENTICATED
+from protocol.stuffing import END_BYTE, ESC_BYTE
 from protocol.verification_budget import US_PER_S, VerificationBudget
 
 DEFAULT_IDLE_TIMEOUT_US = 10 * 60 * US_PER_S  # [M] a programming visit's pauses
@@ -86,6 +93,9 @@ CHALLENGE_LIFETIME_US = 60 * US_PER_S  # a handshake takes milliseconds; a wait,
 _REPLY_AUTH = REPLY | AUTH
 _NOTIFY_AUTH = NOTIFICATION | AUTH
 _PLAIN_REPLY = REPLY
+_CRC = struct.Struct(">H").pack
+_ESC_ESC = ESC_BYTE + b"\xdd"  # stuffing.stuff, written out in reply_fixed
+_ESC_END = ESC_BYTE + b"\xdc"
 
 
 @dataclass(slots=True)
@@ -110,11 +120,13 @@ class _Session:
     session_id: int = field(init=False)  # the context's, kept at hand for every frame
     role: Role = field(init=False)
     tag: Callable[[bytes], bytes] = field(init=False, repr=False)
+    keyed: tuple[Any, Any] = field(init=False, repr=False)  # the tagger's, for reply_fixed
 
     def __post_init__(self) -> None:
         self.session_id = self.context.session_id
         self.role = self.context.role
         self.tag = self.tagger.tag
+        self.keyed = self.tagger.keyed_states()
 
 
 @dataclass(slots=True)
@@ -123,6 +135,31 @@ class _Challenge:
     created_us: int
     open_frame: bytes  # the SESSION_OPEN it answers, so a retransmission gets it again
     reply: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FixedReply:
+    """A reply of fixed layout (``Message.FAST``) as ``PumpConnection.reply_fixed`` packs
+    it: header, session header and payload in one ``struct`` call."""
+
+    msg_type: int
+    length: int
+    payload: struct.Struct
+    signed: struct.Struct  # frame.signed_layout(payload)
+
+    @classmethod
+    def of(cls, message: type[Message]) -> FixedReply:
+        if message.FAST is None:
+            raise TypeError(f"{message.__name__} has no fixed-size layout")
+        return cls(int(message.TYPE), message.FAST.size, message.FAST, signed_layout(message.FAST))
+
+    def payload_bytes(self, fields: Sequence[int]) -> bytes:
+        """The payload alone; ``ValueError`` when a field does not fit its wire type."""
+        try:
+            return self.payload.pack(*fields)
+        except struct.error as exc:
+            raise ValueError(f"message type 0x{self.msg_type:02X} does not fit its wire "
+                             f"layout: {exc}") from exc  # fmt: skip
 
 
 def request_id(session_id: int, counter: int) -> str:
@@ -222,6 +259,46 @@ class PumpConnection:
         session.tx_counter = counter = session.tx_counter + 1
         data = signed_frame(_REPLY_AUTH, frame.seq, msg_type, payload, session_id, counter,
                             session.tag)  # fmt: skip
+        entry = session.recent.get(frame.counter)
+        if entry is not None and entry.reply is None:
+            entry.reply = data
+        self._out.append(data)
+
+    def reply_fixed(
+        self, request: RequestReceived, layout: FixedReply, fields: tuple[int, ...]
+    ) -> None:
+        """``reply`` with the fields of a reply of fixed layout, in order (enumerations as
+        their codes): the frame built in one pass, header and payload one ``struct`` pack,
+        the tag and the framing written out. The same bytes as ``reply`` (a test holds them
+        to it); ``ValueError``, and nothing sent or spent, when a field does not fit. Not for
+        a changing request (its outcome is remembered as a message's)."""
+        frame = request.frame
+        if frame.msg_type in CHANGING:
+            raise ValueError("a changing request is answered with reply()")
+        session = self._session
+        session_id = request.session_id
+        if not session_id or session is None or session.session_id != session_id:
+            self.reply_payload(request, layout.msg_type, layout.payload_bytes(fields))
+            return
+        counter = session.tx_counter + 1
+        try:
+            signed = layout.signed.pack(PROTOCOL_VERSION, _REPLY_AUTH, frame.seq, layout.msg_type,
+                                        layout.length, session_id, counter, *fields)  # fmt: skip
+        except struct.error as exc:
+            raise ValueError(f"message type 0x{layout.msg_type:02X} does not fit its wire "
+                             f"layout: {exc}") from exc  # fmt: skip
+        unanswered = self._unanswered
+        if unanswered is not None and unanswered.frame is frame:
+            self._unanswered = None
+        session.tx_counter = counter
+        inner, outer = session.keyed  # SessionTagger.tag, written out
+        inner = inner.copy()
+        inner.update(signed)
+        outer = outer.copy()
+        outer.update(inner.digest())
+        body = signed + outer.digest()[:TAG_LEN]
+        body += _CRC(crc_hqx(body, CRC_INIT))  # frame.seal, written out
+        data = END_BYTE + body.replace(ESC_BYTE, _ESC_ESC).replace(END_BYTE, _ESC_END) + END_BYTE
         entry = session.recent.get(frame.counter)
         if entry is not None and entry.reply is None:
             entry.reply = data
