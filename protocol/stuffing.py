@@ -29,6 +29,8 @@ def unstuff(chunk: bytes) -> bytes:
     """Undo ``stuff``; ``chunk`` must not contain the delimiter."""
     if ESC_BYTE not in chunk:
         return chunk
-    if chunk.count(ESC_BYTE) != chunk.count(_ESC_END) + chunk.count(_ESC_ESC):
+    body = chunk.replace(_ESC_END, END_BYTE).replace(_ESC_ESC, ESC_BYTE)
+    # Each escape pair undone is one byte shorter; an escape byte in no pair is not undone.
+    if chunk.count(ESC_BYTE) != len(chunk) - len(body):
         raise StuffingError("escape byte 0xDB not followed by 0xDC or 0xDD")
-    return chunk.replace(_ESC_END, END_BYTE).replace(_ESC_ESC, ESC_BYTE)
+    return body
