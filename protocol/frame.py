@@ -23,7 +23,7 @@ from enum import IntFlag
 from typing import NamedTuple
 
 from protocol.reasons import Reason
-from protocol.stuffing import END_BYTE, ESC_BYTE, StuffingError, stuff, unstuff
+from protocol.stuffing import END_BYTE, ESC, StuffingError, stuff, unstuff
 
 PROTOCOL_VERSION = 2
 HELLO_VERSION = 1  # HELLO travels in version 1 so that any pump, old or new, can answer it
@@ -194,7 +194,7 @@ def decode_body(chunk: bytes) -> Frame | FrameError:
     if len(chunk) > MAX_STUFFED_LEN:
         return FrameError(Reason.FRAME_TOO_LONG, f"{len(chunk)} stuffed bytes")
     body = chunk
-    if ESC_BYTE in chunk:
+    if ESC in chunk:  # an int: memchr
         try:
             body = unstuff(chunk)
         except StuffingError as exc:

@@ -83,7 +83,7 @@ from protocol.messages import (
 from protocol.outcomes import OutcomeMemory
 from protocol.reasons import Reason
 from protocol.roles import CHANGING, PERMITTED, UNAUTHENTICATED
-from protocol.stuffing import END_BYTE, ESC_BYTE
+from protocol.stuffing import END, END_BYTE, ESC, ESC_BYTE
 from protocol.verification_budget import US_PER_S, VerificationBudget
 
 DEFAULT_IDLE_TIMEOUT_US = 10 * 60 * US_PER_S  # [M] a programming visit's pauses
@@ -94,7 +94,7 @@ _REPLY_AUTH = REPLY | AUTH
 _NOTIFY_AUTH = NOTIFICATION | AUTH
 _PLAIN_REPLY = REPLY
 _CRC = struct.Struct(">H").pack
-_ESC_ESC = ESC_BYTE + b"\xdd"  # stuffing.stuff, written out in reply_fixed
+_ESC_ESC = ESC_BYTE + b"\xdd"
 _ESC_END = ESC_BYTE + b"\xdc"
 
 
@@ -298,7 +298,9 @@ class PumpConnection:
         outer.update(inner.digest())
         body = signed + outer.digest()[:TAG_LEN]
         body += _CRC(crc_hqx(body, CRC_INIT))  # frame.seal, written out
-        data = END_BYTE + body.replace(ESC_BYTE, _ESC_ESC).replace(END_BYTE, _ESC_END) + END_BYTE
+        if ESC in body or END in body:  # stuffing.stuff, written out
+            body = body.replace(ESC_BYTE, _ESC_ESC).replace(END_BYTE, _ESC_END)
+        data = END_BYTE + body + END_BYTE
         entry = session.recent.get(frame.counter)
         if entry is not None and entry.reply is None:
             entry.reply = data
