@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,6 @@ from protocol import (
     CommitPrescription,
     Committed,
     DrugEntry,
-    FixedReply,
     GetAlarms,
     GetClock,
     GetLimits,
@@ -171,7 +171,7 @@ class EmulatedDevice:
         self.revision = 0
         self._staged: tuple[int, bytes, Prescription] | None = None  # session, digest, what
         # Kept to be recognised: while GET_STATUS has this handler, its reply is packed
-        # straight from the model (``reply_fixed``); a test may put another in its place.
+        # straight from the model (``_status_payload``); a test may put another in its place.
         self._status_handler: Callable[[Message], Reply] = self._status
         self._handlers: dict[type[Message], Callable[[Message], Reply]] = {
             Hello: self._hello,
@@ -386,7 +386,7 @@ class EmulatedDevice:
         message = request.message
         try:
             if handler is self._status_handler:  # the most frequent request: no reply object
-                self.connection.reply_fixed(request, _STATUS_REPLY, self._status_fields())
+                self.connection.reply_payload(request, STATUS_REPLY_TYPE, self._status_payload())
                 return
             if type(message) in _RECORD_NOTHING:
                 reply = handler(message)
@@ -453,11 +453,14 @@ class EmulatedDevice:
     def _status_payload(self) -> bytes:
         """GET_STATUS's reply payload packed straight from the model's reading: the same
         bytes as ``encode_payload(self._status(...))``."""
-        return _STATUS_REPLY.payload_bytes(self._status_fields())
+        try:
+            return _STATUS_STRUCT.pack(*self._status_fields())
+        except struct.error as exc:
+            raise ValueError(f"StatusReply does not fit its wire layout: {exc}") from exc
 
     def _status_fields(self) -> tuple[int, ...]:
         """StatusReply's fields, in order, from the model's one reading (alarms and
-        silenced as plain bits): what ``reply_fixed`` packs with the frame header."""
+        silenced as plain bits)."""
         (
             state,
             mode,
@@ -706,7 +709,14 @@ class EmulatedDevice:
 # cost of a status request is the reply, not its bookkeeping).
 
 
-_STATUS_REPLY = FixedReply.of(StatusReply)
+def _fixed_layout(cls: type[Message]) -> struct.Struct:
+    if cls.FAST is None:
+        raise TypeError(f"{cls.__name__} has no fixed-size layout")
+    return cls.FAST
+
+
+_STATUS_STRUCT = _fixed_layout(StatusReply)
+STATUS_REPLY_TYPE = int(StatusReply.TYPE)
 _RECORD_NOTHING: frozenset[type[Message]] = frozenset({GetStatus, GetClock, GetAlarms, GetLimits})
 
 

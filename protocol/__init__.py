@@ -44,7 +44,7 @@ from protocol.messages import *  # noqa: F403  (the message catalogue is the pub
 from protocol.messages import __all__ as _messages_all
 from protocol.outcomes import OutcomeMemory
 from protocol.programmer_connection import Outgoing, ProgrammerConnection
-from protocol.pump_connection import FixedReply, PumpConnection, request_id
+from protocol.pump_connection import PumpConnection, request_id
 from protocol.reasons import Reason
 from protocol.roles import CHANGING, PERMITTED, UNAUTHENTICATED, permitted
 from protocol.verification_budget import VerificationBudget
@@ -62,7 +62,6 @@ __all__ = [
     "AlarmCode",
     "AlarmFlags",
     "Flags",
-    "FixedReply",
     "Frame",
     "FrameDecoder",
     "FrameDropped",

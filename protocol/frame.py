@@ -41,7 +41,8 @@ MAX_STUFFED_LEN = 2 * MAX_FRAME_LEN  # every byte escaped, delimiters excluded
 SEQ_MODULUS = 1 << 16
 NO_SEQ = 0  # never used by a request: replies to unreadable frames, and notifications
 CRC_INIT = 0xFFFF
-_FULL_HEADER = struct.Struct(">BBHBHII")  # header and auth header in one unpack
+SIGNED_HEADER = struct.Struct(">BBHBHII")  # header and auth header in one (un)pack
+_FULL_HEADER = SIGNED_HEADER
 _AUTH_MIN_LEN = HEADER_LEN + AUTH_HEADER_LEN + TAG_LEN + CRC_LEN
 
 
@@ -166,13 +167,6 @@ def signed_frame_with_tag(
     body = signed + tag_bytes
     data = END_BYTE + stuff(body + crc_hqx(body, CRC_INIT).to_bytes(2, "big")) + END_BYTE
     return data, tag_bytes
-
-
-def signed_layout(payload: struct.Struct) -> struct.Struct:
-    """The bytes a tag covers, header to payload, as one ``struct`` layout, for a payload of
-    fixed layout: ``pack(version, flags, seq, msg_type, length, session_id, counter, *fields)``
-    gives what ``frame_body`` gives for the payload ``payload.pack(*fields)``."""
-    return struct.Struct(_FULL_HEADER.format + payload.format.lstrip("<>!=@"))
 
 
 def encode_frame(frame: Frame) -> bytes:

@@ -50,10 +50,12 @@ from protocol.frame import (
     AUTH,
     DIRECTION_MASK,
     HELLO_VERSION,
+    MAX_PAYLOAD_LEN,
     NO_SEQ,
     NOTIFICATION,
     PROTOCOL_VERSION,
     REPLY,
+    SIGNED_HEADER,
     TAG_LEN,
     Frame,
     FrameDecoder,
@@ -61,7 +63,6 @@ from protocol.frame import (
     frame_body,
     seal,
     signed_frame,
-    signed_layout,
 )
 from protocol.messages import (
     MAX_OPERATOR_LEN,
@@ -94,6 +95,7 @@ _REPLY_AUTH = REPLY | AUTH
 _NOTIFY_AUTH = NOTIFICATION | AUTH
 _PLAIN_REPLY = REPLY
 _CRC = struct.Struct(">H").pack
+_SIGNED_HEADER = SIGNED_HEADER.pack
 _ESC_ESC = ESC_BYTE + b"\xdd"
 _ESC_END = ESC_BYTE + b"\xdc"
 
@@ -120,7 +122,7 @@ class _Session:
     session_id: int = field(init=False)  # the context's, kept at hand for every frame
     role: Role = field(init=False)
     tag: Callable[[bytes], bytes] = field(init=False, repr=False)
-    keyed: tuple[Any, Any] = field(init=False, repr=False)  # the tagger's, for reply_fixed
+    keyed: tuple[Any, Any] = field(init=False, repr=False)  # the tagger's, for reply_payload
 
     def __post_init__(self) -> None:
         self.session_id = self.context.session_id
@@ -135,31 +137,6 @@ class _Challenge:
     created_us: int
     open_frame: bytes  # the SESSION_OPEN it answers, so a retransmission gets it again
     reply: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class FixedReply:
-    """A reply of fixed layout (``Message.FAST``) as ``PumpConnection.reply_fixed`` packs
-    it: header, session header and payload in one ``struct`` call."""
-
-    msg_type: int
-    length: int
-    payload: struct.Struct
-    signed: struct.Struct  # frame.signed_layout(payload)
-
-    @classmethod
-    def of(cls, message: type[Message]) -> FixedReply:
-        if message.FAST is None:
-            raise TypeError(f"{message.__name__} has no fixed-size layout")
-        return cls(int(message.TYPE), message.FAST.size, message.FAST, signed_layout(message.FAST))
-
-    def payload_bytes(self, fields: Sequence[int]) -> bytes:
-        """The payload alone; ``ValueError`` when a field does not fit its wire type."""
-        try:
-            return self.payload.pack(*fields)
-        except struct.error as exc:
-            raise ValueError(f"message type 0x{self.msg_type:02X} does not fit its wire "
-                             f"layout: {exc}") from exc  # fmt: skip
 
 
 def request_id(session_id: int, counter: int) -> str:
@@ -241,11 +218,17 @@ class PumpConnection:
 
     def reply_payload(self, request: RequestReceived, msg_type: int, payload: bytes) -> None:
         """``reply`` with a reply already encoded (``msg_type`` and its payload): for the
-        requests a programmer repeats most, answered with no message object in between.
-        Not for a changing request (its outcome is remembered as a message's)."""
+        requests a programmer repeats most, answered with no message object in between, the
+        frame built in one pass (``signed_frame``, its tag and its framing written out; a
+        test holds the bytes to ``reply``'s). Not for a changing request (its outcome is
+        remembered as a message's); ``ValueError``, and no counter spent, for a payload
+        that is too long."""
         frame = request.frame
         if frame.msg_type in CHANGING:
             raise ValueError("a changing request is answered with reply()")
+        length = len(payload)
+        if length > MAX_PAYLOAD_LEN:
+            raise ValueError(f"payload of {length} bytes exceeds {MAX_PAYLOAD_LEN}")
         session = self._session
         session_id = request.session_id
         unanswered = self._unanswered
@@ -257,47 +240,17 @@ class PumpConnection:
             self._out.append(seal(body))
             return
         session.tx_counter = counter = session.tx_counter + 1
-        data = signed_frame(_REPLY_AUTH, frame.seq, msg_type, payload, session_id, counter,
-                            session.tag)  # fmt: skip
-        entry = session.recent.get(frame.counter)
-        if entry is not None and entry.reply is None:
-            entry.reply = data
-        self._out.append(data)
-
-    def reply_fixed(
-        self, request: RequestReceived, layout: FixedReply, fields: tuple[int, ...]
-    ) -> None:
-        """``reply`` with the fields of a reply of fixed layout, in order (enumerations as
-        their codes): the frame built in one pass, header and payload one ``struct`` pack,
-        the tag and the framing written out. The same bytes as ``reply`` (a test holds them
-        to it); ``ValueError``, and nothing sent or spent, when a field does not fit. Not for
-        a changing request (its outcome is remembered as a message's)."""
-        frame = request.frame
-        if frame.msg_type in CHANGING:
-            raise ValueError("a changing request is answered with reply()")
-        session = self._session
-        session_id = request.session_id
-        if not session_id or session is None or session.session_id != session_id:
-            self.reply_payload(request, layout.msg_type, layout.payload_bytes(fields))
-            return
-        counter = session.tx_counter + 1
-        try:
-            signed = layout.signed.pack(PROTOCOL_VERSION, _REPLY_AUTH, frame.seq, layout.msg_type,
-                                        layout.length, session_id, counter, *fields)  # fmt: skip
-        except struct.error as exc:
-            raise ValueError(f"message type 0x{layout.msg_type:02X} does not fit its wire "
-                             f"layout: {exc}") from exc  # fmt: skip
-        unanswered = self._unanswered
-        if unanswered is not None and unanswered.frame is frame:
-            self._unanswered = None
-        session.tx_counter = counter
+        header = _SIGNED_HEADER(
+            PROTOCOL_VERSION, _REPLY_AUTH, frame.seq, msg_type, length, session_id, counter
+        )
+        signed = header + payload
         inner, outer = session.keyed  # SessionTagger.tag, written out
         inner = inner.copy()
         inner.update(signed)
         outer = outer.copy()
         outer.update(inner.digest())
         body = signed + outer.digest()[:TAG_LEN]
-        body += _CRC(crc_hqx(body, CRC_INIT))  # frame.seal, written out
+        body += _CRC(crc_hqx(body, CRC_INIT))
         if ESC in body or END in body:  # stuffing.stuff, written out
             body = body.replace(ESC_BYTE, _ESC_ESC).replace(END_BYTE, _ESC_END)
         data = END_BYTE + body + END_BYTE

@@ -4,6 +4,7 @@ straight from the model, a reply given as a payload, and the programmer's one-ca
 from __future__ import annotations
 
 import contextlib
+import struct
 
 import pytest
 
@@ -11,7 +12,6 @@ from emulator.device import EmulatedDevice, Identity
 from emulator.presets import PRESETS, build_preset
 from firmware_model import PumpConfig, PumpRefusal
 from protocol import (
-    FixedReply,
     FrameDropped,
     GetStatus,
     Hello,
@@ -26,7 +26,7 @@ from protocol import (
     StatusReply,
     Stop,
 )
-from protocol.frame import frame_body, seal
+from protocol.frame import MAX_PAYLOAD_LEN
 from protocol.messages import encode_payload
 from tests.protocol.pair import seeded
 from tests.test_status_reply import CHANGES, CLOCK_US, KEYS, SERIAL, from_snapshot
@@ -128,7 +128,8 @@ def test_receive_events_keeps_what_receive_data_left_first_and_in_order() -> Non
     assert list(programmer.events()) == []
 
 
-STATUS = FixedReply.of(StatusReply)
+assert StatusReply.FAST is not None
+STATUS_LAYOUT: struct.Struct = StatusReply.FAST
 # Fields whose bytes need stuffing (0xC0, 0xDB), and the largest and smallest of each type
 # (codes within their enumerations, so that the programmer takes the reply).
 STATUS_FIELDS = [
@@ -147,70 +148,41 @@ def _request(pump: PumpConnection, data: bytes) -> RequestReceived:
     return request
 
 
-def _as_message(fields: tuple[int, ...]) -> StatusReply:
-    message = StatusReply(*fields)  # type: ignore[arg-type]  # codes as plain ints
-    assert encode_payload(message) == STATUS.payload.pack(*fields)
-    return message
-
-
 @pytest.mark.parametrize("fields", STATUS_FIELDS)
-def test_a_fixed_reply_is_the_very_frame_reply_sends(fields: tuple[int, ...]) -> None:
-    """Two pumps with the same session: one answers with ``reply_fixed``, the other with
+def test_a_payload_reply_is_the_very_frame_reply_sends(fields: tuple[int, ...]) -> None:
+    """Two pumps with the same session: one answers with ``reply_payload``, the other with
     ``reply``; the frames agree byte for byte, each time (counter, cache and all)."""
     (fast, programmer), (slow, _) = _session(), _session()
+    message = StatusReply(*fields)  # type: ignore[arg-type]  # codes as plain ints
+    payload = STATUS_LAYOUT.pack(*fields)
+    assert encode_payload(message) == payload
     for _ in range(3):
         data = programmer.request(GetStatus())[1]
-        fast.reply_fixed(_request(fast, data), STATUS, fields)
-        slow.reply(_request(slow, data), _as_message(fields))
+        fast.reply_payload(_request(fast, data), int(StatusReply.TYPE), payload)
+        slow.reply(_request(slow, data), message)
         frame = fast.data_to_send()
         assert frame == slow.data_to_send()
         events = programmer.receive_events(frame)
         assert len(events) == 1
         assert isinstance(events[0], ReplyReceived)
         assert events[0].authenticated
-        assert STATUS.payload.pack(*fields) == encode_payload(events[0].message)
+        assert encode_payload(events[0].message) == payload
         fast.receive_data(data, 0)  # a retransmission: the cached frame, byte for byte
         assert [type(e) for e in fast.events()] == [Retransmitted]
         assert fast.data_to_send() == frame
 
 
-def test_a_fixed_reply_outside_a_session_is_the_plain_frame() -> None:
-    pump = PumpConnection(SERIAL, KEYS.keys, random_bytes=seeded(1))
-    programmer = ProgrammerConnection(3)
-    data = programmer.request(Hello())[1]
-    request = _request(pump, data)
-    pump.reply_fixed(request, STATUS, STATUS_FIELDS[1])
-    payload = STATUS.payload.pack(*STATUS_FIELDS[1])
-    expected = seal(
-        frame_body(1, request.seq, STATUS.msg_type, payload, version=request.frame.version)
-    )
-    assert pump.data_to_send() == expected
-
-
-def test_a_field_that_does_not_fit_raises_and_spends_nothing() -> None:
+def test_a_payload_too_long_raises_and_spends_nothing() -> None:
     pump, programmer = _session()
-    data = programmer.request(GetStatus())[1]
-    request = _request(pump, data)
+    request = _request(pump, programmer.request(GetStatus())[1])
     counter = pump._session.tx_counter  # type: ignore[union-attr]
-    too_big = (1, 1, 0, 0, 2**32, *STATUS_FIELDS[0][5:])
-    with pytest.raises(ValueError, match="wire layout"):
-        pump.reply_fixed(request, STATUS, too_big)
+    with pytest.raises(ValueError, match="exceeds"):
+        pump.reply_payload(request, int(StatusReply.TYPE), bytes(MAX_PAYLOAD_LEN + 1))
     assert pump.data_to_send() == b""
     assert pump._session.tx_counter == counter  # type: ignore[union-attr]
     with pytest.raises(RuntimeError, match="answer"):  # still the request to answer
         list(pump.events())
-    pump.reply_fixed(request, STATUS, STATUS_FIELDS[0])
+    pump.reply_payload(request, int(StatusReply.TYPE), STATUS_LAYOUT.pack(*STATUS_FIELDS[0]))
     events = programmer.receive_events(pump.data_to_send())
     assert isinstance(events[0], ReplyReceived)
-
-
-def test_a_fixed_reply_refuses_a_changing_request() -> None:
-    pump, programmer = _session()
-    request = _request(pump, programmer.request(Stop(0))[1])
-    with pytest.raises(ValueError, match="reply"):
-        pump.reply_fixed(request, STATUS, STATUS_FIELDS[0])
-
-
-def test_a_layout_of_variable_size_is_no_fixed_reply() -> None:
-    with pytest.raises(TypeError, match="fixed"):
-        FixedReply.of(HelloReply)
+    assert events[0].message.TYPE == StatusReply.TYPE
