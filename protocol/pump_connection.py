@@ -96,6 +96,7 @@ _NOTIFY_AUTH = NOTIFICATION | AUTH
 _PLAIN_REPLY = REPLY
 _CRC = struct.Struct(">H").pack
 _SIGNED_HEADER = SIGNED_HEADER.pack
+_DELIMITED = END_BYTE + b"%b" + END_BYTE  # a frame between its delimiters
 _ESC_ESC = ESC_BYTE + b"\xdd"
 _ESC_END = ESC_BYTE + b"\xdc"
 
@@ -253,7 +254,7 @@ class PumpConnection:
         body += _CRC(crc_hqx(body, CRC_INIT))
         if ESC in body or END in body:  # stuffing.stuff, written out
             body = body.replace(ESC_BYTE, _ESC_ESC).replace(END_BYTE, _ESC_END)
-        data = END_BYTE + body + END_BYTE
+        data = _DELIMITED % body
         entry = session.recent.get(frame.counter)
         if entry is not None and entry.reply is None:
             entry.reply = data
