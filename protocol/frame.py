@@ -42,7 +42,6 @@ SEQ_MODULUS = 1 << 16
 NO_SEQ = 0  # never used by a request: replies to unreadable frames, and notifications
 CRC_INIT = 0xFFFF
 SIGNED_HEADER = struct.Struct(">BBHBHII")  # header and auth header in one (un)pack
-_FULL_HEADER = SIGNED_HEADER
 _AUTH_MIN_LEN = HEADER_LEN + AUTH_HEADER_LEN + TAG_LEN + CRC_LEN
 
 
@@ -136,7 +135,7 @@ def signed_frame(
     if len(payload) > MAX_PAYLOAD_LEN:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_LEN}")
     signed = (
-        _FULL_HEADER.pack(
+        SIGNED_HEADER.pack(
             PROTOCOL_VERSION, flags | AUTH, seq, msg_type, len(payload), session_id, counter
         )
         + payload
@@ -158,7 +157,7 @@ def signed_frame_with_tag(
     if len(payload) > MAX_PAYLOAD_LEN:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_LEN}")
     signed = (
-        _FULL_HEADER.pack(
+        SIGNED_HEADER.pack(
             PROTOCOL_VERSION, flags | AUTH, seq, msg_type, len(payload), session_id, counter
         )
         + payload
@@ -205,7 +204,7 @@ def decode_body(chunk: bytes) -> Frame | FrameError:
             Reason.BAD_CRC, f"CRC 0x{body[-2]:02X}{body[-1]:02X}, computed 0x{crc:04X}"
         )
     if size >= _AUTH_MIN_LEN:
-        version, flags, seq, msg_type, length, session_id, counter = _FULL_HEADER.unpack_from(body)
+        version, flags, seq, msg_type, length, session_id, counter = SIGNED_HEADER.unpack_from(body)
     else:
         version, flags, seq, msg_type, length = HEADER.unpack_from(body)
     if version not in KNOWN_VERSIONS:

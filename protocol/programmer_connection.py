@@ -24,10 +24,11 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from hmac import compare_digest
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from protocol.auth import (
     NONCE_LEN,
+    HashState,
     Key,
     Role,
     SessionContext,
@@ -109,7 +110,7 @@ class _Session:
     tx_counter: int = 0
     rx_highest: int = 0
     rx_seen: set[int] = field(default_factory=set)  # counters taken within the window
-    keyed: tuple[Any, Any] = field(init=False, repr=False)  # the tagger's keyed states
+    keyed: tuple[HashState, HashState] = field(init=False, repr=False)  # the tagger's keyed states
 
     def __post_init__(self) -> None:
         self.keyed = self.tagger.keyed_states()

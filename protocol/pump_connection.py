@@ -23,10 +23,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from hmac import compare_digest
-from typing import Any
 
 from protocol.auth import (
     NONCE_LEN,
+    HashState,
     Key,
     Role,
     SessionContext,
@@ -84,7 +84,7 @@ from protocol.messages import (
 from protocol.outcomes import OutcomeMemory
 from protocol.reasons import Reason
 from protocol.roles import CHANGING, PERMITTED, UNAUTHENTICATED
-from protocol.stuffing import END, END_BYTE, ESC, ESC_BYTE
+from protocol.stuffing import END, END_BYTE, ESC, ESC_BYTE, ESCAPED_END, ESCAPED_ESC
 from protocol.verification_budget import US_PER_S, VerificationBudget
 
 DEFAULT_IDLE_TIMEOUT_US = 10 * 60 * US_PER_S  # [M] a programming visit's pauses
@@ -97,8 +97,6 @@ _PLAIN_REPLY = REPLY
 _CRC = struct.Struct(">H").pack
 _SIGNED_HEADER = SIGNED_HEADER.pack
 _DELIMITED = END_BYTE + b"%b" + END_BYTE  # a frame between its delimiters
-_ESC_ESC = ESC_BYTE + b"\xdd"
-_ESC_END = ESC_BYTE + b"\xdc"
 
 
 @dataclass(slots=True)
@@ -123,7 +121,9 @@ class _Session:
     session_id: int = field(init=False)  # the context's, kept at hand for every frame
     role: Role = field(init=False)
     tag: Callable[[bytes], bytes] = field(init=False, repr=False)
-    keyed: tuple[Any, Any] = field(init=False, repr=False)  # the tagger's, for reply_payload
+    keyed: tuple[HashState, HashState] = field(
+        init=False, repr=False
+    )  # the tagger's, for reply_payload
 
     def __post_init__(self) -> None:
         self.session_id = self.context.session_id
@@ -253,7 +253,7 @@ class PumpConnection:
         body = signed + outer.digest()[:TAG_LEN]
         body += _CRC(crc_hqx(body, CRC_INIT))
         if ESC in body or END in body:  # stuffing.stuff, written out
-            body = body.replace(ESC_BYTE, _ESC_ESC).replace(END_BYTE, _ESC_END)
+            body = body.replace(ESC_BYTE, ESCAPED_ESC).replace(END_BYTE, ESCAPED_END)
         data = _DELIMITED % body
         entry = session.recent.get(frame.counter)
         if entry is not None and entry.reply is None:

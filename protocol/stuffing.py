@@ -13,8 +13,8 @@ END = 0xC0
 ESC = 0xDB
 END_BYTE = b"\xc0"
 ESC_BYTE = b"\xdb"
-_ESC_END = b"\xdb\xdc"
-_ESC_ESC = b"\xdb\xdd"
+ESCAPED_END = b"\xdb\xdc"  # 0xC0 inside a frame
+ESCAPED_ESC = b"\xdb\xdd"  # 0xDB inside a frame
 
 
 class StuffingError(ValueError):
@@ -25,14 +25,14 @@ def stuff(body: bytes) -> bytes:
     # Membership of an int is a memchr; of a one-byte bytes, several times slower.
     if ESC not in body and END not in body:
         return body
-    return body.replace(ESC_BYTE, _ESC_ESC).replace(END_BYTE, _ESC_END)
+    return body.replace(ESC_BYTE, ESCAPED_ESC).replace(END_BYTE, ESCAPED_END)
 
 
 def unstuff(chunk: bytes) -> bytes:
     """Undo ``stuff``; ``chunk`` must not contain the delimiter."""
     if ESC not in chunk:
         return chunk
-    body = chunk.replace(_ESC_END, END_BYTE).replace(_ESC_ESC, ESC_BYTE)
+    body = chunk.replace(ESCAPED_END, END_BYTE).replace(ESCAPED_ESC, ESC_BYTE)
     # Each escape pair undone is one byte shorter; an escape byte in no pair is not undone.
     if chunk.count(ESC) != len(chunk) - len(body):
         raise StuffingError("escape byte 0xDB not followed by 0xDC or 0xDD")
