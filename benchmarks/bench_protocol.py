@@ -2,7 +2,7 @@
 
 Ours, encode: the pump's real reply path. An ``EmulatedDevice`` (a firmware-model pump behind
 ``PumpConnection``) with an open clinician session answers a GET_STATUS request: the status
-read from the model, the reply message built, encoded, tagged (HMAC-SHA256), framed (CRC,
+read from the model, the reply's payload packed from it, tagged (HMAC-SHA256), framed (CRC,
 SLIP) and queued, then taken as bytes, as ``emulator/device.py`` does for every request once
 the request is decoded. Decode: the programmer's ``ProgrammerConnection`` takes those reply
 frames (SLIP, CRC, session tag and counter checked, message decoded) into ``ReplyReceived``.
@@ -10,6 +10,23 @@ frames (SLIP, CRC, session tag and counter checked, message decoded) into ``Repl
 Theirs: pymavlink 2, GPS_RAW_INT (a payload near the size of our status reply's),
 unsigned and signed (MAVLink 2 signing, a secret key at both ends: the parser verifies every
 signature and its timestamp).
+
+Where an encode goes (2-core machine, CPython 3.11, about 2.6 µs a reply; each part the
+time the loop lost when it alone was stubbed out): the model's reading,
+``Pump.status_reading`` in one call, 0.58 µs (of which its bigint divisions, volume, battery
+and drug infused, about 0.2); the wire fields and their one ``struct`` pack, 0.35;
+HMAC-SHA256, 0.62 (six hashlib calls on SessionTagger's keyed states); framing (header
+pack, CRC-16 over 81 bytes at about 2 ns a byte, the escapes, the delimiters), 0.55;
+dispatch, counters, the retransmission cache and the queue, 0.45. A decode, about 3.7 µs:
+SLIP and frame checks 1.1 (CRC 0.19, unstuffing 0.3 when a byte is escaped), tag 0.63,
+message 0.7, the rest the events and the counter window.
+
+Issue 11's codec work, 5 interleaved rounds of 50,000 frames, before -> after: encode
+236,576/s -> 357,000-365,000/s, 0.58 -> 0.84-0.85 of pymavlink's unsigned pack
+(420,000-434,000/s) and 0.81 -> 1.20-1.23 of its signed pack; decode 212,845/s ->
+259,000-261,000/s, 1.15 -> 1.38-1.41 of unsigned parse and 1.82-1.90 of signed parse. The
+encode's 1.2 x unsigned pack (about 1.95 µs a frame) is not reached: the C calls alone (HMAC,
+CRC, packs) take about 1.1 µs of it and the model's reading 0.58.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from emulator.wire_map import (
     MODE_CODES,
     STATE_CODES,
     alarm_flags,
-    alarm_flags_of,
     refusal_reason,
 )
 from firmware_model import LogEntry, Prescription, Pump, PumpRefusal
@@ -443,24 +442,14 @@ class EmulatedDevice:
         )
 
     def _status(self, _: Message) -> Message:
-        fields = list(self._status_fields())
-        fields[2] = alarm_flags_of(fields[2])
-        fields[3] = alarm_flags_of(fields[3])
-        return StatusReply(*fields)
+        """GET_STATUS's reply as a message: its packed payload read back, so that the reply
+        built and the reply sent cannot differ."""
+        return _STATUS_DECODE(self._status_payload())
 
     def _status_payload(self) -> bytes:
-        """GET_STATUS's reply payload packed straight from the model's reading, with no
-        ``StatusReply`` in between: the request a programmer repeats most. The same bytes
-        as ``encode_payload(self._status(...))``."""
-        try:
-            return _STATUS_STRUCT.pack(*self._status_fields())
-        except struct.error as exc:
-            raise ValueError(f"StatusReply does not fit its wire layout: {exc}") from exc
-
-    def _status_fields(self) -> tuple[Any, ...]:
-        """StatusReply's fields, in order, from the model's reading (alarms and silenced
-        as plain bits)."""
-        pump = self.pump
+        """GET_STATUS's reply payload packed straight from the model's one reading, field by
+        field in the order of ``StatusReply`` (alarms and silenced as plain bits), with no
+        message in between: the request a programmer repeats most."""
         (
             state,
             mode,
@@ -474,33 +463,39 @@ class EmulatedDevice:
             temperature_mc,
             basal_on,
             patient_bolus_ends_us,
-        ) = pump.status_reading()
+            clock_us,
+            active_alarms,
+        ) = self.pump.status_reading()
         alarms = silenced = 0
-        for alarm, _raised, is_silenced in pump.alarm_entries():
-            bit = ALARM_BITS[alarm]
-            alarms |= bit
-            if is_silenced:
-                silenced |= bit
-        clock_us = pump.clock_us
-        return (
-            STATE_CODES[state],
-            MODE_CODES[mode],
-            alarms,
-            silenced,
-            dose_ug_per_day,
-            rate_nl_per_day,
-            min(flow_nl_per_day, U32_MAX),
-            concentration_ug_per_ml,
-            reservoir_nl // NL_PER_UL,
-            min(infused_ng // NG_PER_UG, U32_MAX),
-            battery_ppm,
-            temperature_mc,
-            clock_us // US_PER_S,
-            1 if basal_on else 0,
-            0
-            if patient_bolus_ends_us is None
-            else (patient_bolus_ends_us + clock_us - pump.t_us) // US_PER_S,
-        )
+        if active_alarms:
+            for alarm, _raised, is_silenced in active_alarms:
+                bit = ALARM_BITS[alarm]
+                alarms |= bit
+                if is_silenced:
+                    silenced |= bit
+        infused_ug = infused_ng // NG_PER_UG
+        try:
+            return _STATUS_PACK(
+                STATE_CODES[state],
+                MODE_CODES[mode],
+                alarms,
+                silenced,
+                dose_ug_per_day,
+                rate_nl_per_day,
+                flow_nl_per_day if flow_nl_per_day < U32_MAX else U32_MAX,
+                concentration_ug_per_ml,
+                reservoir_nl // NL_PER_UL,
+                infused_ug if infused_ug < U32_MAX else U32_MAX,
+                battery_ppm,
+                temperature_mc,
+                clock_us // US_PER_S,
+                1 if basal_on else 0,
+                0
+                if patient_bolus_ends_us is None
+                else (patient_bolus_ends_us + clock_us - self.pump.t_us) // US_PER_S,
+            )
+        except struct.error as exc:  # encode_payload's words, for the same failure
+            raise ValueError(f"StatusReply does not fit its wire layout: {exc}") from exc
 
     def _get_prescription(self, _: Message) -> Message:
         return wire_map.prescription_reply(self.pump.prescription(), self.pump.low_reservoir_nl)
@@ -706,13 +701,13 @@ class EmulatedDevice:
 # cost of a status request is the reply, not its bookkeeping).
 
 
-def _fixed_layout(cls: type[Message]) -> struct.Struct:
-    if cls.FAST is None:
+def _fixed_layout(cls: type[Message]) -> tuple[Callable[..., bytes], Callable[[bytes], Message]]:
+    if cls.FAST is None or cls.FAST_DECODE is None:
         raise TypeError(f"{cls.__name__} has no fixed-size layout")
-    return cls.FAST
+    return cls.FAST.pack, cls.FAST_DECODE
 
 
-_STATUS_STRUCT = _fixed_layout(StatusReply)
+_STATUS_PACK, _STATUS_DECODE = _fixed_layout(StatusReply)
 STATUS_REPLY_TYPE = int(StatusReply.TYPE)
 _RECORD_NOTHING: frozenset[type[Message]] = frozenset({GetStatus, GetClock, GetAlarms, GetLimits})
 

@@ -284,7 +284,7 @@ def _migrate_v2(data: dict[str, Any]) -> dict[str, Any]:
     t_us = data["t_us"]
     tau_us = config.thermal_time_constant_us
     deviation = float(data["temperature_mc"] - data["target_mc"]) if tau_us else 0.0
-    lag = Lag(data["target_mc"], deviation, t_us, tau_us)
+    lag = Lag(int(data["target_mc"]), deviation, t_us, tau_us)
     timers = {k: v for k, v in data["timers"].items() if k != "thermal_step"}
     if not lag.settled:
         bound = settle_bound_mc(

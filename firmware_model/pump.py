@@ -99,8 +99,14 @@ class PumpStatus:
 
 # ``Pump.status_reading()``: state, mode, then as ``PumpStatus`` names them dose_ug_per_day,
 # rate_nl_per_day, flow_nl_per_day, concentration_ug_per_ml, reservoir_nl, infused_ng,
-# battery_ppm, temperature_mc, basal_on, patient_bolus_ends_us.
-StatusReading = tuple[str, str, int, int, int, int, int, int, int, int, bool, int | None]
+# battery_ppm, temperature_mc, basal_on, patient_bolus_ends_us; then clock_us, and the active
+# alarms as ``Pump.alarm_entries()`` lists them (alarm, raised on the pump clock, silenced).
+StatusReading = tuple[
+    str, str, int, int, int, int, int, int, int, int, bool, int | None, int,
+    tuple[tuple[Alarm, int, bool], ...],
+]  # fmt: skip
+_PGQ_PER_NG = QUANTA_PER_NL * PG_PER_NG  # infused_pgq per whole nanogram
+_HALF_PPB = PPB // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,23 +277,46 @@ class Pump:
         self._record(kind, **detail)
 
     def status_reading(self) -> StatusReading:
-        """What ``status()`` says but its alarm sets and time, as a plain tuple (the order of
-        ``StatusReading``): a programmer polls many times a second, and a frozen snapshot
-        of everything costs more than the reply built from it. Alarms: ``alarm_entries()``."""
+        """What ``status()`` says, as a plain tuple in the order of ``StatusReading``, with
+        the pump clock and the active alarms as ``alarm_entries()`` gives them (empty: a
+        tuple): a programmer polls many times a second, and a frozen snapshot of everything
+        costs more than the reply built from it. The helpers ``status()`` calls are written
+        out here (one call, not ten); a test holds the two to the same values."""
+        t = self._t
+        clock_us = t + self._clock_offset_us
         basal = self._basal
+        if basal is None:
+            mode, dose = "none", 0
+        elif isinstance(basal, Flex):
+            mode, dose = "flex", basal.dose_at((clock_us // US_PER_S) % S_PER_DAY)
+        else:
+            mode, dose = "continuous", basal.dose_ug_per_day
+        lagged = self._lagged_flow
+        flow = (  # _flow_nl_per_day(): round_div(flow, PPB) with PPB even
+            (self._flow + _HALF_PPB) // PPB if lagged is None else round(lagged.rate_at(t) / PPB)
+        )
+        capacity = self._battery_capacity
+        left = capacity - self._battery_used
+        lag = self._lag
+        fsm = self._fsm
+        active = self._alarms.active
         return (
-            self._fsm.state,
-            "none" if basal is None else ("flex" if isinstance(basal, Flex) else "continuous"),
-            basal.dose_at(self._second_of_day()) if basal else 0,
+            fsm.state,
+            mode,
+            dose,
             self._basal_rate,
-            self._flow_nl_per_day(),
+            flow,
             self._concentration,
-            quanta_to_nl(self._volume_q),
-            self._infused_pgq // (QUANTA_PER_NL * PG_PER_NG),
-            self.battery_ppm(),
-            round(self._lag.temperature_at(self._t)),
-            self._fsm.basal_on,
+            self._volume_q // QUANTA_PER_NL,
+            self._infused_pgq // _PGQ_PER_NG,
+            left * PPM // capacity if left > 0 else 0,  # battery_ppm()
+            lag.target_mc if lag.deviation_mc == 0.0 else round(lag.temperature_at(t)),
+            fsm.basal_on,
             self._timers.get("patient_bolus_end"),
+            clock_us,
+            tuple([(a, e.raised_clock_us, e.silenced) for a, e in active.items()])
+            if active
+            else (),
         )
 
     def accounts(self) -> Accounts:

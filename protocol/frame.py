@@ -23,7 +23,7 @@ from enum import IntFlag
 from typing import NamedTuple
 
 from protocol.reasons import Reason
-from protocol.stuffing import END_BYTE, ESC_BYTE, StuffingError, stuff, unstuff
+from protocol.stuffing import END_BYTE, ESC, StuffingError, stuff, unstuff
 
 PROTOCOL_VERSION = 2
 HELLO_VERSION = 1  # HELLO travels in version 1 so that any pump, old or new, can answer it
@@ -41,7 +41,7 @@ MAX_STUFFED_LEN = 2 * MAX_FRAME_LEN  # every byte escaped, delimiters excluded
 SEQ_MODULUS = 1 << 16
 NO_SEQ = 0  # never used by a request: replies to unreadable frames, and notifications
 CRC_INIT = 0xFFFF
-_FULL_HEADER = struct.Struct(">BBHBHII")  # header and auth header in one unpack
+SIGNED_HEADER = struct.Struct(">BBHBHII")  # header and auth header in one (un)pack
 _AUTH_MIN_LEN = HEADER_LEN + AUTH_HEADER_LEN + TAG_LEN + CRC_LEN
 
 
@@ -135,7 +135,7 @@ def signed_frame(
     if len(payload) > MAX_PAYLOAD_LEN:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_LEN}")
     signed = (
-        _FULL_HEADER.pack(
+        SIGNED_HEADER.pack(
             PROTOCOL_VERSION, flags | AUTH, seq, msg_type, len(payload), session_id, counter
         )
         + payload
@@ -157,7 +157,7 @@ def signed_frame_with_tag(
     if len(payload) > MAX_PAYLOAD_LEN:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_LEN}")
     signed = (
-        _FULL_HEADER.pack(
+        SIGNED_HEADER.pack(
             PROTOCOL_VERSION, flags | AUTH, seq, msg_type, len(payload), session_id, counter
         )
         + payload
@@ -187,7 +187,7 @@ def decode_body(chunk: bytes) -> Frame | FrameError:
     if len(chunk) > MAX_STUFFED_LEN:
         return FrameError(Reason.FRAME_TOO_LONG, f"{len(chunk)} stuffed bytes")
     body = chunk
-    if ESC_BYTE in chunk:
+    if ESC in chunk:  # an int: memchr
         try:
             body = unstuff(chunk)
         except StuffingError as exc:
@@ -204,7 +204,7 @@ def decode_body(chunk: bytes) -> Frame | FrameError:
             Reason.BAD_CRC, f"CRC 0x{body[-2]:02X}{body[-1]:02X}, computed 0x{crc:04X}"
         )
     if size >= _AUTH_MIN_LEN:
-        version, flags, seq, msg_type, length, session_id, counter = _FULL_HEADER.unpack_from(body)
+        version, flags, seq, msg_type, length, session_id, counter = SIGNED_HEADER.unpack_from(body)
     else:
         version, flags, seq, msg_type, length = HEADER.unpack_from(body)
     if version not in KNOWN_VERSIONS:

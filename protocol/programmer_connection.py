@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from protocol.auth import (
     NONCE_LEN,
+    HashState,
     Key,
     Role,
     SessionContext,
@@ -45,6 +46,7 @@ from protocol.frame import (
     NOTIFICATION,
     PROTOCOL_VERSION,
     SEQ_MODULUS,
+    TAG_LEN,
     Frame,
     FrameDecoder,
     FrameError,
@@ -108,6 +110,10 @@ class _Session:
     tx_counter: int = 0
     rx_highest: int = 0
     rx_seen: set[int] = field(default_factory=set)  # counters taken within the window
+    keyed: tuple[HashState, HashState] = field(init=False, repr=False)  # the tagger's keyed states
+
+    def __post_init__(self) -> None:
+        self.keyed = self.tagger.keyed_states()
 
     def take(self, counter: int) -> bool:
         """True once per counter within the window; False for a copy or a stale one."""
@@ -237,8 +243,9 @@ class ProgrammerConnection:
     # -- receiving -------------------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray) -> None:
-        classify = self._classify
-        self._ready.extend([classify(item) for item in self._decoder.feed(data)])
+        append = self._ready.append
+        for item in self._decoder.feed(data):
+            append(self._classify(item))
 
     def receive_events(self, data: bytes | bytearray) -> list[ProgrammerEvent]:
         """``receive_data`` then ``events()`` in one call, as a list: the link's hot path."""
@@ -275,12 +282,16 @@ class ProgrammerConnection:
         session = self._session
         hs = self._handshake
         if session is not None and frame.session_id == session.session_id:
-            tagger = session.tagger
+            inner, outer = session.keyed
         elif hs is not None and hs.tagger is not None and frame.session_id == hs.session_id:
-            tagger = hs.tagger
+            inner, outer = hs.tagger.keyed_states()
         else:
             return FrameDropped(Reason.UNKNOWN_SESSION, f"session {frame.session_id:08x}")
-        if not compare_digest(tagger.tag(frame.signed), frame.tag):
+        inner = inner.copy()  # SessionTagger.tag, written out: this runs for every reply
+        inner.update(frame.signed)
+        outer = outer.copy()
+        outer.update(inner.digest())
+        if not compare_digest(outer.digest()[:TAG_LEN], frame.tag):
             return FrameDropped(Reason.BAD_TAG, "pump frame tag does not match")
         try:
             message = decode_message(frame)

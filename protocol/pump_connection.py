@@ -17,6 +17,8 @@ is byte-identical to a request it executed or is about to execute.
 from __future__ import annotations
 
 import secrets
+import struct
+from binascii import crc_hqx
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from hmac import compare_digest
 
 from protocol.auth import (
     NONCE_LEN,
+    HashState,
     Key,
     Role,
     SessionContext,
@@ -33,6 +36,7 @@ from protocol.auth import (
     pump_proof,
     session_tagger,
 )
+from protocol.crc import CRC_INIT
 from protocol.events import (
     PumpEvent,
     Refused,
@@ -46,10 +50,13 @@ from protocol.frame import (
     AUTH,
     DIRECTION_MASK,
     HELLO_VERSION,
+    MAX_PAYLOAD_LEN,
     NO_SEQ,
     NOTIFICATION,
     PROTOCOL_VERSION,
     REPLY,
+    SIGNED_HEADER,
+    TAG_LEN,
     Frame,
     FrameDecoder,
     FrameError,
@@ -77,6 +84,7 @@ from protocol.messages import (
 from protocol.outcomes import OutcomeMemory
 from protocol.reasons import Reason
 from protocol.roles import CHANGING, PERMITTED, UNAUTHENTICATED
+from protocol.stuffing import END, END_BYTE, ESC, ESC_BYTE, ESCAPED_END, ESCAPED_ESC
 from protocol.verification_budget import US_PER_S, VerificationBudget
 
 DEFAULT_IDLE_TIMEOUT_US = 10 * 60 * US_PER_S  # [M] a programming visit's pauses
@@ -86,6 +94,9 @@ CHALLENGE_LIFETIME_US = 60 * US_PER_S  # a handshake takes milliseconds; a wait,
 _REPLY_AUTH = REPLY | AUTH
 _NOTIFY_AUTH = NOTIFICATION | AUTH
 _PLAIN_REPLY = REPLY
+_CRC = struct.Struct(">H").pack
+_SIGNED_HEADER = SIGNED_HEADER.pack
+_DELIMITED = END_BYTE + b"%b" + END_BYTE  # a frame between its delimiters
 
 
 @dataclass(slots=True)
@@ -110,11 +121,15 @@ class _Session:
     session_id: int = field(init=False)  # the context's, kept at hand for every frame
     role: Role = field(init=False)
     tag: Callable[[bytes], bytes] = field(init=False, repr=False)
+    keyed: tuple[HashState, HashState] = field(
+        init=False, repr=False
+    )  # the tagger's, for reply_payload
 
     def __post_init__(self) -> None:
         self.session_id = self.context.session_id
         self.role = self.context.role
         self.tag = self.tagger.tag
+        self.keyed = self.tagger.keyed_states()
 
 
 @dataclass(slots=True)
@@ -204,11 +219,17 @@ class PumpConnection:
 
     def reply_payload(self, request: RequestReceived, msg_type: int, payload: bytes) -> None:
         """``reply`` with a reply already encoded (``msg_type`` and its payload): for the
-        requests a programmer repeats most, answered with no message object in between.
-        Not for a changing request (its outcome is remembered as a message's)."""
+        requests a programmer repeats most, answered with no message object in between, the
+        frame built in one pass (``signed_frame``, its tag and its framing written out; a
+        test holds the bytes to ``reply``'s). Not for a changing request (its outcome is
+        remembered as a message's); ``ValueError``, and no counter spent, for a payload
+        that is too long."""
         frame = request.frame
         if frame.msg_type in CHANGING:
             raise ValueError("a changing request is answered with reply()")
+        length = len(payload)
+        if length > MAX_PAYLOAD_LEN:
+            raise ValueError(f"payload of {length} bytes exceeds {MAX_PAYLOAD_LEN}")
         session = self._session
         session_id = request.session_id
         unanswered = self._unanswered
@@ -220,8 +241,20 @@ class PumpConnection:
             self._out.append(seal(body))
             return
         session.tx_counter = counter = session.tx_counter + 1
-        data = signed_frame(_REPLY_AUTH, frame.seq, msg_type, payload, session_id, counter,
-                            session.tag)  # fmt: skip
+        header = _SIGNED_HEADER(
+            PROTOCOL_VERSION, _REPLY_AUTH, frame.seq, msg_type, length, session_id, counter
+        )
+        signed = header + payload
+        inner, outer = session.keyed  # SessionTagger.tag, written out
+        inner = inner.copy()
+        inner.update(signed)
+        outer = outer.copy()
+        outer.update(inner.digest())
+        body = signed + outer.digest()[:TAG_LEN]
+        body += _CRC(crc_hqx(body, CRC_INIT))
+        if ESC in body or END in body:  # stuffing.stuff, written out
+            body = body.replace(ESC_BYTE, ESCAPED_ESC).replace(END_BYTE, ESCAPED_END)
+        data = _DELIMITED % body
         entry = session.recent.get(frame.counter)
         if entry is not None and entry.reply is None:
             entry.reply = data

@@ -13,8 +13,8 @@ END = 0xC0
 ESC = 0xDB
 END_BYTE = b"\xc0"
 ESC_BYTE = b"\xdb"
-_ESC_END = b"\xdb\xdc"
-_ESC_ESC = b"\xdb\xdd"
+ESCAPED_END = b"\xdb\xdc"  # 0xC0 inside a frame
+ESCAPED_ESC = b"\xdb\xdd"  # 0xDB inside a frame
 
 
 class StuffingError(ValueError):
@@ -22,13 +22,18 @@ class StuffingError(ValueError):
 
 
 def stuff(body: bytes) -> bytes:
-    return body.replace(ESC_BYTE, _ESC_ESC).replace(END_BYTE, _ESC_END)
+    # Membership of an int is a memchr; of a one-byte bytes, several times slower.
+    if ESC not in body and END not in body:
+        return body
+    return body.replace(ESC_BYTE, ESCAPED_ESC).replace(END_BYTE, ESCAPED_END)
 
 
 def unstuff(chunk: bytes) -> bytes:
     """Undo ``stuff``; ``chunk`` must not contain the delimiter."""
-    if ESC_BYTE not in chunk:
+    if ESC not in chunk:
         return chunk
-    if chunk.count(ESC_BYTE) != chunk.count(_ESC_END) + chunk.count(_ESC_ESC):
+    body = chunk.replace(ESCAPED_END, END_BYTE).replace(ESCAPED_ESC, ESC_BYTE)
+    # Each escape pair undone is one byte shorter; an escape byte in no pair is not undone.
+    if chunk.count(ESC) != len(chunk) - len(body):
         raise StuffingError("escape byte 0xDB not followed by 0xDC or 0xDD")
-    return chunk.replace(_ESC_END, END_BYTE).replace(_ESC_ESC, ESC_BYTE)
+    return body

@@ -4,6 +4,7 @@ straight from the model, a reply given as a payload, and the programmer's one-ca
 from __future__ import annotations
 
 import contextlib
+import struct
 
 import pytest
 
@@ -25,6 +26,7 @@ from protocol import (
     StatusReply,
     Stop,
 )
+from protocol.frame import MAX_PAYLOAD_LEN
 from protocol.messages import encode_payload
 from tests.protocol.pair import seeded
 from tests.test_status_reply import CHANGES, CLOCK_US, KEYS, SERIAL, from_snapshot
@@ -124,3 +126,63 @@ def test_receive_events_keeps_what_receive_data_left_first_and_in_order() -> Non
     events = programmer.receive_events(replies[1])
     assert [e.seq for e in events if isinstance(e, ReplyReceived)] == [3, 4]
     assert list(programmer.events()) == []
+
+
+assert StatusReply.FAST is not None
+STATUS_LAYOUT: struct.Struct = StatusReply.FAST
+# Fields whose bytes need stuffing (0xC0, 0xDB), and the largest and smallest of each type
+# (codes within their enumerations, so that the programmer takes the reply).
+STATUS_FIELDS = [
+    (1, 1, 0, 0, 200, 400_000, 400_000, 500, 20_000, 0, 999_902, 37_000, 1_795_000_000, 1, 0),
+    (5, 2, 0x1B, 0x10, 0xC0C0C0C0, 0xDBDBDBDB, 0xC0DB_C0DB, 0xDBC0_DBC0, 0xC0, 0xDB,
+     0xC0C0, 0xDBDB, 0xC0DB_C0DB_C0DB_C0DB, 0xC0, 0xDBDB_DBDB_DBDB_DBDB),
+    (6, 2, 0x3F, 0x3F, *[0xFFFF_FFFF] * 8, 2**64 - 1, 0xFF, 2**64 - 1),
+    (0,) * 15,
+]  # fmt: skip
+
+
+def _request(pump: PumpConnection, data: bytes) -> RequestReceived:
+    pump.receive_data(data, 0)
+    request = next(iter(pump.events()))  # read no further: it is unanswered
+    assert isinstance(request, RequestReceived)
+    return request
+
+
+@pytest.mark.parametrize("fields", STATUS_FIELDS)
+def test_a_payload_reply_is_the_very_frame_reply_sends(fields: tuple[int, ...]) -> None:
+    """Two pumps with the same session: one answers with ``reply_payload``, the other with
+    ``reply``; the frames agree byte for byte, each time (counter, cache and all)."""
+    (fast, programmer), (slow, _) = _session(), _session()
+    message = StatusReply(*fields)  # type: ignore[arg-type]  # codes as plain ints
+    payload = STATUS_LAYOUT.pack(*fields)
+    assert encode_payload(message) == payload
+    for _ in range(3):
+        data = programmer.request(GetStatus())[1]
+        fast.reply_payload(_request(fast, data), int(StatusReply.TYPE), payload)
+        slow.reply(_request(slow, data), message)
+        frame = fast.data_to_send()
+        assert frame == slow.data_to_send()
+        events = programmer.receive_events(frame)
+        assert len(events) == 1
+        assert isinstance(events[0], ReplyReceived)
+        assert events[0].authenticated
+        assert encode_payload(events[0].message) == payload
+        fast.receive_data(data, 0)  # a retransmission: the cached frame, byte for byte
+        assert [type(e) for e in fast.events()] == [Retransmitted]
+        assert fast.data_to_send() == frame
+
+
+def test_a_payload_too_long_raises_and_spends_nothing() -> None:
+    pump, programmer = _session()
+    request = _request(pump, programmer.request(GetStatus())[1])
+    counter = pump._session.tx_counter  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="exceeds"):
+        pump.reply_payload(request, int(StatusReply.TYPE), bytes(MAX_PAYLOAD_LEN + 1))
+    assert pump.data_to_send() == b""
+    assert pump._session.tx_counter == counter  # type: ignore[union-attr]
+    with pytest.raises(RuntimeError, match="answer"):  # still the request to answer
+        list(pump.events())
+    pump.reply_payload(request, int(StatusReply.TYPE), STATUS_LAYOUT.pack(*STATUS_FIELDS[0]))
+    events = programmer.receive_events(pump.data_to_send())
+    assert isinstance(events[0], ReplyReceived)
+    assert events[0].message.TYPE == StatusReply.TYPE

@@ -100,3 +100,29 @@ def test_the_cases_cover_alarms_silenced_bolus_ends_and_heat() -> None:
     assert any(r.patient_bolus_ends_s for r in replies)
     assert any(r.temperature_mc != 37_000 for r in replies)
     assert len({r.state for r in replies}) >= 3
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_the_models_status_reading_says_what_its_status_says(preset: str, change: str) -> None:
+    pump = build_preset(preset, PumpConfig(), CLOCK_US)
+    with contextlib.suppress(PumpRefusal):
+        CHANGES[change](pump)
+    status = pump.status()
+    assert pump.status_reading() == (
+        status.state,
+        status.mode,
+        status.dose_ug_per_day,
+        status.rate_nl_per_day,
+        status.flow_nl_per_day,
+        status.concentration_ug_per_ml,
+        status.reservoir_nl,
+        status.infused_ng,
+        status.battery_ppm,
+        status.temperature_mc,
+        status.basal_on,
+        status.patient_bolus_ends_us,
+        pump.clock_us,
+        tuple(pump.alarm_entries()),
+    )
+    assert all(type(value) is int for value in pump.status_reading()[2:10])

@@ -39,6 +39,18 @@ def test_a_stray_escape_is_a_typed_error(bad: bytes) -> None:
         unstuff(bad)
 
 
+@given(st.lists(st.sampled_from([b"\xdb", b"\xdc", b"\xdd", b"\x00", b"\xdb\xdc"]), max_size=40))
+def test_unstuffing_refuses_exactly_an_escape_in_no_pair(parts: list[bytes]) -> None:
+    """The rule as written in RFC 1055 terms: every 0xDB begins a pair 0xDB 0xDC or 0xDB 0xDD."""
+    chunk = b"".join(parts)
+    valid = chunk.count(b"\xdb") == chunk.count(b"\xdb\xdc") + chunk.count(b"\xdb\xdd")
+    if valid:
+        assert stuff(unstuff(chunk)) == chunk
+    else:
+        with pytest.raises(StuffingError):
+            unstuff(chunk)
+
+
 plain_frames = st.builds(
     Frame,
     flags=st.sampled_from([Flags.NONE, Flags.REPLY, Flags.NOTIFICATION]),
