@@ -107,12 +107,28 @@ class ExcessWindow:
         """True (over) or False when G keeps that sign from the segment start to
         ``until_us`` whatever its exact arithmetic, as bounds show cheaply; None when they
         cannot tell (then ask ``over`` and ``next_crossing_us``)."""
-        horizon = until_us - self.start_us
+        t0 = self.start_us
+        horizon = until_us - t0
         if horizon <= 0:
             return None
-        if self._stays_negative(horizon + 1):
-            return False  # the usual answer, at the cost of one exponential
-        bounds = self._bounds(horizon + 1)
+        x_us = horizon + 1
+        # First, the loosest bounds, at the cost of one exponential (the usual answer: G stays
+        # negative): the leading rate at its highest from now on, the trailing one at its floor.
+        lead = self.g.ceiling(t0)
+        trail = self.trailing.floor(t0 - self.window_us)
+        if lead is not None and trail is not None:
+            value = float(self.start_value)
+            # slack(lead[1] + trail[1], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value), inline
+            room = (
+                BOUND_SLACK * (lead[1] + trail[1]) * (x_us + 1)
+                + BOUND_QUANTA
+                + BOUND_QUANTA
+                + BOUND_SLACK * abs(value)
+            )
+            rises = lead[0] - trail[0]
+            if value + (rises if rises > 0.0 else 0.0) * x_us + room < 0:
+                return False
+        bounds = self._bounds(x_us)
         if bounds is None:
             return None
         if bounds[1] < 0:
@@ -120,18 +136,6 @@ class ExcessWindow:
         if bounds[0] > 0:
             return True
         return None
-
-    def _stays_negative(self, x_us: int) -> bool:
-        """Whether G < 0 over the first ``x_us`` of the segment, by the loosest bounds: the
-        leading rate at its highest from now on, the trailing one at its floor."""
-        t0 = self.start_us
-        lead = self.g.ceiling(t0)
-        trail = self.trailing.floor(t0 - self.window_us)
-        if lead is None or trail is None:
-            return False
-        value = float(self.start_value)
-        room = slack(lead[1] + trail[1], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value)
-        return value + max(0.0, lead[0] - trail[0]) * x_us + room < 0
 
     def _bounds(self, x_us: int) -> tuple[float, float] | None:
         """Floats below and above G over the first ``x_us`` of the segment, far enough out
