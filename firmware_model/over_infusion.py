@@ -41,6 +41,11 @@ class ExcessWindow:
         self.exact = True  # False while G carries the rounding of lagged pieces
         self.lagged = False  # a heat lag shapes g or the trailing integrand (cached)
         self.slope = 0  # g - trailing while neither is lagged (cached)
+        # ``_bounds``' last answer and what it was asked: (x_us, start_us, g, trailing,
+        # start_value, answer); Flows are values, never changed, so they are compared by identity.
+        self._last_bounds: tuple[int, int, Flow, Flow, int, tuple[float, float] | None] | None = (
+            None
+        )
 
     def refresh(self) -> None:
         """Recompute what is cached from ``g`` and ``trailing`` (after setting either)."""
@@ -140,16 +145,28 @@ class ExcessWindow:
     def _bounds(self, x_us: int) -> tuple[float, float] | None:
         """Floats below and above G over the first ``x_us`` of the segment, far enough out
         that the exact arithmetic never leaves them; None when a piece cannot tell."""
-        t0 = self.start_us
-        lead = self.g.rate_range(t0, t0 + x_us)
-        trail = self.trailing.rate_range(t0 - self.window_us, t0 - self.window_us + x_us)
-        if lead is None or trail is None:
-            return None
-        value = float(self.start_value)
-        room = slack(lead[2] + trail[2], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value)
-        rises = max(0.0, lead[1] - trail[0]) * x_us
-        falls = min(0.0, lead[0] - trail[1]) * x_us
-        return value + falls - room, value + rises + room
+        t0, g, trailing, start_value = self.start_us, self.g, self.trailing, self.start_value
+        last = self._last_bounds  # the planner asks twice over the same span (sign, search)
+        if (
+            last is not None
+            and last[0] == x_us
+            and last[1] == t0
+            and last[2] is g
+            and last[3] is trailing
+            and last[4] == start_value
+        ):
+            return last[5]
+        lead = g.rate_range(t0, t0 + x_us)
+        trail = trailing.rate_range(t0 - self.window_us, t0 - self.window_us + x_us)
+        answer: tuple[float, float] | None = None
+        if lead is not None and trail is not None:
+            value = float(start_value)
+            room = slack(lead[2] + trail[2], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value)
+            rises = max(0.0, lead[1] - trail[0]) * x_us
+            falls = min(0.0, lead[0] - trail[1]) * x_us
+            answer = value + falls - room, value + rises + room
+        self._last_bounds = (x_us, t0, g, trailing, start_value, answer)
+        return answer
 
     def next_edge_us(self) -> int | None:
         return self.changes[0][0] + self.window_us if self.changes else None

@@ -440,8 +440,25 @@ class Pump:
         stall = self._fsm.state == sm.SUSPENDED
         over = self._over_now  # _plan has just asked the window, at this instant
         panel = self._alarms
-        if not panel.active and not (low or empty or eri or eos or stall or over):
+        active = panel.active
+        if not active and not (low or empty or eri or eos or stall or over):
             return  # the usual instant: nothing raised, nothing to raise
+        if len(active) == low + empty + eri + eos + stall + over:
+            # As many active as called for: nothing changes if each active one is called for
+            # (looked at by identity: an Enum hashes in Python, six times an instant).
+            for alarm in active:
+                if not (
+                    (alarm is Alarm.OVER_INFUSION and over)
+                    or (alarm is Alarm.LOW_RESERVOIR and low)
+                    or (alarm is Alarm.EMPTY_RESERVOIR and empty)
+                    or (alarm is Alarm.BATTERY_ERI and eri)
+                    or (alarm is Alarm.END_OF_SERVICE and eos)
+                    or (alarm is Alarm.MOTOR_STALL and stall)
+                ):
+                    break
+            else:
+                return
+        t, clock_us = self._t, self.clock_us
         conditions = (
             (Alarm.LOW_RESERVOIR, low),
             (Alarm.EMPTY_RESERVOIR, empty),
@@ -451,7 +468,7 @@ class Pump:
             (Alarm.OVER_INFUSION, over),
         )
         for alarm, condition in conditions:
-            change = panel.set_condition(alarm, condition, self._t, self.clock_us)
+            change = panel.set_condition(alarm, condition, t, clock_us)
             if change is True:
                 self._record("alarm", alarm=alarm.value, critical=alarm.critical)
             elif change is False:
@@ -600,9 +617,6 @@ class Pump:
     def _on_patient_bolus_end(self) -> None:
         self._patient_rate = 0
         self._record("patient_bolus_completed")
-
-    def _on_flex_step(self) -> None:
-        self._update_basal_rate()
 
     def _on_exposure_end(self) -> None:
         self._record("temperature", celsius=BODY_TEMPERATURE_MC / 1_000)
@@ -1116,7 +1130,7 @@ def _require_positive(duration_us: int) -> None:
 _TIMER_HANDLERS: dict[str, Callable[[Pump], None]] = {
     "bolus_end": Pump._on_bolus_end,
     "patient_bolus_end": Pump._on_patient_bolus_end,
-    "flex_step": Pump._on_flex_step,
+    "flex_step": Pump._update_basal_rate,  # a flex step: the rate of the next one
     "exposure_end": Pump._on_exposure_end,
     "thermal": Pump._on_thermal,
     "scan_end": Pump._on_scan_end,
