@@ -27,6 +27,7 @@ from firmware_model.flow import BOUND_QUANTA, BOUND_SLACK, Flow, slack
 from firmware_model.roots import ExpLinear, nearest_integer
 
 CONSTANT_ZERO = Flow(0)
+BOUNDS_MEMO_SIZE = 8  # spans remembered for one segment (the planner asks two or three)
 
 
 class ExcessWindow:
@@ -41,11 +42,10 @@ class ExcessWindow:
         self.exact = True  # False while G carries the rounding of lagged pieces
         self.lagged = False  # a heat lag shapes g or the trailing integrand (cached)
         self.slope = 0  # g - trailing while neither is lagged (cached)
-        # ``_bounds``' last answer and what it was asked: (x_us, start_us, g, trailing,
-        # start_value, answer); Flows are values, never changed, so they are compared by identity.
-        self._last_bounds: tuple[int, int, Flow, Flow, int, tuple[float, float] | None] | None = (
-            None
-        )
+        # ``_bounds``' answers by span, for the segment (start_us, g, trailing, start_value) in
+        # ``_bounds_of``: Flows are values, never changed, so they are compared by identity.
+        self._bounds_memo: dict[int, tuple[float, float] | None] = {}
+        self._bounds_of: tuple[int, Flow, Flow, int] | None = None
 
     def refresh(self) -> None:
         """Recompute what is cached from ``g`` and ``trailing`` (after setting either)."""
@@ -146,16 +146,21 @@ class ExcessWindow:
         """Floats below and above G over the first ``x_us`` of the segment, far enough out
         that the exact arithmetic never leaves them; None when a piece cannot tell."""
         t0, g, trailing, start_value = self.start_us, self.g, self.trailing, self.start_value
-        last = self._last_bounds  # the planner asks twice over the same span (sign, search)
+        # The planner asks twice over the same span (sign_until, then the search), with a
+        # look at the first microsecond (``over``) between: answers by span, for one segment.
+        memo = self._bounds_memo
+        asked = self._bounds_of
         if (
-            last is not None
-            and last[0] == x_us
-            and last[1] == t0
-            and last[2] is g
-            and last[3] is trailing
-            and last[4] == start_value
+            asked is None
+            or asked[0] != t0
+            or asked[1] is not g
+            or asked[2] is not trailing
+            or asked[3] != start_value
         ):
-            return last[5]
+            memo.clear()
+            self._bounds_of = (t0, g, trailing, start_value)
+        elif x_us in memo:
+            return memo[x_us]
         lead = g.rate_range(t0, t0 + x_us)
         trail = trailing.rate_range(t0 - self.window_us, t0 - self.window_us + x_us)
         answer: tuple[float, float] | None = None
@@ -165,7 +170,9 @@ class ExcessWindow:
             rises = max(0.0, lead[1] - trail[0]) * x_us
             falls = min(0.0, lead[0] - trail[1]) * x_us
             answer = value + falls - room, value + rises + room
-        self._last_bounds = (x_us, t0, g, trailing, start_value, answer)
+        if len(memo) >= BOUNDS_MEMO_SIZE:
+            memo.clear()
+        memo[x_us] = answer
         return answer
 
     def next_edge_us(self) -> int | None:
