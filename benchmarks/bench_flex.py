@@ -45,8 +45,9 @@ not: each segment's leading integral is rounded up and, an hour later, its trail
 down, so G drifts by ~7e11 quanta a day (7e-12 nL) and never repeats. The zero searches,
 which depend on G, land on one of two instants 3 us apart (the alarm at 20:24:05.3, on days
 10-14 and 300-302, with the lag already at its fixed point), so neither they nor a
-day-periodic macro step can be replayed from a memo without changing bits. The lag's integrals do repeat, but
-computing them is ~5 % of the time, about what a relative key costs to build.
+day-periodic macro step can be replayed from a memo without changing bits. The lag's
+integrals do repeat, but computing them is ~5 % of the time, about what a relative key
+costs to build.
 """
 
 from __future__ import annotations
