@@ -23,10 +23,31 @@ the bath's start and end, the over-infusion alarm and its clearing, one window e
   the segment ends: the threshold searches all but vanish and 5 in 6 window searches are
   spared; a lag remembers its integrals, so the window's leading edge is the pump's own and
   its trailing edge the one computed an hour earlier; the condition is asked once an instant.
-  Left: the ~5 window searches a day where G nears zero around the bath (~20 %), the lagged
-  integral of each segment (~10 %), and event-loop overhead (~110 Python calls an event;
-  4.7 us an event without heat): the 0.25 s target needs about 5x more than this design
-  gives in CPython.
+  Left (then): the ~5 window searches a day where G nears zero around the bath (~20 %), the
+  lagged integral of each segment (~10 %), and event-loop overhead (~110 Python calls an
+  event; 4.7 us an event without heat).
+- Then (i11-flex, results bit for bit the same): 1.25 s -> 1.14 s CPU (A/B interleaved, 4
+  rounds, median of 3 each), 116 -> 91 Python-level calls an event (cProfile counts). A flex
+  step's rate is remembered by second of the day; the lag's deviation is computed inline;
+  sign_until and the threshold look-out are fused with their first bounds; the window's
+  bounds are remembered by span for a segment (the planner asked twice); an instant whose
+  alarms stay as they are skips the panel (an Enum hashes in Python, six times an instant).
+
+Where the 1.14 s goes now (timers around each instant): the 5 instants an evening around
+the bath (20:00, the alarm at ~20:24, the bath's end, 21:00, the clearing at ~21:28) take
+~40 us each, 45 % (each asks over() and solves G's zero: ~100 calls, ~25 exponentials);
+the 22 quiet flex steps ~7.5 us each, 35 % (~24 calls: two ceilings, a floor, the threshold
+look-out, the rate update); the integration ~3 us an event, 20 %. 0.25 s is 3.6 us an event.
+
+Why memoising by time of day cannot close the gap bit for bit: the lag's state at a given
+time of day does reach a float fixed point, and so do its integrals, but the window's G does
+not: each segment's leading integral is rounded up and, an hour later, its trailing one
+down, so G drifts by ~7e11 quanta a day (7e-12 nL) and never repeats. The zero searches,
+which depend on G, land on one of two instants 3 us apart (the alarm at 20:24:05.3, on days
+10-14 and 300-302, with the lag already at its fixed point), so neither they nor a
+day-periodic macro step can be replayed from a memo without changing bits. The lag's
+integrals do repeat, but computing them is ~5 % of the time, about what a relative key
+costs to build.
 """
 
 from __future__ import annotations

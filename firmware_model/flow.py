@@ -101,7 +101,8 @@ class Flow:
         if from_us < lag.since_us or heat < 0:
             return None
         delta = lag.target_mc - BODY_TEMPERATURE_MC
-        deviation = lag.deviation_at(from_us)
+        start = lag.deviation_mc  # lag.deviation_at(from_us), inline (hot)
+        deviation = 0.0 if start == 0.0 else start * math.exp((lag.since_us - from_us) / lag.tau_us)
         excess = delta + deviation if deviation > 0 else delta
         return base + heat * max(0.0, excess), abs(base) + heat * (abs(delta) + abs(deviation))
 

@@ -119,9 +119,15 @@ class Lag:
         if known is not None:
             return known
         delta = self.target_mc - BODY_TEMPERATURE_MC
-        deviation = self.deviation_at(from_us)
+        start = self.deviation_mc
+        if start == 0.0:  # deviation_at, inline (hot): the same expression
+            deviation = end = 0.0
+        else:
+            since, tau = self.since_us, self.tau_us
+            deviation = start * math.exp((since - from_us) / tau)
+            end = start * math.exp((since - to_us) / tau)
         first = delta + deviation
-        last = delta + self.deviation_at(to_us)
+        last = delta + end
         low, high = (first, last) if first <= last else (last, first)
         answer = (
             low if low > 0 else 0.0,
@@ -137,7 +143,8 @@ class Lag:
         """(c, b) with max(0, T - 37 °C) = c + b e^(-(s - t)/tau) for s from ``t_us`` to the
         next crossing of 37 °C: the smooth form of the excess on the side the curve is on."""
         delta = self.target_mc - BODY_TEMPERATURE_MC
-        deviation = self.deviation_at(t_us)
+        start = self.deviation_mc  # deviation_at, inline (hot)
+        deviation = 0.0 if start == 0.0 else start * math.exp((self.since_us - t_us) / self.tau_us)
         excess = delta + deviation
         if excess > 0 or (excess == 0 and delta > 0):
             return float(delta), deviation
@@ -163,7 +170,7 @@ class Lag:
         if self.deviation_mc == 0.0:
             return (delta * span if delta > 0 else 0), 0.0, 0.0
         tau = self.tau_us
-        d_a = self.deviation_at(a_us)
+        d_a = self.deviation_mc * math.exp((self.since_us - a_us) / tau)  # deviation_at(a_us)
         d_b = d_a * math.exp(-span / tau)
         at_a, at_b = delta + d_a, delta + d_b
         if at_a >= 0 and at_b >= 0:

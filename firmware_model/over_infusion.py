@@ -27,6 +27,7 @@ from firmware_model.flow import BOUND_QUANTA, BOUND_SLACK, Flow, slack
 from firmware_model.roots import ExpLinear, nearest_integer
 
 CONSTANT_ZERO = Flow(0)
+BOUNDS_MEMO_SIZE = 8  # spans remembered for one segment (the planner asks two or three)
 
 
 class ExcessWindow:
@@ -41,6 +42,10 @@ class ExcessWindow:
         self.exact = True  # False while G carries the rounding of lagged pieces
         self.lagged = False  # a heat lag shapes g or the trailing integrand (cached)
         self.slope = 0  # g - trailing while neither is lagged (cached)
+        # ``_bounds``' answers by span, for the segment (start_us, g, trailing, start_value) in
+        # ``_bounds_of``: Flows are values, never changed, so they are compared by identity.
+        self._bounds_memo: dict[int, tuple[float, float] | None] = {}
+        self._bounds_of: tuple[int, Flow, Flow, int] | None = None
 
     def refresh(self) -> None:
         """Recompute what is cached from ``g`` and ``trailing`` (after setting either)."""
@@ -107,12 +112,28 @@ class ExcessWindow:
         """True (over) or False when G keeps that sign from the segment start to
         ``until_us`` whatever its exact arithmetic, as bounds show cheaply; None when they
         cannot tell (then ask ``over`` and ``next_crossing_us``)."""
-        horizon = until_us - self.start_us
+        t0 = self.start_us
+        horizon = until_us - t0
         if horizon <= 0:
             return None
-        if self._stays_negative(horizon + 1):
-            return False  # the usual answer, at the cost of one exponential
-        bounds = self._bounds(horizon + 1)
+        x_us = horizon + 1
+        # First, the loosest bounds, at the cost of one exponential (the usual answer: G stays
+        # negative): the leading rate at its highest from now on, the trailing one at its floor.
+        lead = self.g.ceiling(t0)
+        trail = self.trailing.floor(t0 - self.window_us)
+        if lead is not None and trail is not None:
+            value = float(self.start_value)
+            # slack(lead[1] + trail[1], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value), inline
+            room = (
+                BOUND_SLACK * (lead[1] + trail[1]) * (x_us + 1)
+                + BOUND_QUANTA
+                + BOUND_QUANTA
+                + BOUND_SLACK * abs(value)
+            )
+            rises = lead[0] - trail[0]
+            if value + (rises if rises > 0.0 else 0.0) * x_us + room < 0:
+                return False
+        bounds = self._bounds(x_us)
         if bounds is None:
             return None
         if bounds[1] < 0:
@@ -121,31 +142,38 @@ class ExcessWindow:
             return True
         return None
 
-    def _stays_negative(self, x_us: int) -> bool:
-        """Whether G < 0 over the first ``x_us`` of the segment, by the loosest bounds: the
-        leading rate at its highest from now on, the trailing one at its floor."""
-        t0 = self.start_us
-        lead = self.g.ceiling(t0)
-        trail = self.trailing.floor(t0 - self.window_us)
-        if lead is None or trail is None:
-            return False
-        value = float(self.start_value)
-        room = slack(lead[1] + trail[1], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value)
-        return value + max(0.0, lead[0] - trail[0]) * x_us + room < 0
-
     def _bounds(self, x_us: int) -> tuple[float, float] | None:
         """Floats below and above G over the first ``x_us`` of the segment, far enough out
         that the exact arithmetic never leaves them; None when a piece cannot tell."""
-        t0 = self.start_us
-        lead = self.g.rate_range(t0, t0 + x_us)
-        trail = self.trailing.rate_range(t0 - self.window_us, t0 - self.window_us + x_us)
-        if lead is None or trail is None:
-            return None
-        value = float(self.start_value)
-        room = slack(lead[2] + trail[2], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value)
-        rises = max(0.0, lead[1] - trail[0]) * x_us
-        falls = min(0.0, lead[0] - trail[1]) * x_us
-        return value + falls - room, value + rises + room
+        t0, g, trailing, start_value = self.start_us, self.g, self.trailing, self.start_value
+        # The planner asks twice over the same span (sign_until, then the search), with a
+        # look at the first microsecond (``over``) between: answers by span, for one segment.
+        memo = self._bounds_memo
+        asked = self._bounds_of
+        if (
+            asked is None
+            or asked[0] != t0
+            or asked[1] is not g
+            or asked[2] is not trailing
+            or asked[3] != start_value
+        ):
+            memo.clear()
+            self._bounds_of = (t0, g, trailing, start_value)
+        elif x_us in memo:
+            return memo[x_us]
+        lead = g.rate_range(t0, t0 + x_us)
+        trail = trailing.rate_range(t0 - self.window_us, t0 - self.window_us + x_us)
+        answer: tuple[float, float] | None = None
+        if lead is not None and trail is not None:
+            value = float(start_value)
+            room = slack(lead[2] + trail[2], x_us) + BOUND_QUANTA + BOUND_SLACK * abs(value)
+            rises = max(0.0, lead[1] - trail[0]) * x_us
+            falls = min(0.0, lead[0] - trail[1]) * x_us
+            answer = value + falls - room, value + rises + room
+        if len(memo) >= BOUNDS_MEMO_SIZE:
+            memo.clear()
+        memo[x_us] = answer
+        return answer
 
     def next_edge_us(self) -> int | None:
         return self.changes[0][0] + self.window_us if self.changes else None

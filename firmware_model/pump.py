@@ -57,6 +57,7 @@ from firmware_model.units import (
 )
 
 NEVER = 1 << 80
+RATES_MEMO_SIZE = 256  # basal rates remembered by second of the day (a day's flex steps)
 MAX_EVENTS_PER_INSTANT = 64  # a guard: more at one microsecond would be a model bug
 MIN_TEMPERATURE_MC = 20_000  # [M] plausible pump-body temperatures: 20 to 50 °C
 MAX_TEMPERATURE_MC = 50_000
@@ -185,6 +186,10 @@ class Pump:
         self._limits: PatientLimits | None = None
         self._patient_rate = 0
         self._patient_starts: deque[int] = deque()
+        # (concentration, second of the day) -> (rate, seconds to the next flex step) under
+        # ``_rates_basal``: a flex schedule repeats daily, so its steps are looked up once.
+        self._rates: dict[tuple[int, int], tuple[int, int | None]] = {}
+        self._rates_basal: Basal | None = None
         self._doses = DoseWindow()  # daily totals in force over 24 h: the dose-change cap
         self._clock_offset_us = 0  # pump clock minus model time: sets the time of day
         # Environment: the pump body's temperature, lagging its surroundings (heat.py).
@@ -360,7 +365,21 @@ class Pump:
         fsm = self._fsm
         while self._t < t_us:
             next_us = self._next_event_us
-            self.advance_to(t_us if next_us >= NEVER else min(t_us, next_us))
+            if next_us > t_us or next_us < self._t:
+                self.advance_to(t_us if next_us >= NEVER else min(t_us, next_us))
+            else:
+                # advance_to(next_us), inline: the event loop of a whole service life runs
+                # through here, one instant at a time.
+                same_instant = 0
+                while self._next_event_us <= next_us:
+                    if self._next_event_us == self._t:
+                        same_instant += 1
+                        if same_instant > MAX_EVENTS_PER_INSTANT:
+                            raise RuntimeError(f"pump model made no progress at {self._t} us")
+                    else:
+                        same_instant = 0
+                    self._integrate(self._next_event_us - self._t)
+                    self._on_instant()
             if fsm.state == state:
                 return True
         return fsm.state == state
@@ -384,7 +403,18 @@ class Pump:
             elif window.slope:  # constant: exact integers, inline for speed
                 window.value += window.slope * dt_us
         else:
-            since_start = self._integrate_lagged(lagged, dt_us)
+            # Pumped since the segment start, rounded up, less what is already counted: the
+            # increments telescope, so the total never depends on how time was sliced.
+            before = self._segment_pumped_q
+            since_start = lagged.integral(self._segment_start_us, t_to, upper=True)
+            pumped_q = since_start - before
+            if pumped_q < 0:
+                pumped_q = 0
+            self._segment_pumped_q = before + pumped_q
+            self._volume_q -= pumped_q
+            self._pumped_q += pumped_q
+            self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
+            self._battery_used += QUANTA_PER_NL * dt_us + self._battery_us_per_nl * pumped_q
             g = window.g
             start = window.start_us
             if g.lag is lagged.lag and g.heat == lagged.heat and start == self._segment_start_us:
@@ -395,20 +425,6 @@ class Pump:
             else:
                 window.advance(dt_us, t_to)
         self._t = t_to
-
-    def _integrate_lagged(self, lagged: Flow, dt_us: int) -> int:
-        """Pumped since the segment start, rounded up, less what is already counted: the
-        increments telescope, so the total never depends on how time was sliced. Returns the
-        integral since the segment start."""
-        before = self._segment_pumped_q
-        since_start = lagged.integral(self._segment_start_us, self._t + dt_us, upper=True)
-        pumped_q = max(0, since_start - before)
-        self._segment_pumped_q = before + pumped_q
-        self._volume_q -= pumped_q
-        self._pumped_q += pumped_q
-        self._infused_pgq += self._catheter.pump(pumped_q, self._concentration)
-        self._battery_used += QUANTA_PER_NL * dt_us + self._battery_us_per_nl * pumped_q
-        return since_start
 
     def _on_instant(self) -> None:
         t = self._t
@@ -453,8 +469,25 @@ class Pump:
         stall = self._fsm.state == sm.SUSPENDED
         over = self._over_now  # _plan has just asked the window, at this instant
         panel = self._alarms
-        if not panel.active and not (low or empty or eri or eos or stall or over):
+        active = panel.active
+        if not active and not (low or empty or eri or eos or stall or over):
             return  # the usual instant: nothing raised, nothing to raise
+        if len(active) == low + empty + eri + eos + stall + over:
+            # As many active as called for: nothing changes if each active one is called for
+            # (looked at by identity: an Enum hashes in Python, six times an instant).
+            for alarm in active:
+                if not (
+                    (alarm is Alarm.OVER_INFUSION and over)
+                    or (alarm is Alarm.LOW_RESERVOIR and low)
+                    or (alarm is Alarm.EMPTY_RESERVOIR and empty)
+                    or (alarm is Alarm.BATTERY_ERI and eri)
+                    or (alarm is Alarm.END_OF_SERVICE and eos)
+                    or (alarm is Alarm.MOTOR_STALL and stall)
+                ):
+                    break
+            else:
+                return
+        t, clock_us = self._t, self.clock_us
         conditions = (
             (Alarm.LOW_RESERVOIR, low),
             (Alarm.EMPTY_RESERVOIR, empty),
@@ -464,7 +497,7 @@ class Pump:
             (Alarm.OVER_INFUSION, over),
         )
         for alarm, condition in conditions:
-            change = panel.set_condition(alarm, condition, self._t, self.clock_us)
+            change = panel.set_condition(alarm, condition, t, clock_us)
             if change is True:
                 self._record("alarm", alarm=alarm.value, critical=alarm.critical)
             elif change is False:
@@ -496,8 +529,19 @@ class Pump:
         lagged: Flow | None = None
         if self._lag_shapes_flow and motor:
             heat = motor * self.config.heat_coefficient_ppb_per_mc
-            lagged = Flow(motor * PPB, heat, self._lag)
-            window.set_integrand(t, lagged.minus(excess))
+            lag = self._lag
+            base = motor * PPB
+            lagged = self._lagged_flow
+            if (
+                lagged is None
+                or lagged.lag is not lag
+                or lagged.base != base
+                or lagged.heat != heat
+            ):
+                lagged = Flow(base, heat, lag)  # else the same value: kept, not built again
+            g = window.g
+            if g.lag is not lag or g.base != base - excess or g.heat != heat:
+                window.set_integrand(t, lagged.minus(excess))
             self._flow, self._lagged_flow = 0, lagged
         else:
             rate = motor * self._multiplier_ppb
@@ -545,8 +589,18 @@ class Pump:
         the reservoir thresholds and battery ERI are reached, solved from the segment start."""
         t0 = self._segment_start_us
         pumped_q = self._segment_pumped_q
-        if self._out_of_reach(flow, t0, until):
-            return until
+        # Whether even the fastest the flow can run until ``until`` reaches no reservoir
+        # threshold nor battery ERI: then ``first_reaching`` would find none, and is not
+        # asked. A first look takes the fastest rate from now on, for ever; a second, the
+        # fastest until ``until`` (the window's interval: the curve is looked at once).
+        horizon = until - t0
+        if horizon > 0:
+            ceiling = flow.ceiling(t0)
+            if ceiling is not None and self._reaches_nothing(t0, horizon, *ceiling):
+                return until
+            bounds = flow.rate_range(t0, until + 1)
+            if bounds is not None and self._reaches_nothing(t0, horizon, bounds[1], bounds[2]):
+                return until
         if self._concentration:
             volume0 = self._volume_q + pumped_q
             for level in (self._low_q, self._empty_q):
@@ -561,20 +615,6 @@ class Pump:
             )
             until = until if at is None else at
         return until
-
-    def _out_of_reach(self, flow: Flow, t0: int, until: int) -> bool:
-        """Whether even the fastest the flow can run until ``until`` reaches no reservoir
-        threshold nor battery ERI: then ``first_reaching`` would find none, and is not asked.
-        A first look takes the fastest rate from now on, for ever; a second, the fastest
-        until ``until`` (the window's interval: the curve is looked at once)."""
-        horizon = until - t0
-        if horizon <= 0:
-            return False
-        ceiling = flow.ceiling(t0)
-        if ceiling is not None and self._reaches_nothing(t0, horizon, *ceiling):
-            return True
-        bounds = flow.rate_range(t0, until + 1)
-        return bounds is not None and self._reaches_nothing(t0, horizon, bounds[1], bounds[2])
 
     def _reaches_nothing(self, t0: int, horizon: int, high: float, scale: float) -> bool:
         """At ``high`` quanta per µs at most (``scale``: see flow.slack) from ``t0`` for
@@ -606,9 +646,6 @@ class Pump:
     def _on_patient_bolus_end(self) -> None:
         self._patient_rate = 0
         self._record("patient_bolus_completed")
-
-    def _on_flex_step(self) -> None:
-        self._update_basal_rate()
 
     def _on_exposure_end(self) -> None:
         self._record("temperature", celsius=BODY_TEMPERATURE_MC / 1_000)
@@ -1035,14 +1072,27 @@ class Pump:
             self._basal_rate = 0
             self._timers.pop("flex_step", None)
             return
-        second = self._second_of_day()
-        dose, next_change_s = basal.dose_and_next_change_s(second)
-        self._basal_rate = rate_for_dose(dose, self._concentration)
+        t = self._t
+        clock_us = t + self._clock_offset_us
+        second = (clock_us // US_PER_S) % S_PER_DAY  # _second_of_day(), inline
+        rates = self._rates
+        if basal is not self._rates_basal:
+            rates.clear()  # by identity: hashing a schedule would cost more than its lookup
+            self._rates_basal = basal
+        key = (self._concentration, second)
+        known = rates.get(key)
+        if known is None:
+            dose, next_change_s = basal.dose_and_next_change_s(second)
+            known = (rate_for_dose(dose, self._concentration), next_change_s)
+            if len(rates) >= RATES_MEMO_SIZE:
+                rates.clear()
+            rates[key] = known
+        self._basal_rate, next_change_s = known
         if next_change_s is None:
             self._timers.pop("flex_step", None)
         else:
-            into_second = (self._t + self._clock_offset_us) % US_PER_S
-            self._timers["flex_step"] = self._t + next_change_s * US_PER_S - into_second
+            into_second = clock_us % US_PER_S
+            self._timers["flex_step"] = t + next_change_s * US_PER_S - into_second
 
     def _second_of_day(self) -> int:
         return ((self._t + self._clock_offset_us) // US_PER_S) % S_PER_DAY
@@ -1109,7 +1159,7 @@ def _require_positive(duration_us: int) -> None:
 _TIMER_HANDLERS: dict[str, Callable[[Pump], None]] = {
     "bolus_end": Pump._on_bolus_end,
     "patient_bolus_end": Pump._on_patient_bolus_end,
-    "flex_step": Pump._on_flex_step,
+    "flex_step": Pump._update_basal_rate,  # a flex step: the rate of the next one
     "exposure_end": Pump._on_exposure_end,
     "thermal": Pump._on_thermal,
     "scan_end": Pump._on_scan_end,

@@ -50,6 +50,25 @@ def test_flex_schedule_delivers_each_step_at_its_rate() -> None:
     assert (status.dose_ug_per_day, status.rate_nl_per_day) == (300, 600_000)
 
 
+def test_a_new_flex_schedule_replaces_the_rates_the_pump_remembered() -> None:
+    """The pump remembers a schedule's rates by second of the day: a new schedule with the
+    same step times, and a new concentration, must not be served the old rates."""
+    pump = pump_with_drug(dose=None)
+    pump.program(Flex((FlexStep(0, 200), FlexStep(8 * 3600, 300))), start=True)
+    pump.advance_to(2 * DAY + 9 * HOUR)  # every step's rate looked up, twice
+    assert pump.status().rate_nl_per_day == 600_000  # 300 ug/day at 500 ug/mL
+    pump.program(Flex((FlexStep(0, 250), FlexStep(8 * 3600, 350))))
+    pump.advance_to(3 * DAY + 9 * HOUR)
+    before = pumped_nl(pump)
+    assert pump.status().rate_nl_per_day == 700_000
+    pump.advance_to(4 * DAY + 9 * HOUR)
+    # One day of the new schedule: 8 h at 500 uL/day, 16 h at 700 uL/day.
+    assert abs(pumped_nl(pump) - before - (8 * 500_000 + 16 * 700_000) // 24) <= 1
+    pump.refill(20 * ML, 1_000, prescription=pump.prescription())
+    pump.advance_to(5 * DAY + 9 * HOUR)
+    assert pump.status().rate_nl_per_day == 350_000  # the same dose at twice the strength
+
+
 def test_flex_schedule_that_starts_after_midnight_wraps() -> None:
     pump = pump_with_drug(dose=None)
     pump.program(Flex((FlexStep(6 * 3600, 300), FlexStep(22 * 3600, 150))), start=True)

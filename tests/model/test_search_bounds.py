@@ -128,3 +128,26 @@ def test_bounds_leave_room_far_above_the_rounding_margins() -> None:
 
     assert BOUND_SLACK >= 1_000 * FLOAT_MARGIN
     assert BOUND_QUANTA >= 10 * (QUANTA_MARGIN + 1)
+
+
+def test_the_bounds_a_window_remembers_follow_its_segment() -> None:
+    """``_bounds`` remembers its answers for one segment: a new start, value or integrand
+    must be answered afresh, as a window that never asked would answer."""
+    lag = Lag(40_000, -3_000.0, 0, TAU_US)
+    window = ExcessWindow(HOUR_US)
+    window.g = flow_of(500_000, 500_000 * PPB, 50_000, lag)
+    window.trailing = flow_of(400_000, 400_000 * PPB, 50_000, lag)
+    window.refresh()
+    t0 = 2 * HOUR_US
+    for step, value in enumerate([-(10**20), 10**20, 10**20, 0]):
+        window.value = value
+        window.begin_segment(t0 + step * HOUR_US)
+        if step == 2:
+            window.g = flow_of(900_000, 500_000 * PPB, 50_000, lag)
+        fresh = ExcessWindow(HOUR_US)
+        fresh.g, fresh.trailing = window.g, window.trailing
+        fresh.refresh()
+        fresh.value = value
+        fresh.begin_segment(window.start_us)
+        for x_us in (1, HOUR_US, 1, HOUR_US):
+            assert window._bounds(x_us) == fresh._bounds(x_us)
