@@ -23,6 +23,7 @@ import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Concatenate, ParamSpec, TypeVar
 
 from firmware_model import interlocks
@@ -819,7 +820,7 @@ class Pump:
         if not MIN_CLOCK_S * US_PER_S <= clock_us <= MAX_CLOCK_S * US_PER_S:
             refuse(
                 Refusal.OUT_OF_RANGE,
-                f"clock {clock_us // US_PER_S} s outside {MIN_CLOCK_S}..{MAX_CLOCK_S} s "
+                f"clock {Decimal(clock_us) / US_PER_S} s outside {MIN_CLOCK_S}..{MAX_CLOCK_S} s "
                 "(2000-01-01 to 2099-12-31 UTC)",
             )
         before = self.clock_us
